@@ -73,11 +73,11 @@ def main() -> int:
     if subprocess.run([berth, "run", "--rm", "hello-world"], env=env).returncode:
         return _stop(f"`berth run hello-world` failed (berthd keeps running, pid {daemon.pid})")
     print(
-        "\nBerth is running (berthd pid %d). Try next:\n"
+        f"\nBerth is running (berthd pid {daemon.pid}). Try next:\n"
         "  .venv/bin/berth ps -a\n"
         "  .venv/bin/berth run -it --rm busybox sh\n"
         "  .venv/bin/berth-desktop\n"
-        "  DOCKER_HOST=unix://%s docker ps\n" % (daemon.pid, sock)
+        f"  DOCKER_HOST=unix://{sock} docker ps\n"
     )
     print("make run: ok — berthd is up and hello-world ran")
     return 0
