@@ -2,14 +2,114 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import signal
 import sys
+from pathlib import Path
+
+from engine.api import system
+from engine.api.router import API_VERSION, Router
+from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
+from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
+from engine.daemon.daemon import Daemon
+
+log = logging.getLogger("berthd")
+
+
+def _tls(config: DaemonConfig) -> TLSFiles | None:
+    if not (config.tlsverify or config.tlscert):
+        return None
+    missing = [n for n in ("tlscacert", "tlscert", "tlskey") if not getattr(config, n)]
+    if missing:
+        raise ConfigError("TLS needs " + ", ".join(f"--{m}" for m in missing))
+    assert config.tlscacert and config.tlscert and config.tlskey
+    return TLSFiles(config.tlscacert, config.tlscert, config.tlskey, verify=config.tlsverify)
+
+
+def _write_pidfile(path: Path) -> None:
+    if path.exists():
+        try:
+            other = int(path.read_text().strip())
+            os.kill(other, 0)
+        except (ValueError, ProcessLookupError):
+            pass  # stale: the daemon that wrote it is gone
+        else:
+            raise ConfigError(f"pid file {path} names a running process ({other}); is berthd already running?")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+async def serve(config: DaemonConfig) -> None:
+    daemon = Daemon(config)
+    router = Router()
+    system.register(router, daemon)
+    server = APIServer(router, socket_group=config.group)
+    tls = _tls(config)
+    try:
+        for spec in config.listen_hosts:
+            address = parse_listen_address(spec, tls=tls is not None)
+            await server.listen(address, tls if address.scheme == "tcp" else None)
+    except BaseException:
+        await server.close()
+        raise
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(config))
+    log.info("berthd %s ready (data root %s)", system.BERTH_VERSION, config.data_root)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await server.close()
+
+
+def _reload(config: DaemonConfig) -> None:
+    # SIGHUP re-reads daemon.json for the options that can change live (dockerd's reload set).
+    if config.config_file is None:
+        log.info("SIGHUP: no --config-file to reload")
+        return
+    try:
+        raw = read_config_file(config.config_file)
+    except ConfigError as exc:
+        log.error("SIGHUP: keeping the old configuration: %s", exc)
+        return
+    live = {k: v for k, v in raw.items() if k in ("registry-mirrors", "insecure-registries", "debug", "log-opts")}
+    apply_file(config, live)
+    logging.getLogger().setLevel(logging.DEBUG if config.debug else logging.INFO)
+    log.info("SIGHUP: reloaded %s", ", ".join(sorted(live)) or "nothing")
 
 
 def main(argv: list[str] | None = None) -> int:
-    # The daemon is issue #5.  Until it exists, say so plainly instead of
-    # pretending to serve: `make run` reads this exit status and stops there.
-    print("berthd: the engine daemon is not built yet (tracked in issue #5)", file=sys.stderr)
-    return 3
+    try:
+        config, args = load_config(argv)
+    except ConfigError as exc:
+        print(f"berthd: {exc}", file=sys.stderr)
+        return 1
+    if args.version:
+        print(f"Berth version {system.BERTH_VERSION}, API {API_VERSION}")
+        return 0
+    logging.basicConfig(
+        level=logging.DEBUG if config.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if config.pidfile:
+            _write_pidfile(config.pidfile)
+        asyncio.run(serve(config))
+    except (ConfigError, ListenerError, OSError) as exc:
+        print(f"berthd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if config.pidfile and config.pidfile.exists() and config.pidfile.read_text().strip() == str(os.getpid()):
+            config.pidfile.unlink()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,122 @@
+"""berthd's configuration: dockerd's flag names, plus daemon.json (--config-file)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import paths
+
+# daemon.json keys berthd understands; anything else is refused by name, like
+# dockerd does, so a typo never silently does nothing.
+KNOWN_KEYS = {
+    "hosts",
+    "data-root",
+    "exec-root",
+    "registry-mirrors",
+    "insecure-registries",
+    "default-runtime",
+    "runtimes",
+    "log-driver",
+    "log-opts",
+    "live-restore",
+    "debug",
+    "pidfile",
+    "group",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+}
+
+
+class ConfigError(Exception):
+    """A flag or daemon.json value berthd cannot use."""
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=list)
+    data_root: Path = field(default_factory=paths.data_root)
+    exec_root: Path = field(default_factory=paths.exec_root)
+    config_file: Path | None = None
+    registry_mirrors: list[str] = field(default_factory=list)
+    insecure_registries: list[str] = field(default_factory=list)
+    default_runtime: str = "berth"
+    runtimes: dict[str, Any] = field(default_factory=dict)
+    log_opts: dict[str, str] = field(default_factory=dict)
+    live_restore: bool = False
+    debug: bool = False
+    pidfile: Path | None = None
+    group: str | None = None
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+
+    @property
+    def listen_hosts(self) -> list[str]:
+        return self.hosts or [f"unix://{self.exec_root / 'berth.sock'}"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="berthd", description="Berth's container engine (Docker Engine API)")
+    p.add_argument("-H", "--host", action="append", dest="hosts", default=None, metavar="ADDR",
+                   help="listen address: unix:///path, tcp://127.0.0.1:2375, fd:// (repeatable)")
+    p.add_argument("--data-root", type=Path, help="persistent state (default: %(default)s)")
+    p.add_argument("--exec-root", type=Path, help="runtime state: sockets, pid files")
+    p.add_argument("--config-file", type=Path, help="daemon.json")
+    p.add_argument("--registry-mirror", action="append", dest="registry_mirrors", default=None)
+    p.add_argument("--insecure-registry", action="append", dest="insecure_registries", default=None)
+    p.add_argument("--default-runtime", "--runtime", dest="default_runtime")
+    p.add_argument("--live-restore", action="store_true", default=None)
+    p.add_argument("-D", "--debug", action="store_true", default=None)
+    p.add_argument("-p", "--pidfile", type=Path)
+    p.add_argument("-G", "--group", help="group owning the unix socket")
+    p.add_argument("--tlsverify", action="store_true", default=None, help="require client certificates (mutual TLS)")
+    p.add_argument("--tlscacert")
+    p.add_argument("--tlscert")
+    p.add_argument("--tlskey")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def load_config(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespace]:
+    args = build_parser().parse_args(argv)
+    config = DaemonConfig(config_file=args.config_file)
+    if args.config_file is not None:
+        apply_file(config, read_config_file(args.config_file))
+    # Flags win over the file, like dockerd (which refuses conflicts; we let the flag win and say so).
+    for name in ("hosts", "data_root", "exec_root", "registry_mirrors", "insecure_registries",
+                 "default_runtime", "live_restore", "debug", "pidfile", "group", "tlsverify",
+                 "tlscacert", "tlscert", "tlskey"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(config, name, value)
+    return config, args
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object")
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown option(s): {', '.join(unknown)}")
+    return raw
+
+
+def apply_file(config: DaemonConfig, raw: dict[str, Any]) -> None:
+    for key, value in raw.items():
+        attr = key.replace("-", "_")
+        if attr == "log_driver":
+            continue
+        setattr(config, attr, Path(value) if attr in ("data_root", "exec_root", "pidfile") else value)

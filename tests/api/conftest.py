@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunningDaemon:
+    proc: subprocess.Popen[bytes]
+    root: Path
+    socket: Path
+    log: Path
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, DOCKER_HOST=self.docker_host, DOCKER_CONFIG=str(self.root / "docker-config"))
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_for_socket(proc: subprocess.Popen[bytes], path: Path, log: Path) -> None:
+    # Readiness is "the socket accepts a connection", polled; a dead daemon fails at once.
+    for _ in range(400):
+        if proc.poll() is not None:
+            raise RuntimeError(f"berthd exited {proc.returncode}: {log.read_text(errors='replace')}")
+        if path.exists():
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(str(path))
+                    return
+                except OSError:
+                    pass
+        time.sleep(0.025)
+    raise RuntimeError(f"berthd did not listen on {path}: {log.read_text(errors='replace')}")
+
+
+def start_berthd(root: Path, *extra: str) -> RunningDaemon:
+    sock = root / "run" / "berth.sock"
+    log = root / "berthd.log"
+    cmd = [
+        sys.executable, "-m", "engine.daemon.main",
+        "-H", f"unix://{sock}",
+        "--data-root", str(root / "data"),
+        "--exec-root", str(root / "run"),
+        "--pidfile", str(root / "run" / "berthd.pid"),
+        *extra,
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        from tests.fixtures.cleanup import register_process
+    except ImportError:  # the cleanup guard is optional for this module
+        pass
+    else:
+        register_process(proc.pid)
+    wait_for_socket(proc, sock, log)
+    return RunningDaemon(proc, root, sock, log)
+
+
+def stop(daemon: RunningDaemon) -> None:
+    if daemon.proc.poll() is None:
+        daemon.proc.terminate()
+        try:
+            daemon.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+@pytest.fixture
+def berthd() -> Iterator[RunningDaemon]:
+    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+        daemon = start_berthd(Path(tmp))
+        try:
+            yield daemon
+        finally:
+            stop(daemon)
