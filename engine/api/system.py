@@ -23,6 +23,7 @@ class SystemBackend(Protocol):
     def cgroup_version(self) -> str: ...
     def registry_mirrors(self) -> list[str]: ...
     def insecure_registries(self) -> list[str]: ...
+    def events_listeners(self) -> int: ...
 
 
 _PING_HEADERS = [
@@ -129,7 +130,7 @@ def info_body(backend: SystemBackend) -> dict[str, Any]:
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": backend.cgroup_version(),
-        "NEventsListener": 0,
+        "NEventsListener": backend.events_listeners(),
         "KernelVersion": uname.release,
         "OperatingSystem": _os_release(),
         "OSType": "linux",

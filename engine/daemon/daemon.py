@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from engine.daemon.config import DaemonConfig
+from engine.daemon.events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ class Daemon:
         self.config.data_root.mkdir(parents=True, exist_ok=True, mode=0o710)
         self.config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._engine_id = _load_or_make_engine_id(self.config.data_root / "engine-id")
+        self.events = EventBus()
 
     # SystemBackend
     def engine_id(self) -> str:
@@ -41,6 +43,9 @@ class Daemon:
 
     def insecure_registries(self) -> list[str]:
         return list(self.config.insecure_registries)
+
+    def events_listeners(self) -> int:
+        return self.events.listeners
 
 
 def _pure_cgroup2() -> bool:

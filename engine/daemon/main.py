@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
-from engine.api import system
+from engine.api import events, system
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -45,6 +46,7 @@ async def serve(config: DaemonConfig) -> None:
     daemon = Daemon(config)
     router = Router()
     system.register(router, daemon)
+    events.register(router, daemon.events)
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
     try:
@@ -59,7 +61,7 @@ async def serve(config: DaemonConfig) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(config))
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(daemon))
     log.info("berthd %s ready (data root %s)", system.BERTH_VERSION, config.data_root)
     try:
         await stop.wait()
@@ -68,8 +70,9 @@ async def serve(config: DaemonConfig) -> None:
         await server.close()
 
 
-def _reload(config: DaemonConfig) -> None:
+def _reload(daemon: Daemon) -> None:
     # SIGHUP re-reads daemon.json for the options that can change live (dockerd's reload set).
+    config = daemon.config
     if config.config_file is None:
         log.info("SIGHUP: no --config-file to reload")
         return
@@ -82,6 +85,18 @@ def _reload(config: DaemonConfig) -> None:
     apply_file(config, live)
     logging.getLogger().setLevel(logging.DEBUG if config.debug else logging.INFO)
     log.info("SIGHUP: reloaded %s", ", ".join(sorted(live)) or "nothing")
+    # dockerd announces a reload with the new values as attributes; `docker events` shows it.
+    daemon.events.publish(
+        "daemon",
+        "reload",
+        daemon.engine_id(),
+        {
+            "name": os.uname().nodename,
+            "registry-mirrors": json.dumps(config.registry_mirrors),
+            "insecure-registries": json.dumps(config.insecure_registries),
+            "debug": str(config.debug).lower(),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
