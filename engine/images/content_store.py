@@ -253,7 +253,12 @@ class ContentStore:
         key = hex_of(digest) if digest is not None else "ref-" + secrets.token_hex(16)
         ingest_dir = self._ingest / key
         while True:
-            ingest_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                ingest_dir.mkdir(exist_ok=True)
+            except FileExistsError:
+                # mkdir saw the directory, which a finishing writer then removed
+                # before pathlib's is_dir() double-check: just try again.
+                continue
             if digest is None:
                 return BlobWriter(self, None, expected_size, ingest_dir, None)
             lock_fd = self._lock_ingest(ingest_dir, digest, wait)
