@@ -1,0 +1,82 @@
+"""Where the engine is: DOCKER_HOST-style addresses and their TLS settings.
+
+The CLI, the desktop and vmbackend all resolve the address here, so
+`DOCKER_HOST=unix://...`, `-H tcp://127.0.0.1:2375` and the default Berth
+socket mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from engine import paths
+from engine.client.errors import ClientError
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    ca: str | None
+    cert: str | None
+    key: str | None
+    verify: bool = True
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.ca)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if self.cert and self.key:
+            context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@dataclass(frozen=True)
+class EngineAddress:
+    scheme: str  # unix | tcp
+    path: str = ""
+    host: str = ""
+    port: int = 0
+    tls: TLSConfig | None = None
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        return f"tcp://{self.host}:{self.port}"
+
+
+def parse_host(value: str, tls: TLSConfig | None = None) -> EngineAddress:
+    if value.startswith("/"):
+        return EngineAddress("unix", path=value)
+    parts = urlsplit(value)
+    if parts.scheme in ("unix", "npipe"):
+        return EngineAddress("unix", path=parts.path)
+    if parts.scheme in ("tcp", "http", "https"):
+        secure = tls is not None or parts.scheme == "https"
+        port = parts.port or (2376 if secure else 2375)
+        return EngineAddress("tcp", host=parts.hostname or "127.0.0.1", port=port,
+                             tls=tls or (TLSConfig(None, None, None) if parts.scheme == "https" else None))
+    raise ClientError(f"unsupported engine address {value!r}: want unix:///path or tcp://host:port")
+
+
+def tls_from_env(environ: Mapping[str, str] | None = None) -> TLSConfig | None:
+    """DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, as the docker CLI reads them."""
+    env = os.environ if environ is None else environ
+    cert_path = env.get("DOCKER_CERT_PATH")
+    verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+    if not (verify or cert_path):
+        return None
+    base = cert_path or os.path.expanduser("~/.docker")
+    return TLSConfig(os.path.join(base, "ca.pem"), os.path.join(base, "cert.pem"), os.path.join(base, "key.pem"),
+                     verify=verify)
+
+
+def default_address(environ: Mapping[str, str] | None = None) -> EngineAddress:
+    env = os.environ if environ is None else environ
+    host = env.get("DOCKER_HOST")
+    if host:
+        return parse_host(host, tls_from_env(env))
+    return EngineAddress("unix", path=str(paths.default_socket()))
