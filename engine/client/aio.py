@@ -16,7 +16,8 @@ READ_CHUNK = 64 * 1024
 
 
 class _AsyncExchange:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+        self.address = address
         self.reader = reader
         self.writer = writer
         self.h11 = h11.Connection(h11.CLIENT)
@@ -27,12 +28,17 @@ class _AsyncExchange:
             self.writer.write(data)
 
     async def next_event(self) -> Any:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.h11.receive_data(await self.reader.read(READ_CHUNK))
-                continue
-            return event
+        try:
+            while True:
+                event = self.h11.next_event()
+                if event is h11.NEED_DATA:
+                    self.h11.receive_data(await self.reader.read(READ_CHUNK))
+                    continue
+                return event
+        except h11.RemoteProtocolError as exc:
+            raise EngineUnreachable(self.address, f"the engine closed the connection ({exc})") from exc
+        except OSError as exc:
+            raise EngineUnreachable(self.address, exc.strerror or str(exc)) from exc
 
     async def close(self) -> None:
         self.writer.close()
@@ -56,7 +62,7 @@ async def _connect(address: EngineAddress) -> _AsyncExchange:
         raise EngineUnreachable(str(address), "connection refused") from exc
     except OSError as exc:
         raise EngineUnreachable(str(address), exc.strerror or str(exc)) from exc
-    return _AsyncExchange(reader, writer)
+    return _AsyncExchange(reader, writer, str(address))
 
 
 class AsyncStreamingResponse:

@@ -29,12 +29,18 @@ class _Exchange:
             self.sock.sendall(data)
 
     def next_event(self) -> Any:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.h11.receive_data(self.sock.recv(READ_CHUNK))
-                continue
-            return event
+        try:
+            while True:
+                event = self.h11.next_event()
+                if event is h11.NEED_DATA:
+                    self.h11.receive_data(self.sock.recv(READ_CHUNK))
+                    continue
+                return event
+        except h11.RemoteProtocolError as exc:
+            # Typically a TLS server that rejected our certificate after the handshake.
+            raise EngineUnreachable(str(self.address), f"the engine closed the connection ({exc})") from exc
+        except OSError as exc:
+            raise EngineUnreachable(str(self.address), exc.strerror or str(exc)) from exc
 
     def close(self) -> None:
         self.sock.close()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.api.conftest import RunningDaemon, start_berthd, stop
 
 
 @pytest.fixture
-def reloadable() -> RunningDaemon:
+def reloadable() -> Iterator[RunningDaemon]:
     with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
         root = Path(tmp)
         (root / "daemon.json").write_text(json.dumps({"debug": False}))
