@@ -74,7 +74,9 @@ def setns(fd: int, nstype: int = 0) -> None:
     _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     ret = _libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
     _check(ret, f"mount {source or fstype or ''} on {target}", target)
 
@@ -100,6 +102,264 @@ def setdomainname(name: str) -> None:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     ret = _libc.prctl(
-        ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)
+        ctypes.c_int(option),
+        ctypes.c_ulong(arg2),
+        ctypes.c_ulong(arg3),
+        ctypes.c_ulong(arg4),
+        ctypes.c_ulong(arg5),
     )
     return _check(ret, f"prctl({option})")
+
+
+# --- capabilities and seccomp (engine/runtime/capabilities.py, engine/runtime/seccomp.py) ---
+
+# <linux/capability.h>: version 3 carries 64-bit sets as two 32-bit data structs.
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# <linux/seccomp.h> and the x86_64 syscall table (glibc 2.36 has no seccomp() wrapper).
+SYS_SECCOMP = 317
+SECCOMP_SET_MODE_FILTER = 1
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def capget(pid: int = 0) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) of ``pid`` (0: the calling thread) as 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    return (
+        data[0].effective | data[1].effective << 32,
+        data[0].permitted | data[1].permitted << 32,
+        data[0].inheritable | data[1].inheritable << 32,
+    )
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's three capability sets (64-bit masks)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i, shift in enumerate((0, 32)):
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog) with a raw sock_filter array.
+
+    Returns the syscall's result (a listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0).
+    """
+    if len(program) % 8:
+        raise ValueError(f"a BPF program is a whole number of 8-byte instructions, got {len(program)} bytes")
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    ret = _libc.syscall(
+        ctypes.c_long(SYS_SECCOMP),
+        ctypes.c_uint(SECCOMP_SET_MODE_FILTER),
+        ctypes.c_uint(flags),
+        ctypes.byref(prog),
+    )
+    return _check(ret, "seccomp(SECCOMP_SET_MODE_FILTER)")
+
+
+def raw_syscall(number: int, *args: int) -> int:
+    """syscall(2) with integer arguments: for calls without a wrapper (and for tests probing filters)."""
+    ret = _libc.syscall(ctypes.c_long(number), *(ctypes.c_long(a) for a in args))
+    return _check(ret, f"syscall({number})")
+
+
+# --- in-root path resolution and the new mount API (engine/snapshots/) ---
+
+# Unified syscall numbers (the same on every architecture since Linux 5.1).
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
+SYS_FSOPEN = 430
+SYS_FSCONFIG = 431
+SYS_FSMOUNT = 432
+SYS_OPENAT2 = 437
+
+# <sched.h>: unshare(CLONE_FS) gives one thread its own cwd (for relative overlay lowerdirs).
+CLONE_FS = 0x00000200
+
+# <linux/openat2.h>
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+# <linux/mount.h>
+FSOPEN_CLOEXEC = 0x1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+FSMOUNT_CLOEXEC = 0x1
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+AT_FDCWD = -100
+
+
+class _OpenHow(ctypes.Structure):
+    # struct open_how { __u64 flags; __u64 mode; __u64 resolve; }
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str | bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2): open ``path`` relative to ``dirfd`` with RESOLVE_* restrictions; returns an fd."""
+    how = _OpenHow(flags, mode, resolve)
+    raw = os.fsencode(path)
+    ret = _libc.syscall(
+        ctypes.c_long(SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(raw),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    return _check(ret, "openat2", os.fsdecode(raw))
+
+
+def fsopen(fstype: str, flags: int = FSOPEN_CLOEXEC) -> int:
+    """fsopen(2): a filesystem context fd to configure with fsconfig()."""
+    ret = _libc.syscall(ctypes.c_long(SYS_FSOPEN), ctypes.c_char_p(fstype.encode()), ctypes.c_uint(flags))
+    return _check(ret, f"fsopen({fstype})")
+
+
+def fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0) -> None:
+    """fsconfig(2) with a string value (or none, for flags and commands)."""
+    ret = _libc.syscall(
+        ctypes.c_long(SYS_FSCONFIG),
+        ctypes.c_int(fd),
+        ctypes.c_uint(cmd),
+        ctypes.c_char_p(_b(key)),
+        ctypes.c_char_p(_b(value)),
+        ctypes.c_int(aux),
+    )
+    _check(ret, f"fsconfig({key or cmd}={value or ''})")
+
+
+def fsmount(fd: int, flags: int = FSMOUNT_CLOEXEC, attr_flags: int = 0) -> int:
+    """fsmount(2): turn a created filesystem context into a detached mount; returns its fd."""
+    ret = _libc.syscall(ctypes.c_long(SYS_FSMOUNT), ctypes.c_int(fd), ctypes.c_uint(flags), ctypes.c_uint(attr_flags))
+    return _check(ret, "fsmount")
+
+
+def move_mount(from_fd: int, to_path: str, from_path: str = "", flags: int = MOVE_MOUNT_F_EMPTY_PATH) -> None:
+    """move_mount(2): attach the detached mount ``from_fd`` at ``to_path``."""
+    ret = _libc.syscall(
+        ctypes.c_long(SYS_MOVE_MOUNT),
+        ctypes.c_int(from_fd),
+        ctypes.c_char_p(os.fsencode(from_path)),
+        ctypes.c_int(AT_FDCWD),
+        ctypes.c_char_p(os.fsencode(to_path)),
+        ctypes.c_uint(flags),
+    )
+    _check(ret, f"move_mount to {to_path}", to_path)
+
+
+# <linux/prctl.h> options used by the container lifecycle (engine/runtime/init.py, run, exec).
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+
+
+# --- bpf(2), for the cgroup v2 device controller (engine/runtime/cgroups/v2.py) ---
+# Command and type numbers from include/uapi/linux/bpf.h; x86_64 syscall 321.
+SYS_BPF = 321
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_DETACH = 9
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_PROG_QUERY = 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6  # enum bpf_attach_type
+BPF_F_ALLOW_OVERRIDE = 1
+BPF_F_ALLOW_MULTI = 2
+
+
+def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char], what: str) -> int:
+    ret = _libc.syscall(ctypes.c_long(SYS_BPF), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    return _check(ret, what)
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, license_: str = "Apache-2.0", expected_attach_type: int = 0) -> int:
+    """BPF_PROG_LOAD: load ``insns`` (struct bpf_insn, 8 bytes each); returns the program fd.
+
+    On a verifier error the kernel's log is put into the OSError message.
+    """
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license_.encode())
+    log = ctypes.create_string_buffer(65536)
+    attr = ctypes.create_string_buffer(128)
+    # union bpf_attr, BPF_PROG_LOAD: prog_type u32 @0, insn_cnt u32 @4, insns u64 @8, license u64 @16,
+    # log_level u32 @24, log_size u32 @28, log_buf u64 @32, ..., expected_attach_type u32 @68.
+    ctypes.c_uint32.from_buffer(attr, 0).value = prog_type
+    ctypes.c_uint32.from_buffer(attr, 4).value = len(insns) // 8
+    ctypes.c_uint64.from_buffer(attr, 8).value = ctypes.addressof(code)
+    ctypes.c_uint64.from_buffer(attr, 16).value = ctypes.addressof(lic)
+    ctypes.c_uint32.from_buffer(attr, 24).value = 1
+    ctypes.c_uint32.from_buffer(attr, 28).value = len(log)
+    ctypes.c_uint64.from_buffer(attr, 32).value = ctypes.addressof(log)
+    ctypes.c_uint32.from_buffer(attr, 68).value = expected_attach_type
+    try:
+        return _bpf(BPF_PROG_LOAD, attr, "bpf(BPF_PROG_LOAD)")
+    except OSError as e:
+        text = log.value.decode(errors="replace").strip()
+        raise OSError(e.errno, f"{e.strerror}; verifier log: {text[-2000:]}") from None
+
+
+def _attach_attr(target_fd: int, prog_fd: int, attach_type: int, flags: int) -> ctypes.Array[ctypes.c_char]:
+    # BPF_PROG_ATTACH/DETACH: target_fd u32 @0, attach_bpf_fd u32 @4, attach_type u32 @8, attach_flags u32 @12.
+    attr = ctypes.create_string_buffer(32)
+    ctypes.c_uint32.from_buffer(attr, 0).value = target_fd
+    ctypes.c_uint32.from_buffer(attr, 4).value = prog_fd
+    ctypes.c_uint32.from_buffer(attr, 8).value = attach_type
+    ctypes.c_uint32.from_buffer(attr, 12).value = flags
+    return attr
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int = 0) -> None:
+    _bpf(BPF_PROG_ATTACH, _attach_attr(target_fd, prog_fd, attach_type, flags), "bpf(BPF_PROG_ATTACH)")
+
+
+def bpf_prog_detach(target_fd: int, prog_fd: int, attach_type: int) -> None:
+    _bpf(BPF_PROG_DETACH, _attach_attr(target_fd, prog_fd, attach_type, 0), "bpf(BPF_PROG_DETACH)")
+
+
+def bpf_prog_query(target_fd: int, attach_type: int, max_progs: int = 64) -> list[int]:
+    """BPF_PROG_QUERY: ids of the programs attached directly to ``target_fd``."""
+    ids = (ctypes.c_uint32 * max_progs)()
+    # target_fd u32 @0, attach_type u32 @4, query_flags u32 @8, attach_flags u32 @12,
+    # prog_ids u64 @16, prog_cnt u32 @24.
+    attr = ctypes.create_string_buffer(40)
+    ctypes.c_uint32.from_buffer(attr, 0).value = target_fd
+    ctypes.c_uint32.from_buffer(attr, 4).value = attach_type
+    ctypes.c_uint64.from_buffer(attr, 16).value = ctypes.addressof(ids)
+    ctypes.c_uint32.from_buffer(attr, 24).value = max_progs
+    _bpf(BPF_PROG_QUERY, attr, "bpf(BPF_PROG_QUERY)")
+    count = ctypes.c_uint32.from_buffer(attr, 24).value
+    return [int(ids[i]) for i in range(min(count, max_progs))]
+
+
+def bpf_prog_get_fd_by_id(prog_id: int) -> int:
+    attr = ctypes.create_string_buffer(16)
+    ctypes.c_uint32.from_buffer(attr, 0).value = prog_id
+    return _bpf(BPF_PROG_GET_FD_BY_ID, attr, f"bpf(BPF_PROG_GET_FD_BY_ID {prog_id})")
