@@ -230,10 +230,13 @@ class _Extractor:
             sparse = cast(list[tuple[int, int]] | None, member.sparse)
             if sparse:
                 # Keep holes as holes (GNU/PAX sparse members): write only the data extents.
+                # The stream cannot seek: read past each hole (tarfile yields zeros for it).
+                pos = 0
                 for offset, length in sparse:
-                    src.seek(offset)
+                    _skip(src, offset - pos)
                     os.lseek(fd, offset, os.SEEK_SET)
                     _copy(src, fd, length)
+                    pos = offset + length
                 os.ftruncate(fd, member.size)
             else:
                 _copy(src, fd, member.size)
@@ -313,6 +316,14 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
 def _set_mtime(member: tarfile.TarInfo, parent: int, base: str) -> None:
     ns = _mtime_ns(member)
     os.utime(base, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
+
+
+def _skip(src: IO[bytes], length: int) -> None:
+    while length > 0:
+        chunk = src.read(min(length, _COPY_CHUNK))
+        if not chunk:
+            raise LayerError("tar member data is truncated")
+        length -= len(chunk)
 
 
 def _copy(src: IO[bytes], fd: int, length: int) -> None:
