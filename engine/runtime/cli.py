@@ -1,0 +1,92 @@
+"""`berth-runtime`: a runc-compatible command line over the runtime library.
+
+Global flags and messages follow runc (main.go): --root (state directory),
+--log/--log-format json, --debug; errors go to stderr (and the log) as
+``level=error msg="..."`` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from .commands import create, delete, exec_, kill, pause, ps, spec, start, state, update
+from .errors import RuntimeFailure
+from .state import DEFAULT_ROOT, StateStore
+
+log = logging.getLogger("engine.runtime")
+
+VERSION = "0.1.0"
+
+
+class _JSONFormatter(logging.Formatter):
+    """runc's --log-format json: one object per line with level, msg, time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
+        return json.dumps({"level": record.levelname.lower(), "msg": record.getMessage(), "time": stamp})
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
+        msg = record.getMessage().replace('"', '\\"')
+        return f'time="{stamp}" level={record.levelname.lower()} msg="{msg}"'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="root directory for storage of container state")
+    parser.add_argument("--log", default=None, help="set the log file to write runtime logs to")
+    parser.add_argument("--log-format", default="text", choices=("text", "json"))
+    parser.add_argument("--debug", action="store_true", help="enable debug logging")
+    parser.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
+    parser.add_argument("--rootless", default="auto", help="accepted for runc compatibility")
+    parser.add_argument("-v", "--version", action="version", version=f"berth-runtime version {VERSION}\nspec: 1.2.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in (create, start, state, kill, delete, ps, exec_, pause, update, spec):
+        module.register(sub)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    formatter: logging.Formatter = _JSONFormatter() if args.log_format == "json" else _TextFormatter()
+    handlers: list[logging.Handler] = []
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(_TextFormatter())
+    stderr.setLevel(logging.DEBUG if args.debug else logging.ERROR)
+    handlers.append(stderr)
+    if args.log:
+        to_file = logging.FileHandler(args.log)
+        to_file.setFormatter(formatter)
+        handlers.append(to_file)
+    log.handlers = handlers
+    log.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    log.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    store = StateStore(args.root)
+    try:
+        code: int = args.handler(args, store)
+    except RuntimeFailure as exc:
+        log.error("%s", exc)
+        return 1
+    except (OSError, ValueError) as exc:
+        log.error("%s", exc)
+        if args.debug:
+            log.exception("details")
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

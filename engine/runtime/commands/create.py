@@ -1,0 +1,68 @@
+"""`create` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from typing import Any
+
+from ..create import CreateOptions, create_container
+from ..foreground import accept_master, become_subreaper, console_listener, wait_forwarding_signals
+from ..lifecycle import delete_container, start_container
+from ..spec import load_spec
+from ..state import StateStore
+
+
+def register(sub: Any) -> None:
+    for name in ("create", "run"):
+        p = sub.add_parser(name, help=f"{name} a container")
+        p.add_argument("container_id")
+        p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
+        p.add_argument("--console-socket", default=None, help="unix socket receiving the pty master")
+        p.add_argument("--pid-file", default=None)
+        p.add_argument("--preserve-fds", type=int, default=0)
+        p.add_argument("--no-pivot", action="store_true", help="accepted for runc compatibility; ignored")
+        p.add_argument("--no-new-keyring", action="store_true", help="accepted for runc compatibility")
+        if name == "run":
+            p.add_argument("-d", "--detach", action="store_true")
+            p.add_argument("--keep", action="store_true", help="do not delete the container after it exits")
+        p.set_defaults(handler=run_command if name == "run" else create_command)
+
+
+def create_command(args: argparse.Namespace, store: StateStore) -> int:
+    create_container(store, args.container_id, args.bundle, _options(args))
+    return 0
+
+
+def _options(args: argparse.Namespace, console_socket: str | None = None) -> CreateOptions:
+    return CreateOptions(
+        console_socket=console_socket or args.console_socket,
+        pid_file=os.path.abspath(args.pid_file) if args.pid_file else None,
+        preserve_fds=args.preserve_fds,
+    )
+
+
+def run_command(args: argparse.Namespace, store: StateStore) -> int:
+    """create + start; in the foreground, wait and return the container's exit status (runc run)."""
+    if args.detach:
+        create_container(store, args.container_id, args.bundle, _options(args))
+        start_container(store, args.container_id)
+        return 0
+    become_subreaper()
+    terminal = bool(load_spec(os.path.abspath(args.bundle)).get("process", {}).get("terminal"))
+    os.makedirs(store.root, mode=0o711, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        listener = None
+        console_path = args.console_socket
+        if terminal and not console_path:
+            console_path, listener = stack.enter_context(console_listener(store.root))
+        record = create_container(store, args.container_id, args.bundle, _options(args, console_path))
+        try:
+            master = accept_master(listener) if listener is not None else None
+            start_container(store, args.container_id)
+            code = wait_forwarding_signals(record.pid, master)
+        finally:
+            if not args.keep:
+                delete_container(store, args.container_id, force=True)
+    return code

@@ -1,0 +1,27 @@
+"""`delete`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import ContainerNotFound
+from ..lifecycle import delete_container
+from ..state import StateStore
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("delete", aliases=["rm"], help="delete any resources held by the container")
+    p.add_argument("container_ids", nargs="+")
+    p.add_argument("-f", "--force", action="store_true", help="kill the container if it still runs")
+    p.set_defaults(handler=delete_command)
+
+
+def delete_command(args: argparse.Namespace, store: StateStore) -> int:
+    for container_id in args.container_ids:
+        try:
+            delete_container(store, container_id, force=args.force)
+        except ContainerNotFound:
+            if not args.force:  # runc: --force on a missing container is not an error
+                raise
+    return 0

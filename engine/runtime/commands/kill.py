@@ -1,0 +1,22 @@
+"""`kill`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..lifecycle import kill_container, parse_signal
+from ..state import StateStore
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("kill", help="send a signal to the container's init process")
+    p.add_argument("container_id")
+    p.add_argument("signal", nargs="?", default="SIGTERM")
+    p.add_argument("-a", "--all", action="store_true", help="send the signal to all processes in the container")
+    p.set_defaults(handler=kill_command)
+
+
+def kill_command(args: argparse.Namespace, store: StateStore) -> int:
+    kill_container(store, args.container_id, parse_signal(args.signal), all_processes=args.all)
+    return 0

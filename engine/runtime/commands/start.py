@@ -1,0 +1,20 @@
+"""`start`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..lifecycle import start_container
+from ..state import StateStore
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("start", help="execute the user-defined process in a created container")
+    p.add_argument("container_id")
+    p.set_defaults(handler=start_command)
+
+
+def start_command(args: argparse.Namespace, store: StateStore) -> int:
+    start_container(store, args.container_id)
+    return 0

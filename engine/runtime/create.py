@@ -1,0 +1,173 @@
+"""`create`: make a container from a bundle and leave its init blocked on exec.fifo.
+
+runtime.md#create: the environment is set up (namespaces, rootfs, cgroup,
+hooks up to createContainer) but the user's process does not run until
+`start`.  The init is a grandchild: a caller that wants to reap it makes
+itself a child subreaper (PR_SET_CHILD_SUBREAPER) beforehand, as `run`,
+`exec` and the fork server do.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from . import hooks, sync
+from .cgroup_link import CgroupHandle, cgroup_path_of, open_container_cgroup
+from .devices import resources_with_default_devices
+from .errors import InvalidSpec
+from .init import InitContext
+from .launcher import kill_quietly, launch
+from .namespaces import PROC_NAMES, open_join_fds, plan_namespaces
+from .procinfo import start_time
+from .spec import Spec, check_container_id, load_spec, rootfs_path
+from .state import ContainerRecord, StateStore
+from .status import hook_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CreateOptions:
+    console_socket: str | None = None
+    pid_file: str | None = None
+    preserve_fds: int = 0
+    seccomp_program: bytes | None = None  # precompiled by the caller (the daemon caches them)
+
+
+def create_container(
+    store: StateStore, container_id: str, bundle: str, options: CreateOptions | None = None
+) -> ContainerRecord:
+    options = options or CreateOptions()
+    check_container_id(container_id)
+    bundle = os.path.abspath(bundle)
+    spec = load_spec(bundle)
+    root = rootfs_path(bundle, spec)
+    linux = spec.get("linux", {}) or {}
+    plan = plan_namespaces(linux.get("namespaces", []) or [])
+    if not plan.has_new("mount"):
+        raise InvalidSpec("a new mount namespace is required (linux.namespaces needs type mount)")
+    seccomp_program = options.seccomp_program
+    if seccomp_program is None and linux.get("seccomp"):
+        from .seccomp import compile_seccomp
+
+        seccomp_program = compile_seccomp(linux["seccomp"])  # in the parent: ~25 ms, cacheable
+
+    store.reserve(container_id)
+    record = ContainerRecord(
+        id=container_id,
+        bundle=bundle,
+        rootfs=root,
+        created=datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        annotations=dict(spec.get("annotations", {}) or {}),
+        oci_version=str(spec.get("ociVersion")),
+    )
+    cgroup: CgroupHandle | None = None
+    init_pid = 0
+    console: socket.socket | None = None
+    try:
+        store.save_config(container_id, spec)
+        fifo = store.fifo_path(container_id)
+        os.mkfifo(fifo, 0o622)
+        cgroup = _make_cgroup(spec, container_id)
+        record.cgroup_path = cgroup_path_of(cgroup)
+        console = _connect_console(spec, options.console_socket)
+        ctx = InitContext(
+            spec=spec,
+            bundle=bundle,
+            rootfs=root,
+            plan=plan,
+            sync_sock=socket.socket(),  # replaced by launch()
+            join_fds=open_join_fds(plan),
+            fifo_path=fifo,
+            console_sock=console,
+            seccomp_program=seccomp_program,
+            preserve_fds=options.preserve_fds,
+        )
+        ctx.sync_sock.close()
+        ctx.state_for_hooks = hook_state(record, "creating")
+        init_pid, sock = launch(ctx, cgroup, linux.get("uidMappings", []) or [], linux.get("gidMappings", []) or [])
+        with sock:
+            record.pid = init_pid
+            record.pid_start_time = start_time(init_pid)
+            record.namespace_paths = _namespace_paths(init_pid, spec)
+            store.save(record)
+            sync.expect(sock, "hooks")
+            state = hook_state(record, "creating")
+            # runtime.md#lifecycle step 5-6: prestart (deprecated) then createRuntime, in the runtime namespace.
+            hooks.run_hooks(hooks.hooks_of(spec, "prestart"), "prestart", state)
+            hooks.run_hooks(hooks.hooks_of(spec, "createRuntime"), "createRuntime", state)
+            sync.send(sock, "continue")
+            sync.expect(sock, "ready")
+        if options.pid_file:
+            _write_pid_file(options.pid_file, init_pid)
+    except BaseException:
+        kill_quietly(init_pid)
+        if cgroup is not None:
+            _destroy_quietly(cgroup)
+        store.remove(container_id)
+        raise
+    finally:
+        if console is not None:
+            console.close()
+    log.info("created container %s (init pid %d)", container_id, init_pid)
+    return record
+
+
+def _make_cgroup(spec: Spec, container_id: str) -> CgroupHandle | None:
+    linux = spec.get("linux", {}) or {}
+    cgroup = open_container_cgroup(linux.get("cgroupsPath"), container_id)
+    if cgroup is None:
+        if linux.get("resources") and _has_limits(linux["resources"]):
+            from .errors import Unsupported
+
+            raise Unsupported("linux.resources asks for limits but no cgroup manager is available")
+        return None
+    cgroup.create()
+    resources = resources_with_default_devices(linux.get("resources", {}) or {}, linux.get("devices", []) or [])
+    cgroup.set_resources(resources)
+    return cgroup
+
+
+def _has_limits(resources: dict[str, object]) -> bool:
+    return any(k != "devices" for k, v in resources.items() if v)
+
+
+def _destroy_quietly(cgroup: CgroupHandle) -> None:
+    try:
+        cgroup.destroy()
+    except Exception as exc:
+        log.warning("cannot remove cgroup %s: %s", cgroup.path, exc)
+
+
+def _connect_console(spec: Spec, console_socket: str | None) -> socket.socket | None:
+    terminal = bool((spec.get("process") or {}).get("terminal"))
+    if terminal and not console_socket:
+        raise InvalidSpec("cannot allocate tty if runc will detach without setting console socket")
+    if not terminal:
+        if console_socket:
+            raise InvalidSpec("cannot use console socket if runc will not detach or allocate tty")
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(console_socket))
+    sock.set_inheritable(True)
+    return sock
+
+
+def _namespace_paths(pid: int, spec: Spec) -> dict[str, str]:
+    """Where each container namespace lives (for exec and the daemon's network setup)."""
+    result = {}
+    for ns in (spec.get("linux", {}) or {}).get("namespaces", []) or []:
+        ns_type = str(ns["type"])
+        result[ns_type] = str(ns.get("path") or f"/proc/{pid}/ns/{PROC_NAMES[ns_type]}")
+    return result
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)

@@ -1,0 +1,112 @@
+"""Running a container process in the foreground (`run`, `exec` without -d).
+
+The caller becomes a child subreaper before forking, so the container's
+process (a grandchild) is reparented to it and can be waited for; signals
+the caller receives are forwarded (runc's signalHandler); with a terminal
+and no --console-socket, the pty master is proxied to the caller's stdio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import signal
+import socket
+import tempfile
+import termios
+import tty
+from collections.abc import Iterator
+from types import FrameType
+
+from . import syscalls as sc
+from .console import receive_master
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGWINCH)
+
+
+def become_subreaper() -> None:
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+
+
+@contextlib.contextmanager
+def console_listener(directory: str) -> Iterator[tuple[str, socket.socket]]:
+    """A temporary --console-socket for `run -t`/`exec -t` without one."""
+    path = tempfile.mktemp(prefix="console-", suffix=".sock", dir=directory)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    try:
+        yield path, listener
+    finally:
+        listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def accept_master(listener: socket.socket) -> int:
+    conn, _ = listener.accept()
+    with conn:
+        master, _ = receive_master(conn)
+    return master
+
+
+def wait_forwarding_signals(pid: int, master: int | None = None) -> int:
+    """Forward signals to ``pid``, pump the pty if any, and return its exit code (128+n if killed)."""
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in _FORWARDED}
+    try:
+        if master is not None:
+            _pump(master)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.waitstatus_to_exitcode(status)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _pump(master: int) -> None:
+    """Copy stdin -> master and master -> stdout until the pty's slave side is closed."""
+    stdin_is_tty = os.isatty(0)
+    saved = termios.tcgetattr(0) if stdin_is_tty else None
+    if stdin_is_tty:
+        tty.setraw(0)
+    readers = [master, 0]
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(readers, [], [])
+            except InterruptedError:
+                continue
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError as exc:
+                    if exc.errno == errno.EIO:  # every slave fd closed: the process is gone
+                        return
+                    raise
+                if not data:
+                    return
+                os.write(1, data)
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    readers.remove(0)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+        os.close(master)

@@ -1,0 +1,54 @@
+"""Lifecycle hooks (runtime-spec config.md#posix-platform-hooks, runtime.md#lifecycle).
+
+Each hook gets the container state on stdin; a non-zero exit or a timeout of
+prestart/createRuntime/createContainer/startContainer fails the operation,
+while poststart/poststop failures are only logged (runtime.md: "the runtime
+MUST log a warning").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import HookFailed
+
+log = logging.getLogger(__name__)
+
+HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str, Any]) -> None:
+    payload = json.dumps(state).encode()
+    for hook in hooks:
+        path = str(hook["path"])
+        args = [str(a) for a in hook.get("args", []) or []] or [path]
+        env = dict(e.split("=", 1) for e in hook.get("env", []) or [] if "=" in e)
+        timeout = hook.get("timeout")
+        try:
+            result = subprocess.run(
+                args, executable=path, input=payload, env=env, capture_output=True,
+                timeout=float(timeout) if timeout else None, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise HookFailed(f"{kind} hook {path} timed out after {timeout}s") from None
+        except OSError as exc:
+            raise HookFailed(f"{kind} hook {path}: {exc.strerror}") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).decode(errors="replace").strip()
+            raise HookFailed(f"{kind} hook {path} exited {result.returncode}: {detail}")
+
+
+def hooks_of(spec: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    return list((spec.get("hooks") or {}).get(kind, []) or [])
+
+
+def run_hooks_logged(spec: Mapping[str, Any], kind: str, state: Mapping[str, Any]) -> None:
+    """poststart/poststop: failures are warnings, never errors."""
+    try:
+        run_hooks(hooks_of(spec, kind), kind, state)
+    except HookFailed as exc:
+        log.warning("%s", exc)

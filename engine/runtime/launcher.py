@@ -1,0 +1,98 @@
+"""The parent side of starting a process in a container: fork, cgroup, id maps, pid.
+
+Shared by `create` (a new container) and `exec` (a process in an existing
+one).  Must run in a single-threaded process: fork and unshare(CLONE_NEWUSER)
+are unsafe or refused otherwise (MACHINE-NOTES; see forkserver.py for the
+daemon's path).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import init, sync
+from .cgroup_link import CgroupHandle
+from .errors import RuntimeFailure, SetupFailed
+from .init import InitContext
+from .namespaces import write_id_maps
+
+log = logging.getLogger(__name__)
+
+
+def check_single_threaded() -> None:
+    if threading.active_count() > 1:
+        raise RuntimeFailure(
+            "container setup needs a single-threaded process (fork/unshare); "
+            "call it from the fork server or a subprocess"
+        )
+
+
+def launch(
+    ctx: InitContext,
+    cgroup: CgroupHandle | None,
+    uid_maps: Sequence[Mapping[str, Any]] = (),
+    gid_maps: Sequence[Mapping[str, Any]] = (),
+) -> tuple[int, socket.socket]:
+    """Fork the bootstrap, feed it, and return (init pid, sync socket to the init)."""
+    check_single_threaded()
+    parent_sock, child_sock = sync.channel()
+    ctx.sync_sock = child_sock
+    bootstrap_pid = os.fork()
+    if bootstrap_pid == 0:
+        parent_sock.close()
+        init.bootstrap(ctx)
+    child_sock.close()
+    for _, fd in ctx.join_fds:
+        os.close(fd)
+    init_pid = 0
+    try:
+        if cgroup is not None:
+            # Before the child unshares CLONE_NEWCGROUP, so its namespace root is the container cgroup.
+            cgroup.add_process(bootstrap_pid)
+        sync.send(parent_sock, "continue")
+        msg = sync.receive(parent_sock)
+        if msg.get("type") == "userns":
+            write_id_maps(bootstrap_pid, uid_maps, gid_maps)
+            sync.send(parent_sock, "continue")
+            msg = sync.receive(parent_sock)
+        if msg.get("type") == "error":
+            raise SetupFailed(str(msg.get("message")))
+        if msg.get("type") != "pid":
+            raise SetupFailed(f"unexpected message from bootstrap: {msg!r}")
+        init_pid = int(msg["pid"])
+    except BaseException:
+        parent_sock.close()
+        raise
+    finally:
+        _reap(bootstrap_pid)
+    return init_pid, parent_sock
+
+
+def _reap(pid: int) -> None:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        log.debug("bootstrap %d exited %d", pid, code)
+
+
+def kill_quietly(pid: int) -> None:
+    """Kill a half-made init (and so its PID namespace) after a failed setup."""
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass

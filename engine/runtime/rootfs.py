@@ -1,0 +1,204 @@
+"""Building the container's filesystem view (child side, in the new mount namespace).
+
+Order follows runc's libcontainer/rootfs_linux.go prepareRootfs/finalizeRootfs:
+  1. make "/" slave (or rootfsPropagation) so nothing leaks back to the host,
+  2. bind the rootfs onto itself (pivot_root needs a mount point),
+  3. the spec's mounts in order (config.md#mounts),
+  4. /dev nodes and symlinks,
+  -- createRuntime / createContainer hooks run here (before pivot_root) --
+  5. pivot_root, then detach the old root,
+  6. maskedPaths, readonlyPaths, readonly rootfs (config-linux.md, config.md#root).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import syscalls as sc
+from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
+from .mount_options import MountOptions, parse_mount_options, propagation_flag, remount_flags
+from .paths_in_root import make_target, resolve_in_root
+
+log = logging.getLogger(__name__)
+
+# statvfs f_flag bits (ST_*) that are "locked" on a mount made in a less
+# privileged user namespace: a remount must keep them or fail with EPERM.
+_ST_TO_MS = {
+    os.ST_RDONLY: sc.MS_RDONLY,
+    os.ST_NOSUID: sc.MS_NOSUID,
+    os.ST_NODEV: sc.MS_NODEV,
+    os.ST_NOEXEC: sc.MS_NOEXEC,
+    os.ST_NOATIME: sc.MS_NOATIME,
+    os.ST_NODIRATIME: sc.MS_NODIRATIME,
+    os.ST_RELATIME: sc.MS_RELATIME,
+}
+_CGROUP2_MAGIC = 0x63677270
+
+
+def current_mount_flags(path: str) -> int:
+    flags = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _ST_TO_MS.items() if flags & st)
+
+
+def _remount(path: str, flags: int) -> None:
+    """Bind-remount keeping the flags the kernel locked (runc does the same fallback)."""
+    try:
+        sc.mount(None, path, None, flags)
+    except PermissionError:
+        locked = current_mount_flags(path) & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY)
+        sc.mount(None, path, None, flags | locked)
+
+
+def prepare_rootfs(rootfs: str, spec: Mapping[str, Any], bundle: str, in_user_ns: bool) -> None:
+    linux = spec.get("linux", {}) or {}
+    propagation = linux.get("rootfsPropagation")
+    # Default MS_SLAVE|MS_REC like runc: host mount events still reach us, ours never reach the host.
+    root_flags = propagation_flag(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
+    sc.mount(None, "/", None, root_flags)
+    sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+
+    mounts: Sequence[Mapping[str, Any]] = spec.get("mounts", []) or []
+    for entry in mounts:
+        mount_entry(rootfs, entry, bundle, in_user_ns)
+
+    dev_is_bind = any(
+        m.get("destination") == "/dev" and parse_mount_options(m.get("options", []), m.get("type")).is_bind
+        for m in mounts
+    )
+    if not dev_is_bind:
+        for node in DEFAULT_DEVICES:
+            create_device(rootfs, node, bind_from_host=in_user_ns)
+        create_dev_symlinks(rootfs)
+    for node in devices_from_spec(linux.get("devices", []) or []):
+        create_device(rootfs, node, bind_from_host=in_user_ns)
+
+
+def mount_entry(rootfs: str, entry: Mapping[str, Any], bundle: str, in_user_ns: bool) -> None:
+    mount_type = entry.get("type") or None
+    options = parse_mount_options(entry.get("options", []) or [], mount_type)
+    dest = resolve_in_root(rootfs, str(entry["destination"]))
+    source = entry.get("source")
+    if options.is_bind:
+        source = str(source)
+        if not os.path.isabs(source):
+            source = os.path.join(bundle, source)
+        make_target(dest, is_dir=os.path.isdir(source))
+        sc.mount(source, dest, None, options.flags & (sc.MS_BIND | sc.MS_REC))
+        if options.needs_remount:
+            _remount(dest, remount_flags(options))
+    elif mount_type == "cgroup":
+        make_target(dest, is_dir=True)
+        mount_cgroupfs(dest, options)
+    else:
+        make_target(dest, is_dir=True)
+        _mount_filesystem(str(source) if source else str(mount_type), dest, str(mount_type), options)
+    for flag in options.propagation:
+        sc.mount(None, dest, None, flag)
+
+
+def _mount_filesystem(source: str, dest: str, fstype: str, options: MountOptions) -> None:
+    flags = options.flags & ~sc.MS_REMOUNT
+    try:
+        sc.mount(source, dest, fstype, flags, options.data_string)
+    except PermissionError:
+        if fstype != "sysfs":
+            raise
+        # Without a new network namespace the kernel refuses a fresh sysfs;
+        # runc then binds the host's /sys (rootfs_linux.go mountToRootfs).
+        sc.mount("/sys", dest, None, sc.MS_BIND | sc.MS_REC)
+        kept = flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        _remount(dest, sc.MS_REMOUNT | sc.MS_BIND | kept)
+    except OSError as exc:
+        if fstype != "devpts" or exc.errno != errno.EINVAL or not any(d.startswith("gid=") for d in options.data):
+            raise
+        # In a user namespace gid 5 (tty) may be unmapped: retry without gid=, like runc.
+        data = ",".join(d for d in options.data if not d.startswith("gid="))
+        sc.mount(source, dest, fstype, flags, data or None)
+
+
+def mount_cgroupfs(dest: str, options: MountOptions) -> None:
+    """A `cgroup` mount: cgroup2 on a unified host, one hierarchy per v1 controller otherwise.
+
+    Done while still in the cgroup namespace's view, so each hierarchy shows
+    the container's own cgroup as its root (cgroup_namespaces(7)).
+    """
+    flags = options.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
+    if _is_cgroup2("/sys/fs/cgroup"):
+        sc.mount("cgroup2", dest, "cgroup2", flags)
+        return
+    sc.mount("tmpfs", dest, "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
+    with open("/proc/self/cgroup", encoding="ascii") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        _, controllers, _ = line.split(":", 2)
+        if not controllers:
+            sub = os.path.join(dest, "unified")
+            os.makedirs(sub, exist_ok=True)
+            sc.mount("cgroup2", sub, "cgroup2", flags)
+            continue
+        name = controllers.split("=", 1)[1] if controllers.startswith("name=") else controllers
+        sub = os.path.join(dest, name)
+        os.makedirs(sub, exist_ok=True)
+        data = f"none,{controllers}" if controllers.startswith("name=") else controllers
+        sc.mount("cgroup", sub, "cgroup", flags, data)
+    if flags & sc.MS_RDONLY:
+        sc.mount(None, dest, None, sc.MS_REMOUNT | flags, "mode=755")
+
+
+def _is_cgroup2(path: str) -> bool:
+    # statfs f_type is not exposed by os.statvfs; /proc/self/mountinfo is.
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                sep = fields.index("-")
+                return fields[sep + 1] == "cgroup2"
+    return False
+
+
+def pivot_to(rootfs: str) -> None:
+    """pivot_root(".", ".") then detach the old root: runc's trick, no put_old directory needed."""
+    os.chdir(rootfs)
+    sc.pivot_root(".", ".")
+    # The old root is now stacked under "."; make it slave so the unmount
+    # does not propagate to the host, then lazily detach it.
+    sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_paths(paths: Sequence[str]) -> None:
+    """config-linux.md#masked-paths: /dev/null over files, an empty read-only tmpfs over directories."""
+    for path in paths:
+        try:
+            is_dir = os.path.isdir(path) and not os.path.islink(path)
+        except OSError:
+            continue
+        if not os.path.lexists(path):
+            continue
+        try:
+            if is_dir:
+                sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+            else:
+                sc.mount("/dev/null", path, None, sc.MS_BIND)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+
+def readonly_paths(paths: Sequence[str]) -> None:
+    """config-linux.md#readonly-paths: bind each path onto itself, then remount it read-only."""
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+        _remount(path, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+
+
+def make_root_readonly() -> None:
+    """config.md#root readonly: remount the (bind-mounted) root read-only."""
+    _remount("/", sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)

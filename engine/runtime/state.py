@@ -1,0 +1,142 @@
+"""The per-container state store: one directory per container under --root.
+
+Layout (like runc's /run/runc/<id>/):
+  <root>/<id>/state.json   what later verbs need (pid, bundle, cgroup path...)
+  <root>/<id>/config.json  the spec the container was created from
+  <root>/<id>/exec.fifo    present between create and start (runc's exec.fifo)
+  <root>/<id>/lock         flock(2) held by a verb that changes the container
+Writes are atomic (write a temp file, fsync, rename) so a crash never leaves
+half a state.json behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ContainerExists, ContainerNotFound
+from .spec import Spec, check_container_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROOT = "/run/berth-runtime"
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+FIFO_FILE = "exec.fifo"
+LOCK_FILE = "lock"
+
+
+@dataclass
+class ContainerRecord:
+    id: str
+    bundle: str
+    rootfs: str
+    pid: int = 0
+    pid_start_time: int | None = None
+    created: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroup_path: str | None = None
+    namespace_paths: dict[str, str] = field(default_factory=dict)
+    owner: str = "root"
+    oci_version: str = "1.2.0"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContainerRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+class StateStore:
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+
+    def container_dir(self, container_id: str) -> str:
+        check_container_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    def fifo_path(self, container_id: str) -> str:
+        return os.path.join(self.container_dir(container_id), FIFO_FILE)
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.exists(os.path.join(self.container_dir(container_id), STATE_FILE))
+
+    def reserve(self, container_id: str) -> str:
+        """Create the container's directory; fail if the id is taken."""
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        path = self.container_dir(container_id)
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(container_id) from None
+        return path
+
+    def save(self, record: ContainerRecord) -> None:
+        path = os.path.join(self.container_dir(record.id), STATE_FILE)
+        atomic_write(path, json.dumps(record.to_json()).encode())
+
+    def save_config(self, container_id: str, spec: Spec) -> None:
+        path = os.path.join(self.container_dir(container_id), CONFIG_FILE)
+        atomic_write(path, json.dumps(spec).encode())
+
+    def load(self, container_id: str) -> ContainerRecord:
+        path = os.path.join(self.container_dir(container_id), STATE_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                return ContainerRecord.from_json(json.load(f))
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+
+    def load_config(self, container_id: str) -> Spec:
+        path = os.path.join(self.container_dir(container_id), CONFIG_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                spec: Spec = json.load(f)
+                return spec
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+
+    def list_ids(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names if os.path.exists(os.path.join(self.root, n, STATE_FILE))]
+
+    def remove(self, container_id: str) -> None:
+        shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+
+    @contextlib.contextmanager
+    def locked(self, container_id: str) -> Iterator[None]:
+        """Serialise verbs that change one container (two deletes, start vs kill)."""
+        directory = self.container_dir(container_id)
+        try:
+            fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)

@@ -1,0 +1,50 @@
+"""The parent <-> init channel: one JSON object per SOCK_SEQPACKET message.
+
+runc uses a similar typed sync pipe (libcontainer/sync.go: procReady,
+procHooks, procResume...).  Message types used by Berth:
+  child -> parent: {"type": "pid", "pid": N}        bootstrap forked the init
+                   {"type": "userns"}                unshared CLONE_NEWUSER, write my maps
+                   {"type": "hooks"}                 rootfs ready, run createRuntime hooks
+                   {"type": "ready"}                 waiting on exec.fifo
+                   {"type": "error", "message": s}   setup failed
+  parent -> child: {"type": "continue"}
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from .errors import SetupFailed
+
+_MAX = 65536
+
+
+def channel() -> tuple[socket.socket, socket.socket]:
+    """(parent end, child end); the child end is inherited across fork."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    child.set_inheritable(True)
+    return parent, child
+
+
+def send(sock: socket.socket, msg_type: str, **fields: Any) -> None:
+    sock.send(json.dumps({"type": msg_type, **fields}).encode())
+
+
+def receive(sock: socket.socket) -> dict[str, Any]:
+    raw = sock.recv(_MAX)
+    if not raw:
+        raise SetupFailed("container init exited before reporting (see its stderr)")
+    msg: dict[str, Any] = json.loads(raw)
+    return msg
+
+
+def expect(sock: socket.socket, msg_type: str) -> dict[str, Any]:
+    """Receive the next message; an error report from the child becomes SetupFailed."""
+    msg = receive(sock)
+    if msg.get("type") == "error":
+        raise SetupFailed(str(msg.get("message")))
+    if msg.get("type") != msg_type:
+        raise SetupFailed(f"unexpected message from init: {msg!r} (wanted {msg_type})")
+    return msg
