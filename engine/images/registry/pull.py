@@ -1,0 +1,229 @@
+"""Pulling an image: resolve the reference, pick a platform, download blobs into a sink.
+
+Order follows dockerd's pull (distribution/pull_v2.go): manifest (by tag or digest,
+digest-verified), platform choice in an index, then config and layers downloaded in
+parallel (three at a time by default, like `max-concurrent-downloads`), each resumed
+with Range from what an earlier attempt left and verified while it streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from engine.images import errors as image_errors
+from engine.images.reference import Reference
+
+from . import mediatypes, progress
+from .errors import DigestMismatch, ManifestError, NotFound, PullAccessDenied, RegistryError, RegistryUnavailable
+from .manifests import Descriptor, ImageIndex, ImageManifest, Platform, parse_manifest, select_platform
+from .progress import ProgressCallback, ProgressEvent
+from .repository import FetchedManifest, Repository
+from .sink import BlobSink, BlobWriter
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 256 * 1024
+# Emit a "Downloading" event at most every this many bytes (dockerd throttles by time;
+# bytes keep tests deterministic).
+PROGRESS_STEP = 512 * 1024
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    """What a pull produced; recording it as an image is the metadata store's job."""
+
+    reference: Reference
+    digest: str  # of the image manifest (the platform-specific one)
+    media_type: str
+    manifest: bytes
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    index_digest: str | None = None
+    index_media_type: str | None = None
+    index: bytes | None = None
+    platform: Platform | None = None
+    bytes_downloaded: int = 0  # network bytes of blob bodies (resumed parts not counted)
+
+
+@dataclass
+class PullOptions:
+    platform: Platform = field(default_factory=lambda: Platform.parse("linux/amd64"))
+    max_concurrent_downloads: int = 3
+    retries: int = 5
+    backoff: float = 0.5
+    progress: ProgressCallback = progress.ignore_progress
+
+
+async def pull_image(repo: Repository, ref: Reference, sink: BlobSink, options: PullOptions) -> PulledImage:
+    top = await fetch_top_manifest(repo, ref)
+    parsed = parse_manifest(top.data, top.media_type)
+    index: FetchedManifest | None = None
+    if isinstance(parsed, ImageIndex):
+        index = top
+        entry = select_platform(parsed, options.platform)
+        log.info("pull %s: %s in index %s is %s", ref, options.platform, top.digest, entry.digest)
+        top = await repo.get_manifest(entry.digest)
+        parsed = parse_manifest(top.data, top.media_type)
+        if not isinstance(parsed, ImageManifest):
+            raise ManifestError(f"index entry {entry.digest} is not an image manifest")
+    assert isinstance(parsed, ImageManifest)
+    for fetched in (index, top):
+        if fetched is not None:
+            await asyncio.to_thread(_store_bytes, sink, fetched.digest, fetched.data)
+
+    downloader = _Downloader(repo, sink, options)
+    for layer in parsed.layers:
+        if sink.has(layer.digest):
+            options.progress(ProgressEvent(layer.short_id, progress.ALREADY_EXISTS))
+        else:
+            options.progress(ProgressEvent(layer.short_id, progress.PULLING_FS_LAYER))
+    tasks = [downloader.download(parsed.config, report=False)]
+    tasks += [downloader.download(layer, report=True) for layer in parsed.layers]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        raise failures[0]
+    config_platform = options.platform if index is not None else None
+    return PulledImage(
+        reference=ref,
+        digest=top.digest,
+        media_type=top.media_type,
+        manifest=top.data,
+        config=parsed.config,
+        layers=parsed.layers,
+        index_digest=index.digest if index else None,
+        index_media_type=index.media_type if index else None,
+        index=index.data if index else None,
+        platform=config_platform,
+        bytes_downloaded=downloader.bytes_downloaded,
+    )
+
+
+async def fetch_top_manifest(repo: Repository, ref: Reference) -> FetchedManifest:
+    """The manifest (or index) a reference names, errors reworded as dockerd does
+    (distribution/errors.go: notFoundError, "pull access denied")."""
+    target = ref.digest or ref.tag or "latest"
+    try:
+        return await repo.get_manifest(target)
+    except NotFound as exc:
+        if "NAME_UNKNOWN" in exc.codes:
+            raise NotFound(f"repository {ref.familiar_name} not found: {exc.message}", exc.codes) from exc
+        raise NotFound(f"manifest for {ref.familiar()} not found: {exc.message}", exc.codes) from exc
+    except RegistryError as exc:
+        if "DENIED" in exc.codes:
+            raise PullAccessDenied(
+                f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
+                f"'docker login': {exc.message}",
+                exc.codes,
+            ) from exc
+        raise
+
+
+def _store_bytes(sink: BlobSink, digest: str, data: bytes) -> None:
+    if sink.has(digest):
+        return
+    with sink.writer(digest, len(data)) as writer:
+        if writer.offset:
+            data = data[writer.offset :]
+        writer.write(data)
+        writer.commit()
+
+
+class _Downloader:
+    def __init__(self, repo: Repository, sink: BlobSink, options: PullOptions) -> None:
+        self.repo = repo
+        self.sink = sink
+        self.options = options
+        self.semaphore = asyncio.Semaphore(max(1, options.max_concurrent_downloads))
+        self.bytes_downloaded = 0
+
+    async def download(self, blob: Descriptor, *, report: bool) -> None:
+        if self.sink.has(blob.digest):
+            return
+        if blob.media_type == mediatypes.DOCKER_FOREIGN_LAYER or blob.urls:
+            # Foreign layers (Windows base images) live outside the registry; Linux
+            # images never use them, and following arbitrary URLs is a risk.
+            log.warning("blob %s has urls %s; fetching it from the registry", blob.digest, blob.urls)
+        emit = self.options.progress if report else progress.ignore_progress
+        if self.semaphore.locked():
+            emit(ProgressEvent(blob.short_id, progress.WAITING))
+        async with self.semaphore:
+            await self._download_locked(blob, emit)
+
+    async def _download_locked(self, blob: Descriptor, emit: ProgressCallback) -> None:
+        algorithm = blob.digest.split(":", 1)[0]
+        # Opening may wait on another writer of the same digest (a parallel pull).
+        ingest = await asyncio.to_thread(self.sink.writer, blob.digest, blob.size)
+        with ingest as writer:
+            position = writer.offset
+            if position:
+                log.info("blob %s: resuming at %d of %d bytes", blob.digest, position, blob.size)
+            # With a partial from an earlier ingest we cannot hash its head here; the
+            # sink's commit verifies the whole blob then.
+            hasher = hashlib.new(algorithm) if position == 0 else None
+            attempt = 0
+            while True:
+                try:
+                    position = await self._stream(blob, writer, position, hasher, emit)
+                    break
+                except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    attempt += 1
+                    if attempt > self.options.retries:
+                        raise RegistryUnavailable(f"download of {blob.digest} failed: {exc}") from exc
+                    delay = self.options.backoff * 2 ** (attempt - 1)
+                    log.warning("blob %s: %s at byte %d; retry %d in %.1fs", blob.digest, exc, position, attempt, delay)
+                    emit(ProgressEvent(blob.short_id, f"{progress.RETRYING} in {max(1, round(delay))} seconds"))
+                    await asyncio.sleep(delay)
+            emit(ProgressEvent(blob.short_id, progress.VERIFYING_CHECKSUM))
+            actual = f"{algorithm}:{hasher.hexdigest()}" if hasher is not None else blob.digest
+            try:
+                # The sink verifies too, and discards a bad ingest so no resume reuses it.
+                await asyncio.to_thread(writer.commit)
+            except image_errors.DigestMismatch as exc:
+                raise DigestMismatch(f"blob {blob.digest}: {exc}") from exc
+            if actual != blob.digest:
+                raise DigestMismatch(f"blob {blob.digest}: digest mismatch: downloaded content is {actual}")
+        emit(ProgressEvent(blob.short_id, progress.DOWNLOAD_COMPLETE))
+
+    async def _stream(
+        self,
+        blob: Descriptor,
+        writer: BlobWriter,
+        position: int,
+        hasher: hashlib._Hash | None,
+        emit: ProgressCallback,
+    ) -> int:
+        async with self.repo.open_blob(blob.digest, position) as body:
+            # A registry that ignored our Range sends the blob from 0: skip what we have.
+            skip = position - body.start
+            if skip < 0:
+                raise RegistryError(f"blob {blob.digest}: registry resumed at {body.start}, we asked {position}")
+            last_report = position
+            emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, position, blob.size))
+            async for received in body.response.content.iter_chunked(CHUNK_SIZE):
+                self.bytes_downloaded += len(received)
+                chunk = received
+                if skip:
+                    dropped = min(skip, len(chunk))
+                    chunk = chunk[dropped:]
+                    skip -= dropped
+                    if not chunk:
+                        continue
+                if position + len(chunk) > blob.size:
+                    raise DigestMismatch(f"blob {blob.digest}: registry sent more than its {blob.size} bytes")
+                writer.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                position += len(chunk)
+                if position - last_report >= PROGRESS_STEP or position == blob.size:
+                    emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, position, blob.size))
+                    last_report = position
+        if position < blob.size:
+            # The body ended early: a dropped connection; the caller resumes from here.
+            raise aiohttp.ClientPayloadError(f"blob {blob.digest}: body ended at {position} of {blob.size} bytes")
+        return position
