@@ -1,0 +1,1 @@
+"""Data files: seccomp profiles (see README.md for their provenance)."""
