@@ -28,6 +28,7 @@ _LEASE = pytest.StashKey[cleanup.RunLease]()
 _SWEEPS = pytest.StashKey[list[tuple[str, cleanup.SweepReport]]]()
 _TIMINGS = pytest.StashKey[dict[str, float]]()
 # Fixtures that start a docker-registry: tests using them carry needs_registry implicitly.
+_LISTED_REMOVALS = 10
 _REGISTRY_FIXTURES = frozenset({"registry", "registry_basic_auth", "registry_tls", "seeded_registry"})
 
 
@@ -94,6 +95,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     terminalreporter.section("berth test infrastructure")
     for when, report in sweeps:
         terminalreporter.write_line(f"cleanup {when} sweep: {report.summary()}")
+        for kind, name in report.removed[:_LISTED_REMOVALS]:
+            terminalreporter.write_line(f"  removed {kind} {name}")
+        if len(report.removed) > _LISTED_REMOVALS:
+            terminalreporter.write_line(f"  ... and {len(report.removed) - _LISTED_REMOVALS} more (see the log)")
         for kind, name, why in report.errors:
             terminalreporter.write_line(f"  could not remove {kind} {name}: {why}", red=True)
     for what, seconds in timings.items():
