@@ -13,7 +13,7 @@ class EngineUnreachable(ClientError):
     def __init__(self, address: str, reason: str) -> None:
         super().__init__(
             f"Cannot connect to the Berth engine at {address}: {reason}. Is berthd running? "
-            "(`make run` starts it; `berth context ls` shows where the CLI looks)"
+            "(`make run` starts it; -H or BERTH_HOST point the CLI at another engine)"
         )
         self.address = address
 

@@ -1,0 +1,136 @@
+"""`berth version`, `berth info`, `berth events`."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from typing import Any
+
+from engine.cli.context import CLIContext
+from engine.cli.output import format_or_default
+
+
+def version(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("version", "Show the Berth version information")
+    p.add_argument("-f", "--format", help="Format output using a Go template or 'json'")
+    opts = p.parse_args(args)
+    from engine.api.system import BERTH_VERSION
+    from engine.client.protocol import CLIENT_API_VERSION
+
+    server = ctx.client.get("/version")
+    client_part: dict[str, Any] = {
+        "Platform": {"Name": "Berth"},
+        "Version": BERTH_VERSION,
+        "ApiVersion": ctx.client.version,
+        "DefaultAPIVersion": CLIENT_API_VERSION,
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": sys.platform,
+        "Arch": _arch(),
+        "Context": "default",
+    }
+    data = {"Client": client_part, "Server": server}
+    if format_or_default(ctx, opts.format, data):
+        return 0
+    ctx.print("Client:")
+    _rows(ctx, [("Version", BERTH_VERSION), ("API version", _api_line(ctx)),
+                ("Python version", client_part["GoVersion"]), ("OS/Arch", f"{sys.platform}/{_arch()}"),
+                ("Engine address", str(ctx.client.address))])
+    ctx.print()
+    ctx.print(f"Server: {server.get('Platform', {}).get('Name', '')}")
+    for component in server.get("Components", []):
+        details = component.get("Details", {})
+        api = f"{details.get('ApiVersion', '')} (minimum version {details.get('MinAPIVersion', '')})"
+        ctx.print(f" {component['Name']}:")
+        _rows(ctx, [("Version", component.get("Version", "")),
+                    ("API version", api),
+                    ("Runtime", details.get("GoVersion", "")),
+                    ("OS/Arch", f"{details.get('Os', '')}/{details.get('Arch', '')}"),
+                    ("Kernel", details.get("KernelVersion", ""))], indent=2)
+    return 0
+
+
+def _api_line(ctx: CLIContext) -> str:
+    from engine.client.protocol import CLIENT_API_VERSION
+
+    negotiated = ctx.client.version
+    return negotiated if negotiated == CLIENT_API_VERSION else f"{negotiated} (downgraded from {CLIENT_API_VERSION})"
+
+
+def _rows(ctx: CLIContext, rows: list[tuple[str, str]], indent: int = 1) -> None:
+    for label, value in rows:
+        ctx.print(f"{' ' * indent}{label + ':':<{19 - indent}}{value}")
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def info(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("info", "Display system-wide information")
+    p.add_argument("-f", "--format", help="Format output using a Go template or 'json'")
+    opts = p.parse_args(args)
+    data = ctx.client.get("/info")
+    if format_or_default(ctx, opts.format, data):
+        return 0
+    from engine.cli.output import human_size
+
+    ctx.print("Server:")
+    rows = [
+        ("Containers", data["Containers"]),
+        (" Running", data["ContainersRunning"]),
+        (" Paused", data["ContainersPaused"]),
+        (" Stopped", data["ContainersStopped"]),
+        ("Images", data["Images"]),
+        ("Server Version", data["ServerVersion"]),
+        ("Storage Driver", data["Driver"]),
+        ("Logging Driver", data["LoggingDriver"]),
+        ("Cgroup Driver", data["CgroupDriver"]),
+        ("Cgroup Version", data["CgroupVersion"]),
+        ("Default Runtime", data["DefaultRuntime"]),
+        ("Kernel Version", data["KernelVersion"]),
+        ("Operating System", data["OperatingSystem"]),
+        ("Architecture", data["Architecture"]),
+        ("CPUs", data["NCPU"]),
+        ("Total Memory", human_size(data["MemTotal"], binary=True)),
+        ("Name", data["Name"]),
+        ("ID", data["ID"]),
+        ("Berth Root Dir", data["DockerRootDir"]),
+        ("Registry Mirrors", ", ".join(data["RegistryConfig"].get("Mirrors") or []) or "none"),
+    ]
+    for label, value in rows:
+        ctx.print(f" {label}: {value}")
+    for warning in data.get("Warnings") or []:
+        ctx.err.write(f"{warning}\n")
+    return 0
+
+
+def events(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("events", "Get real time events from the engine")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output (key=value)")
+    p.add_argument("--format", help="Format output using a Go template or 'json'")
+    p.add_argument("--since", help="Show all events created since timestamp")
+    p.add_argument("--until", help="Stream events until this timestamp")
+    opts = p.parse_args(args)
+    from engine.cli.output import parse_filter_flags, parse_time_flag
+
+    query = {
+        "filters": parse_filter_flags(opts.filter) or None,
+        "since": parse_time_flag(opts.since),
+        "until": parse_time_flag(opts.until),
+    }
+    stream = ctx.client.stream("GET", "/events", query)
+    try:
+        for event in stream.json_lines():
+            if format_or_default(ctx, opts.format, event):
+                continue
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(event["timeNano"] / 1e9))
+            nanos = event["timeNano"] % 1_000_000_000
+            attrs = ", ".join(f"{k}={v}" for k, v in sorted(event["Actor"]["Attributes"].items()))
+            ctx.print(f"{stamp}.{nanos:09d}{time.strftime('%z')} {event['Type']} {event['Action']} "
+                      f"{event['Actor']['ID']} ({attrs})")
+            ctx.out.flush()
+    finally:
+        stream.close()
+    return 0

@@ -1,0 +1,108 @@
+"""How the CLI prints: --format, aligned tables, human sizes and times, flag values."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.cli.context import CLIContext
+
+
+def format_or_default(ctx: CLIContext, fmt: str | None, data: Any) -> bool:
+    """Print `data` per --format and return True, or return False for the default layout."""
+    if not fmt:
+        return False
+    from engine.cli.context import UsageError
+
+    if fmt == "json":
+        ctx.print(json.dumps(data, separators=(",", ":")))
+        return True
+    from engine.cli.gotemplate import Template, TemplateError
+
+    try:
+        ctx.print(Template(fmt).render(data))
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from exc
+    return True
+
+
+def table(rows: Sequence[Sequence[str]], padding: int = 3) -> list[str]:
+    """Left-aligned columns separated by 3 spaces, like docker's tabwriter output."""
+    if not rows:
+        return []
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "".join(str(cell).ljust(widths[i] + padding) if i < len(row) - 1 else str(cell) for i, cell in enumerate(row))
+        for row in rows
+    ]
+
+
+def human_size(size: float, binary: bool = False) -> str:
+    """docker's units.HumanSize (decimal, 3 significant digits) or BytesSize (binary)."""
+    base = 1024.0 if binary else 1000.0
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] if binary else ["B", "kB", "MB", "GB", "TB", "PB"]
+    value = float(size)
+    unit = 0
+    while value >= base and unit < len(units) - 1:
+        value /= base
+        unit += 1
+    return f"{value:.4g}{units[unit]}" if binary else f"{float(f'{value:.3g}'):g}{units[unit]}"
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration: "Less than a second", "3 minutes", "About an hour"..."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def parse_filter_flags(flags: Sequence[str]) -> dict[str, list[str]]:
+    from engine.cli.context import UsageError
+
+    filters: dict[str, list[str]] = {}
+    for flag in flags:
+        key, eq, value = flag.partition("=")
+        if not eq or not key:
+            raise UsageError(f"bad format of filter (expected name=value): {flag}")
+        filters.setdefault(key.strip().lower(), []).append(value)
+    return filters
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_time_flag(value: str | None, now: float | None = None) -> str | None:
+    """--since/--until: a Go duration ("10m", "1h30m") means that long ago; else passed through."""
+    if not value:
+        return None
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        ago = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        return f"{(now if now is not None else time.time()) - ago:.9f}"
+    return value
