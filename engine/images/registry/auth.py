@@ -90,8 +90,7 @@ class Authorizer:
         if challenge.scheme == "basic":
             if not creds or not creds.username:
                 return None
-            raw = f"{creds.username}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(raw).decode()
+            return _basic(creds)
         if challenge.scheme != "bearer":
             return None
         if creds and creds.registry_token:
@@ -136,11 +135,11 @@ class Authorizer:
                 if challenge.service:
                     params.append(("service", challenge.service))
                 params.extend(("scope", scope) for scope in scopes)
-                auth = None
+                headers = {}
                 if creds and creds.username:
                     params.append(("account", creds.username))
-                    auth = aiohttp.BasicAuth(creds.username, creds.password)
-                async with self._session.get(realm, params=params, auth=auth, ssl=ssl) as response:
+                    headers["Authorization"] = _basic(creds)
+                async with self._session.get(realm, params=params, headers=headers, ssl=ssl) as response:
                     body = await response.read()
                     status = response.status
         except (aiohttp.ClientError, OSError) as exc:
@@ -165,3 +164,7 @@ class Authorizer:
         # Renew a little early so a token does not expire between check and use.
         margin = min(10.0, lifetime / 10)
         return _Token(value, self._clock() + lifetime - margin)
+
+
+def _basic(creds: Credentials) -> str:
+    return "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()

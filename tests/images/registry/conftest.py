@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.images.content_store import ContentStore
+from tests.fixtures import capabilities
 from tests.fixtures.registry import LocalRegistry
 from tests.fixtures.tls import TestCA
 
@@ -69,6 +70,8 @@ def token_server(test_ca: TestCA) -> Iterator[TokenServer]:
 def registry_token(
     tmp_path_factory: pytest.TempPathFactory, token_server: TokenServer, test_ca: TestCA
 ) -> Iterator[TokenAuthRegistry]:
+    if not capabilities.registry().available:
+        pytest.skip(f"[needs_registry] {capabilities.registry().missing}")
     registry = TokenAuthRegistry(tmp_path_factory.mktemp("registry-token"), token_server, test_ca.cert_path)
     registry.start()
     yield registry
