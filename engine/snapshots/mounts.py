@@ -225,6 +225,7 @@ def _overlay_legacy(ov: _Overlay, target: Path) -> None:
     data = _legacy_data(ov, base)
     if len(data) > MAX_MOUNT_DATA:
         raise MountError(f"overlay options are {len(data)} bytes even with relative paths (max {MAX_MOUNT_DATA})")
+    log.info("overlay options too long for mount(2): mounting with paths relative to %s", base)
     errors: list[OSError] = []
 
     def in_private_cwd() -> None:
