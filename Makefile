@@ -32,7 +32,7 @@ $(VENV_STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing Berth (editable) with its dev tools"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q -U pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	@touch $@
 
 # Seed images: built from Debian packages, cached by content hash under build/.

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 
 from engine.api.http import HTTPConnection, Request, Response
 from engine.api.router import API_VERSION, MIN_API_VERSION, Router
-
-BERTH_VERSION = "0.1.0"
+from engine.version import BERTH_VERSION
 
 
 class SystemBackend(Protocol):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 if TYPE_CHECKING:
-    from engine.client import Client
+    from engine.client.sync import Client
 
 
 class UsageError(Exception):
@@ -48,8 +48,8 @@ class CLIContext:
     @property
     def client(self) -> Client:
         if self._client is None:
-            from engine.client import Client
             from engine.client.hosts import default_address, parse_host, tls_from_env
+            from engine.client.sync import Client
 
             host = self.options.host or self.environ.get("BERTH_HOST")
             address = parse_host(host, tls_from_env(self.environ)) if host else default_address(self.environ)

@@ -7,7 +7,6 @@ name by hand and imports only the module of the command asked for.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Sequence
@@ -71,6 +70,8 @@ def resolve(args: list[str]) -> tuple[str, list[str]]:
         return GROUPS[name][args[1]], args[2:]
     if name in COMMANDS:
         return name, args[1:]
+    import difflib
+
     known = list(COMMANDS) + list(GROUPS)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"\nDid you mean '{close[0]}'?" if close else ""
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options, rest = split_globals(argv)
         if options.show_version:
-            from engine.api.system import BERTH_VERSION
+            from engine.version import BERTH_VERSION
 
             print(f"Berth version {BERTH_VERSION}")
             return 0

@@ -15,6 +15,7 @@ from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
 from engine.daemon.daemon import Daemon
+from engine.version import BERTH_VERSION
 
 log = logging.getLogger("berthd")
 
@@ -62,7 +63,7 @@ async def serve(config: DaemonConfig) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(daemon))
-    log.info("berthd %s ready (data root %s)", system.BERTH_VERSION, config.data_root)
+    log.info("berthd %s ready (data root %s)", BERTH_VERSION, config.data_root)
     try:
         await stop.wait()
     finally:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"berthd: {exc}", file=sys.stderr)
         return 1
     if args.version:
-        print(f"Berth version {system.BERTH_VERSION}, API {API_VERSION}")
+        print(f"Berth version {BERTH_VERSION}, API {API_VERSION}")
         return 0
     logging.basicConfig(
         level=logging.DEBUG if config.debug else logging.INFO,

@@ -15,8 +15,8 @@ def version(ctx: CLIContext, args: list[str]) -> int:
     p = ctx.parser("version", "Show the Berth version information")
     p.add_argument("-f", "--format", help="Format output using a Go template or 'json'")
     opts = p.parse_args(args)
-    from engine.api.system import BERTH_VERSION
     from engine.client.protocol import CLIENT_API_VERSION
+    from engine.version import BERTH_VERSION
 
     server = ctx.client.get("/version")
     client_part: dict[str, Any] = {

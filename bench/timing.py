@@ -1,0 +1,58 @@
+"""Shared bits for bench/ scripts: run commands side by side, report medians and ratios."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+
+@dataclass
+class Sample:
+    label: str
+    seconds: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p90(self) -> float:
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+
+
+def time_command(argv: Sequence[str], runs: int, env: Mapping[str, str] | None = None,
+                 warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_call(fn: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def report(title: str, samples: Sequence[Sample], reference: str) -> str:
+    """A table of medians with each row's ratio to the reference row (< 1.00 means faster)."""
+    ref = next(s for s in samples if s.label == reference)
+    width = max(len(s.label) for s in samples)
+    lines = [title, f"{'':<{width}}  {'median':>10}  {'p90':>10}  {'runs':>5}  ratio vs {reference}"]
+    for s in samples:
+        lines.append(f"{s.label:<{width}}  {s.median * 1000:>8.1f}ms  {s.p90 * 1000:>8.1f}ms  {len(s.seconds):>5}  "
+                     f"{s.median / ref.median:.2f}x")
+    return "\n".join(lines)
