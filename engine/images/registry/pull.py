@@ -160,27 +160,29 @@ class _Downloader:
         # Opening may wait on another writer of the same digest (a parallel pull).
         ingest = await asyncio.to_thread(self.sink.writer, blob.digest, blob.size)
         with ingest as writer:
-            position = writer.offset
-            if position:
-                log.info("blob %s: resuming at %d of %d bytes", blob.digest, position, blob.size)
             # With a partial from an earlier ingest we cannot hash its head here; the
             # sink's commit verifies the whole blob then.
-            hasher = hashlib.new(algorithm) if position == 0 else None
+            state = _Ingest(writer, writer.offset, hashlib.new(algorithm) if writer.offset == 0 else None)
+            if state.position:
+                log.info("blob %s: resuming at %d of %d bytes", blob.digest, state.position, blob.size)
             attempt = 0
             while True:
                 try:
-                    position = await self._stream(blob, writer, position, hasher, emit)
+                    await self._stream(blob, state, emit)
                     break
                 except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+                    # The connection broke mid-body: resume from what we have (Range).
                     attempt += 1
                     if attempt > self.options.retries:
                         raise RegistryUnavailable(f"download of {blob.digest} failed: {exc}") from exc
                     delay = self.options.backoff * 2 ** (attempt - 1)
-                    log.warning("blob %s: %s at byte %d; retry %d in %.1fs", blob.digest, exc, position, attempt, delay)
+                    log.warning(
+                        "blob %s: %s at byte %d; retry %d in %.1fs", blob.digest, exc, state.position, attempt, delay
+                    )
                     emit(ProgressEvent(blob.short_id, f"{progress.RETRYING} in {max(1, round(delay))} seconds"))
                     await asyncio.sleep(delay)
             emit(ProgressEvent(blob.short_id, progress.VERIFYING_CHECKSUM))
-            actual = f"{algorithm}:{hasher.hexdigest()}" if hasher is not None else blob.digest
+            actual = f"{algorithm}:{state.hasher.hexdigest()}" if state.hasher is not None else blob.digest
             try:
                 # The sink verifies too, and discards a bad ingest so no resume reuses it.
                 await asyncio.to_thread(writer.commit)
@@ -190,21 +192,14 @@ class _Downloader:
                 raise DigestMismatch(f"blob {blob.digest}: digest mismatch: downloaded content is {actual}")
         emit(ProgressEvent(blob.short_id, progress.DOWNLOAD_COMPLETE))
 
-    async def _stream(
-        self,
-        blob: Descriptor,
-        writer: BlobWriter,
-        position: int,
-        hasher: hashlib._Hash | None,
-        emit: ProgressCallback,
-    ) -> int:
-        async with self.repo.open_blob(blob.digest, position) as body:
+    async def _stream(self, blob: Descriptor, state: _Ingest, emit: ProgressCallback) -> None:
+        async with self.repo.open_blob(blob.digest, state.position) as body:
             # A registry that ignored our Range sends the blob from 0: skip what we have.
-            skip = position - body.start
+            skip = state.position - body.start
             if skip < 0:
-                raise RegistryError(f"blob {blob.digest}: registry resumed at {body.start}, we asked {position}")
-            last_report = position
-            emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, position, blob.size))
+                raise RegistryError(f"blob {blob.digest}: registry resumed at {body.start}, we asked {state.position}")
+            last_report = state.position
+            emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, state.position, blob.size))
             async for received in body.response.content.iter_chunked(CHUNK_SIZE):
                 self.bytes_downloaded += len(received)
                 chunk = received
@@ -214,16 +209,29 @@ class _Downloader:
                     skip -= dropped
                     if not chunk:
                         continue
-                if position + len(chunk) > blob.size:
+                if state.position + len(chunk) > blob.size:
                     raise DigestMismatch(f"blob {blob.digest}: registry sent more than its {blob.size} bytes")
-                writer.write(chunk)
-                if hasher is not None:
-                    hasher.update(chunk)
-                position += len(chunk)
-                if position - last_report >= PROGRESS_STEP or position == blob.size:
-                    emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, position, blob.size))
-                    last_report = position
-        if position < blob.size:
+                state.write(chunk)
+                if state.position - last_report >= PROGRESS_STEP or state.position == blob.size:
+                    emit(ProgressEvent(blob.short_id, progress.DOWNLOADING, state.position, blob.size))
+                    last_report = state.position
+        if state.position < blob.size:
             # The body ended early: a dropped connection; the caller resumes from here.
-            raise aiohttp.ClientPayloadError(f"blob {blob.digest}: body ended at {position} of {blob.size} bytes")
-        return position
+            raise aiohttp.ClientPayloadError(
+                f"blob {blob.digest}: body ended at {state.position} of {blob.size} bytes"
+            )
+
+
+@dataclass
+class _Ingest:
+    """Where a blob download stands; survives the retries of one download."""
+
+    writer: BlobWriter
+    position: int
+    hasher: hashlib._Hash | None
+
+    def write(self, chunk: bytes) -> None:
+        self.writer.write(chunk)
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        self.position += len(chunk)

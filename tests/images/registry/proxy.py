@@ -1,0 +1,119 @@
+"""A misbehaving front for a real docker-registry: it forwards every request, and on
+demand answers blob GETs with 503s, cuts blob bodies halfway, or redirects them to
+another origin (as registries backed by S3 or a CDN do).  The registry behind it is
+real; only the network between us and it is made unreliable, as in the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+_BLOB_GET = re.compile(r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$")
+_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    range: str | None
+    authorization: bool
+
+
+@dataclass
+class FlakyProxy:
+    upstream: str  # "http://127.0.0.1:port" of the real registry
+    fail_blob_gets: int = 0
+    truncate_blob_gets: int = 0
+    redirect_blobs_to: str | None = None  # another origin serving the same registry
+    seen: list[SeenRequest] = field(default_factory=list)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(
+            SeenRequest(request.method, request.path, request.headers.get("Range"), "Authorization" in request.headers)
+        )
+        is_blob_get = request.method == "GET" and _BLOB_GET.match(request.path) is not None
+        if is_blob_get and self.fail_blob_gets > 0:
+            self.fail_blob_gets -= 1
+            return web.Response(status=503, text="berthtest: injected failure")
+        if is_blob_get and self.redirect_blobs_to:
+            raise web.HTTPTemporaryRedirect(f"{self.redirect_blobs_to}{request.path_qs}")
+        assert self._client is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        body = await request.read()
+        async with self._client.request(
+            request.method, f"{self.upstream}{request.path_qs}", headers=headers, data=body or None,
+            allow_redirects=False,
+        ) as upstream:  # fmt: skip
+            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
+            data = await upstream.read()
+            if is_blob_get and self.truncate_blob_gets > 0 and upstream.status in (200, 206) and len(data) > 1:
+                self.truncate_blob_gets -= 1
+                response = web.StreamResponse(status=upstream.status, headers=out_headers)
+                response.content_length = len(data)
+                await response.prepare(request)
+                await response.write(data[: len(data) // 2])
+                assert request.transport is not None
+                request.transport.abort()  # the connection drops mid-body
+                return response
+            return web.Response(status=upstream.status, headers=out_headers, body=data)
+
+    def start(self) -> None:
+        started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        async def serve() -> None:
+            self._client = aiohttp.ClientSession(auto_decompress=False)
+            app = web.Application(client_max_size=1 << 30)
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = self._runner.addresses[0][1]
+
+        def run() -> None:
+            assert self._loop is not None
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(serve())
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="berthtest-flaky-proxy", daemon=True)
+        self._thread.start()
+        if not started.wait(30):
+            raise RuntimeError("proxy did not start")
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        loop = self._loop
+
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            if self._client is not None:
+                await self._client.close()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(30)
+        loop.close()
+        self._loop = None

@@ -1,0 +1,105 @@
+"""Retries, resumes and redirects, through a proxy that breaks the connection to a
+real docker-registry in the ways networks and storage backends do."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.images.content_store import ContentStore
+from engine.images.registry import PulledImage, RegistryClient, RegistryHosts, RegistryUnavailable
+from tests.fixtures.registry import LocalRegistry
+
+from .imagegen import TestImage, make_image
+from .proxy import FlakyProxy
+
+
+@pytest.fixture
+def proxy(registry: LocalRegistry) -> Iterator[FlakyProxy]:
+    front = FlakyProxy(registry.url)
+    front.start()
+    yield front
+    front.stop()
+
+
+def _seed(registry: LocalRegistry, tmp_path: Path, repo: str, sizes: tuple[int, ...]) -> TestImage:
+    source = ContentStore(tmp_path / "source")
+    image = make_image(source, layer_sizes=sizes)
+
+    async def go() -> None:
+        async with RegistryClient(RegistryHosts(certs_dir=None)) as client:
+            await client.push(f"{registry.host}/{repo}:v1", image.manifest, image.media_type, source)
+
+    asyncio.run(go())
+    return image
+
+
+def _pull(host: str, ref: str, store: ContentStore, retries: int = 3) -> PulledImage:
+    async def go() -> PulledImage:
+        # backoff=0: the retry logic is what is tested, not the waiting.
+        async with RegistryClient(RegistryHosts(certs_dir=None), retries=retries, backoff=0) as client:
+            return await client.pull(f"{host}/{ref}", store)
+
+    return asyncio.run(go())
+
+
+def test_blob_get_answered_503_is_retried(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "flaky/503", (10_000,))
+    proxy.fail_blob_gets = 2
+    pulled = _pull(proxy.host, "flaky/503:v1", store)
+    assert pulled.digest == image.digest and all(store.has(d) for d in image.blob_digests)
+    assert proxy.fail_blob_gets == 0
+
+
+def test_persistent_5xx_gives_up_as_unavailable(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    _seed(registry, tmp_path, "flaky/down", (1_000,))
+    proxy.fail_blob_gets = 1000
+    with pytest.raises(RegistryUnavailable, match="503"):
+        _pull(proxy.host, "flaky/down:v1", store, retries=2)
+
+
+def test_connection_cut_mid_blob_resumes_with_range_from_the_cut(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "flaky/cut", (300_000,))
+    layer = image.layers[0]
+    proxy.truncate_blob_gets = 2  # the config's body and the layer's are both cut once
+
+    pulled = _pull(proxy.host, "flaky/cut:v1", store)
+
+    assert pulled.digest == image.digest
+    assert compute(store, layer.digest) == layer.digest
+    blob_gets = [r for r in proxy.seen if r.method == "GET" and layer.digest in r.path]
+    assert len(blob_gets) == 2
+    assert blob_gets[0].range is None
+    assert blob_gets[1].range == f"bytes={layer.size // 2}-"
+
+
+def test_blob_redirect_to_another_origin_is_followed_without_credentials(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "flaky/redirect", (20_000,))
+    storage = FlakyProxy(registry.url)  # stands for the S3 bucket behind a registry
+    storage.start()
+    try:
+        # "localhost" vs "127.0.0.1": another origin, as a storage host would be.
+        proxy.redirect_blobs_to = f"http://localhost:{storage.port}"
+        pulled = _pull(proxy.host, "flaky/redirect:v1", store)
+    finally:
+        storage.stop()
+    assert pulled.digest == image.digest
+    assert {r.path.rsplit("/", 1)[1] for r in storage.seen} == set(image.blob_digests)
+    assert not any(r.authorization for r in storage.seen)
+
+
+def compute(store: ContentStore, digest: str) -> str:
+    from engine.images.registry.manifests import compute_digest
+
+    return compute_digest(store.read(digest))
