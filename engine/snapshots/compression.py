@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import io
 import zlib
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import zstandard
 
@@ -89,7 +89,7 @@ class HashingReader(io.RawIOBase):
 class _Prefixed(io.RawIOBase):
     """Give back the bytes peeked for magic detection, then the rest of the stream."""
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
         super().__init__()
         self._head = head
         self._rest = rest
@@ -108,7 +108,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def open_uncompressed(blob: BinaryIO, media_type: str | None = None) -> tuple[HashingReader, Compression]:
+def open_uncompressed(blob: IO[bytes], media_type: str | None = None) -> tuple[HashingReader, Compression]:
     """The uncompressed tar stream of ``blob`` (hashing as it is read) and its compression.
 
     With ``media_type`` the declared compression must match the magic bytes: a

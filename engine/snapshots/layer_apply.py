@@ -32,6 +32,7 @@ Safety policy (what a hostile layer gets):
 from __future__ import annotations
 
 import base64
+import decimal
 import errno
 import logging
 import os
@@ -43,7 +44,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, cast
+from typing import IO, cast
 
 from engine.snapshots import whiteouts
 from engine.snapshots.compression import Compression, open_uncompressed
@@ -66,7 +67,7 @@ class AppliedLayer:
 
 def apply_layer(
     target_dir: Path,
-    layer: BinaryIO,
+    layer: IO[bytes],
     media_type: str | None = None,
     *,
     expected_diff_id: str | None = None,
@@ -310,6 +311,13 @@ def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
 
 
 def _mtime_ns(member: tarfile.TarInfo) -> int:
+    # PAX keeps nanoseconds as a decimal string; tarfile's float would round them away.
+    exact = member.pax_headers.get("mtime")
+    if exact is not None:
+        try:
+            return int(decimal.Decimal(exact).scaleb(9).to_integral_value(decimal.ROUND_FLOOR))
+        except decimal.InvalidOperation:
+            pass
     return round(float(member.mtime) * 1_000_000_000)
 
 
