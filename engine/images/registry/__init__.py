@@ -30,7 +30,7 @@ from .errors import (
 from .hosts import Endpoint, RegistryHosts
 from .manifests import Descriptor, Platform
 from .progress import ProgressEvent
-from .pull import PulledImage
+from .pull import DistributionInspect, PulledImage
 from .push import PushResult
 from .sink import BlobSink, BlobSource, BlobWriter
 
@@ -44,6 +44,7 @@ __all__ = [
     "CredentialsError",
     "Descriptor",
     "DigestMismatch",
+    "DistributionInspect",
     "DockerConfigCredentials",
     "Endpoint",
     "ManifestError",

@@ -20,10 +20,10 @@ from . import progress as progress_events
 from .auth import Authorizer
 from .credentials import CredentialStore
 from .errors import NotFound, RegistryError, RegistryUnavailable
-from .hosts import Endpoint, RegistryHosts
+from .hosts import RegistryHosts
 from .manifests import DEFAULT_PLATFORM, Platform
 from .progress import ProgressCallback
-from .pull import PulledImage, PullOptions, pull_image
+from .pull import DistributionInspect, PulledImage, PullOptions, inspect_distribution, pull_image
 from .push import PushOptions, PushResult, push_image
 from .repository import Repository, catalog
 from .sink import BlobSink, BlobSource
@@ -141,9 +141,23 @@ class RegistryClient:
         ref = _parse(repository)
         return await self._on_endpoints(ref, False, lambda repo: repo.tags(page_size))
 
+    async def inspect(self, reference: str | Reference) -> DistributionInspect:
+        """What `GET /distribution/{name}/json` answers: the top descriptor and its platforms."""
+        ref = _parse(reference)
+        return await self._on_endpoints(ref, False, lambda repo: inspect_distribution(repo, ref))
+
     async def catalog(self, domain: str, *, page_size: int | None = None) -> list[str]:
-        endpoint = await self._reachable(self.hosts.endpoints(domain, for_push=True))[0]
-        return await catalog(self.transport, endpoint, page_size)
+        """Repositories of a registry (GET /v2/_catalog; optional in the spec)."""
+        last: RegistryUnavailable | None = None
+        for endpoint in self.hosts.endpoints(domain, for_push=True):
+            try:
+                await self.transport.ping(endpoint)
+            except RegistryUnavailable as exc:
+                last = exc
+                continue
+            return await catalog(self.transport, endpoint, page_size)
+        assert last is not None, "hosts.endpoints() returned no endpoint"
+        raise last
 
     async def _on_endpoints(
         self, ref: Reference, for_push: bool, operation: Callable[[Repository], Awaitable[T]]
@@ -171,20 +185,6 @@ class RegistryClient:
                 last_error = exc
         assert last_error is not None, "hosts.endpoints() returned no endpoint"
         raise last_error
-
-    def _reachable(self, endpoints: list[Endpoint]) -> list[Awaitable[Endpoint]]:
-        async def first() -> Endpoint:
-            last: RegistryUnavailable | None = None
-            for endpoint in endpoints:
-                try:
-                    await self.transport.ping(endpoint)
-                    return endpoint
-                except RegistryUnavailable as exc:
-                    last = exc
-            assert last is not None
-            raise last
-
-        return [first()]
 
 
 def _parse(reference: str | Reference) -> Reference:

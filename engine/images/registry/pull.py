@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -20,7 +21,15 @@ from engine.images.reference import Reference
 
 from . import mediatypes, progress
 from .errors import DigestMismatch, ManifestError, NotFound, PullAccessDenied, RegistryError, RegistryUnavailable
-from .manifests import Descriptor, ImageIndex, ImageManifest, Platform, parse_manifest, select_platform
+from .manifests import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    Platform,
+    parse_manifest,
+    select_platform,
+    verify_digest,
+)
 from .progress import ProgressCallback, ProgressEvent
 from .repository import FetchedManifest, Repository
 from .sink import BlobSink, BlobWriter
@@ -31,6 +40,7 @@ CHUNK_SIZE = 256 * 1024
 # Emit a "Downloading" event at most every this many bytes (dockerd throttles by time;
 # bytes keep tests deterministic).
 PROGRESS_STEP = 512 * 1024
+MAX_CONFIG_SIZE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,8 +92,12 @@ async def pull_image(repo: Repository, ref: Reference, sink: BlobSink, options: 
             options.progress(ProgressEvent(layer.short_id, progress.ALREADY_EXISTS))
         else:
             options.progress(ProgressEvent(layer.short_id, progress.PULLING_FS_LAYER))
+    # A digest listed twice (empty layers often are) is downloaded once.
+    unique = {layer.digest: layer for layer in parsed.layers}
     tasks = [downloader.download(parsed.config, report=False)]
-    tasks += [downloader.download(layer, report=True) for layer in parsed.layers]
+    tasks += [
+        downloader.download(layer, report=True) for layer in unique.values() if layer.digest != parsed.config.digest
+    ]
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:
@@ -102,6 +116,35 @@ async def pull_image(repo: Repository, ref: Reference, sink: BlobSink, options: 
         platform=config_platform,
         bytes_downloaded=downloader.bytes_downloaded,
     )
+
+
+@dataclass(frozen=True)
+class DistributionInspect:
+    """The descriptor a reference resolves to and the platforms it offers."""
+
+    descriptor: Descriptor
+    platforms: tuple[Platform, ...]
+
+
+async def inspect_distribution(repo: Repository, ref: Reference) -> DistributionInspect:
+    """Resolve without pulling: for a single manifest the platform comes from its config,
+    as dockerd's distribution inspect does."""
+    top = await fetch_top_manifest(repo, ref)
+    parsed = parse_manifest(top.data, top.media_type)
+    descriptor = Descriptor(top.media_type, top.digest, len(top.data))
+    if isinstance(parsed, ImageIndex):
+        platforms = tuple(entry.platform for entry in parsed.manifests if entry.platform is not None)
+        return DistributionInspect(descriptor, platforms)
+    async with repo.open_blob(parsed.config.digest) as body:
+        config = await body.response.content.read(MAX_CONFIG_SIZE + 1)
+    if len(config) > MAX_CONFIG_SIZE:
+        raise ManifestError(f"config {parsed.config.digest} is too large")
+    verify_digest(config, parsed.config.digest, f"config {parsed.config.digest}")
+    try:
+        document = json.loads(config)
+    except ValueError as exc:
+        raise ManifestError(f"config {parsed.config.digest} is not JSON: {exc}") from exc
+    return DistributionInspect(descriptor, (Platform.from_json(document),) if isinstance(document, dict) else ())
 
 
 async def fetch_top_manifest(repo: Repository, ref: Reference) -> FetchedManifest:

@@ -14,7 +14,9 @@ from engine.images.content_store import ContentStore
 from engine.images.registry import (
     BlobSink,
     BlobSource,
+    DistributionInspect,
     NotFound,
+    Platform,
     PlatformNotFound,
     ProgressEvent,
     PulledImage,
@@ -22,6 +24,7 @@ from engine.images.registry import (
     RegistryClient,
     RegistryHosts,
     RegistryUnavailable,
+    mediatypes,
     progress,
 )
 from engine.images.registry.manifests import compute_digest
@@ -278,3 +281,50 @@ def test_unreachable_registry_is_unavailable_with_its_address(store: ContentStor
 
         with pytest.raises(RegistryUnavailable, match=rf'Get "http://{host}/v2/": .*'):
             asyncio.run(go())
+
+
+def test_downloads_are_bounded_and_queued_layers_report_waiting(
+    registry: LocalRegistry, store: ContentStore, tmp_path: Path
+) -> None:
+    source = ContentStore(tmp_path / "source")
+    image = make_image(source, layer_sizes=(1_000, 2_000, 3_000))
+    _push(registry, "pull/bounded:v1", image, source)
+    events: list[ProgressEvent] = []
+
+    async def go() -> None:
+        async with RegistryClient(RegistryHosts(certs_dir=None), max_concurrent_downloads=1) as client:
+            await client.pull(f"{registry.host}/pull/bounded:v1", store, progress=events.append)
+
+    asyncio.run(go())
+    # One download at a time: the config holds the only slot, so every layer waits,
+    # and no layer starts before the previous one completed.
+    assert [e.id for e in events if e.status == progress.WAITING] == [layer.digest[7:19] for layer in image.layers]
+    order = [(e.id, e.status) for e in events if e.status in (progress.DOWNLOADING, progress.DOWNLOAD_COMPLETE)]
+    active: set[str] = set()
+    for layer_id, status in order:
+        if status == progress.DOWNLOADING:
+            active.add(layer_id)
+            assert len(active) == 1
+        else:
+            active.discard(layer_id)
+
+
+def test_inspect_resolves_digest_and_platforms_without_pulling(registry: LocalRegistry, tmp_path: Path) -> None:
+    source = ContentStore(tmp_path / "source")
+    amd64 = make_image(source)
+    arm64 = make_image(source, architecture="arm64")
+    index, index_digest = make_index(source, [(amd64, "amd64", ""), (arm64, "arm64", "")])
+    _push(registry, "inspect/single:v1", amd64, source)
+
+    async def go() -> tuple[DistributionInspect, DistributionInspect]:
+        async with RegistryClient(RegistryHosts(certs_dir=None)) as client:
+            await client.push(f"{registry.host}/inspect/multi:v1", index, mediatypes.OCI_INDEX, source)
+            single = await client.inspect(f"{registry.host}/inspect/single:v1")
+            multi = await client.inspect(f"{registry.host}/inspect/multi:v1")
+            return single, multi
+
+    single, multi = asyncio.run(go())
+    assert (single.descriptor.digest, single.descriptor.size) == (amd64.digest, len(amd64.manifest))
+    assert single.platforms == (Platform("linux", "amd64"),)
+    assert (multi.descriptor.digest, multi.descriptor.media_type) == (index_digest, mediatypes.OCI_INDEX)
+    assert multi.platforms == (Platform("linux", "amd64"), Platform("linux", "arm64"))

@@ -135,7 +135,7 @@ class TokenServer:
             app = web.Application()
             app.router.add_get("/token", self._get_token)
             app.router.add_post("/token", self._post_token)
-            self._runner = web.AppRunner(app, access_log=None)
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
