@@ -72,6 +72,10 @@ def create_container(
         store.save_config(container_id, spec)
         fifo = store.fifo_path(container_id)
         os.mkfifo(fifo, 0o622)
+        # Exactly 0622 whatever the umask, owned by the container's root (runc's createExecFifo):
+        # the init, maybe an unprivileged uid behind a user namespace, reopens it for writing.
+        os.chmod(fifo, 0o622)
+        os.chown(fifo, _host_id(linux.get("uidMappings"), 0), _host_id(linux.get("gidMappings"), 0))
         cgroup = _make_cgroup(spec, container_id)
         record.cgroup_path = cgroup_path_of(cgroup)
         console = _connect_console(spec, options.console_socket)
@@ -164,6 +168,14 @@ def _namespace_paths(pid: int, spec: Spec) -> dict[str, str]:
         ns_type = str(ns["type"])
         result[ns_type] = str(ns.get("path") or f"/proc/{pid}/ns/{PROC_NAMES[ns_type]}")
     return result
+
+
+def _host_id(mappings: list[dict[str, int]] | None, container_id: int) -> int:
+    """The host id that ``container_id`` maps to (itself without a user namespace)."""
+    for m in mappings or []:
+        if m["containerID"] <= container_id < m["containerID"] + m["size"]:
+            return int(m["hostID"]) + container_id - int(m["containerID"])
+    return container_id if not mappings else -1
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -21,6 +21,9 @@ the sync socket.  This code runs only in the child: keep it free of threads.
 
 from __future__ import annotations
 
+# Codecs are imported lazily by open(): preload them, the host tree is gone after pivot_root.
+import encodings.ascii
+import encodings.utf_8  # noqa: F401
 import logging
 import os
 import signal

@@ -10,6 +10,7 @@ import logging
 import os
 import select
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,9 @@ from .state import ContainerRecord, StateStore
 from .status import container_status, hook_state
 
 log = logging.getLogger(__name__)
+
+# Bound on waiting for killed tasks to leave the cgroup before removing it.
+CGROUP_EMPTY_TIMEOUT_S = 10.0
 
 
 def start_container(store: StateStore, container_id: str) -> None:
@@ -126,10 +130,7 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
             _kill_everything(record, cgroup)
         reap_if_child(record.pid)
         if cgroup is not None:
-            try:
-                cgroup.destroy()
-            except OSError as exc:
-                log.warning("cannot remove cgroup of %s: %s", container_id, exc)
+            _destroy_cgroup(container_id, cgroup)
         spec = store.load_config(container_id)
         store.remove(container_id)
     hooks.run_hooks_logged(spec, "poststop", hook_state(record, "stopped"))
@@ -143,6 +144,19 @@ def _kill_everything(record: ContainerRecord, cgroup: CgroupHandle | None) -> No
             cgroup.thaw()  # SIGKILL is only delivered to thawed tasks
     _signal(record.pid, signal.SIGKILL)
     wait_for_exit(record.pid, record.pid_start_time)
+
+
+def _destroy_cgroup(container_id: str, cgroup: CgroupHandle) -> None:
+    """Remove the cgroup once SIGKILLed tasks have left it (exit is asynchronous; runc retries rmdir too)."""
+    deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT_S
+    delay = 0.001
+    while cgroup.pids() and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    try:
+        cgroup.destroy()
+    except Exception as exc:
+        log.warning("cannot remove cgroup of %s: %s", container_id, exc)
 
 
 def pause_container(store: StateStore, container_id: str) -> None:

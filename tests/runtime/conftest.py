@@ -1,0 +1,144 @@
+"""Fixtures for the OCI runtime's tests: a busybox rootfs, bundles, a state root, a CLI runner.
+
+The pytest process becomes a child subreaper while these tests run: the
+container inits `berth-runtime create` leaves behind are reparented to it,
+and each test's teardown deletes its containers and reaps their inits by pid.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.runtime import syscalls as sc
+from engine.runtime.default_spec import default_spec
+from engine.runtime.procinfo import reap_if_child
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rootfs with the host's static busybox and absolute /bin/busybox applet links (merged-/usr safe)."""
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox is not installed")
+    root = tmp_path_factory.mktemp("rootfs-template") / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("/bin/busybox")
+    for d in ("proc", "sys", "dev", "etc", "tmp", "root", "data"):
+        (root / d).mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n")
+    return root
+
+
+@dataclass
+class Bundle:
+    path: Path
+    spec: dict[str, Any]
+
+    @property
+    def rootfs(self) -> Path:
+        return self.path / "rootfs"
+
+    def write(self) -> None:
+        (self.path / "config.json").write_text(json.dumps(self.spec))
+
+    def set_process(self, args: list[str], **fields: Any) -> None:
+        self.spec["process"]["args"] = args
+        self.spec["process"].update(fields)
+        self.write()
+
+
+@pytest.fixture
+def bundle(tmp_path: Path, busybox_rootfs: Path) -> Bundle:
+    """A bundle with a private copy of the rootfs and runc-spec defaults (no terminal)."""
+    path = tmp_path / "bundle"
+    shutil.copytree(busybox_rootfs, path / "rootfs", symlinks=True)
+    spec = copy.deepcopy(default_spec(terminal=False, args=["true"]))
+    b = Bundle(path, spec)
+    b.write()
+    return b
+
+
+@dataclass
+class RuntimeCLI:
+    """Runs `berth-runtime` (the real CLI, as a subprocess) against one state root."""
+
+    root: Path
+    tag: str
+    created: list[str] = field(default_factory=list)
+
+    def new_id(self, name: str = "c") -> str:
+        container_id = f"{self.tag}-{name}{next(_counter)}"
+        self.created.append(container_id)
+        return container_id
+
+    def __call__(self, *args: str, check: bool = True, input: bytes | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+        cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(self.root), *args]
+        # Files, not pipes: a detached container inherits the CLI's stdio (as with runc)
+        # and would hold a pipe open long after the CLI exited.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.run(cmd, stdout=out, stderr=err, input=input, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+        if check and result.returncode != 0:
+            raise AssertionError(f"{cmd} exited {result.returncode}: {result.stderr.decode()}")
+        return result
+
+    def state(self, container_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(self("state", container_id).stdout)
+        return state
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _subreaper() -> Iterator[None]:
+    if os.geteuid() != 0:
+        yield
+        return
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    yield
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, run_tag: str) -> Iterator[RuntimeCLI]:
+    cli = RuntimeCLI(tmp_path / "state", run_tag)
+    yield cli
+    for container_id in cli.created:
+        state_file = cli.root / container_id / "state.json"
+        if not state_file.exists():
+            continue
+        pid = json.loads(state_file.read_text()).get("pid", 0)
+        cli("delete", "--force", container_id, check=False)
+        if pid:
+            reap_if_child(pid)
+
+
+@pytest.fixture
+def run_container(bundle: Bundle, runtime: RuntimeCLI) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """Run ``args`` in ``bundle`` in the foreground (`berth-runtime run`); returns the completed CLI."""
+    def run(args: list[str], **process_fields: Any) -> subprocess.CompletedProcess[bytes]:
+        bundle.set_process(args, **process_fields)
+        return runtime("run", "--bundle", str(bundle.path), runtime.new_id(), check=False)
+
+    return run
