@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ _SWEEPS = pytest.StashKey[list[tuple[str, cleanup.SweepReport]]]()
 _TIMINGS = pytest.StashKey[dict[str, float]]()
 # Fixtures that start a docker-registry: tests using them carry needs_registry implicitly.
 _LISTED_REMOVALS = 10
-_REGISTRY_FIXTURES = frozenset({"registry", "registry_basic_auth", "registry_tls", "seeded_registry"})
+_REGISTRY_FIXTURES = frozenset({"registry", "registry_basic_auth", "registry_tls", "seeded_registry", "make_registry"})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -163,6 +164,25 @@ def registry_tls(
         tls=server,
         ca_cert_path=test_ca.cert_path,
     )
+
+
+@pytest.fixture
+def make_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalRegistry]]:
+    """A factory of fresh, empty registries for tests that need their own:
+    ``make_registry(auth=BasicAuth(...), tls=test_ca.issue_server("r"), ca_cert_path=test_ca.cert_path)``.
+    Each is stopped when the test ends."""
+    _skip_unless_registry()
+    started: list[LocalRegistry] = []
+
+    def make(**options: Any) -> LocalRegistry:
+        new = LocalRegistry(tmp_path_factory.mktemp("registry"), **options)
+        started.append(new)
+        new.start()
+        return new
+
+    yield make
+    for each in started:
+        each.stop()
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from tests.fixtures.cleanup import (
     SweepReport,
     cgroup_mountpoints,
     chain_name,
+    forget_dead_runs,
     is_running,
     link_name,
     link_tag_of,
@@ -35,6 +36,7 @@ from tests.fixtures.cleanup import (
     register_process,
     register_record,
     run_is_live,
+    runs_dir,
     sweep,
     sweep_iptables,
     tag_hex,
@@ -431,3 +433,22 @@ def test_next_session_start_sweep_removes_what_a_crashed_session_left(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert not Path(f"/tmp/{tag}-leaked").exists()
     assert not any(is_running(pid, start) for pid, start in starts.items())
+
+
+def test_forget_dead_runs_drops_only_unlocked_run_files(run_tag):
+    live, dead = new_run_tag(), new_run_tag()
+    live_lease = RunLease(live)
+    dead_lease = RunLease(dead)
+    register_process(os.getpid(), tag=dead)
+    # A crashed session leaves its files behind without holding the lock.
+    os.close(dead_lease._fd)  # type: ignore[arg-type]
+    dead_lease._fd = None
+    try:
+        forgotten = forget_dead_runs(run_tag)
+        assert dead in forgotten
+        assert not (runs_dir() / f"{dead}.lock").exists()
+        assert not (runs_dir() / f"{dead}.procs").exists()
+        assert run_is_live(live) and (runs_dir() / f"{live}.lock").exists()
+        assert run_is_live(run_tag)
+    finally:
+        live_lease.release()

@@ -218,3 +218,24 @@ def test_tls_registry_certificate_names_localhost_too(registry_tls):
 def test_tls_registry_accepts_a_push_verified_by_the_ca(registry_tls, tiny_docker_archive):
     registry_tls.push_archive(tiny_docker_archive, "berthtest/secure:v1")
     _assert_served_manifest(_get_manifest(registry_tls, "berthtest/secure", "v1"))
+
+
+# ---------------------------------------------------------------- factory
+
+
+def test_make_registry_gives_fresh_registries_stopped_after_the_test(make_registry, registry, test_ca):
+    from tests.fixtures.cleanup import is_running, process_start_time
+    from tests.fixtures.registry import BasicAuth
+
+    plain = make_registry()
+    secured = make_registry(
+        auth=BasicAuth("berthtest-u", "pw"), tls=test_ca.issue_server("fresh"), ca_cert_path=test_ca.cert_path
+    )
+    assert len({plain.host, secured.host, registry.host}) == 3
+    assert requests.get(f"{plain.url}/v2/_catalog", timeout=30).json() == {"repositories": []}
+    challenged = requests.get(f"{secured.url}/v2/", verify=secured.requests_verify(), timeout=30)
+    assert challenged.status_code == 401
+    assert plain.pid is not None
+    start = process_start_time(plain.pid)
+    plain.stop()
+    assert not is_running(plain.pid, start)
