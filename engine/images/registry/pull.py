@@ -20,6 +20,7 @@ from engine.images import errors as image_errors
 from engine.images.reference import Reference
 
 from . import mediatypes, progress
+from .concurrency import run_all
 from .errors import DigestMismatch, ManifestError, NotFound, PullAccessDenied, RegistryError, RegistryUnavailable
 from .manifests import (
     Descriptor,
@@ -98,10 +99,7 @@ async def pull_image(repo: Repository, ref: Reference, sink: BlobSink, options: 
     tasks += [
         downloader.download(layer, report=True) for layer in unique.values() if layer.digest != parsed.config.digest
     ]
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    failures = [result for result in results if isinstance(result, BaseException)]
-    if failures:
-        raise failures[0]
+    await run_all(tasks)
     config_platform = options.platform if index is not None else None
     return PulledImage(
         reference=ref,

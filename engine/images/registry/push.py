@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from . import progress
+from .concurrency import run_all
 from .errors import ManifestError, UploadError
 from .manifests import Descriptor, ImageIndex, ImageManifest, compute_digest, parse_manifest
 from .progress import ProgressCallback, ProgressEvent
@@ -83,10 +84,10 @@ async def _push_tree(
     assert isinstance(parsed, ImageManifest)
     for layer in parsed.layers:
         options.progress(ProgressEvent(layer.short_id, progress.PREPARING))
-    blobs = [(parsed.config, False)] + [(layer, True) for layer in parsed.layers]
-    await asyncio.gather(
-        *(_push_blob(repo, blob, report, source, options, semaphore, result) for blob, report in blobs)
-    )
+    # A digest listed twice (empty layers often are) is pushed once.
+    unique = {layer.digest: layer for layer in parsed.layers if layer.digest != parsed.config.digest}
+    blobs = [(parsed.config, False)] + [(layer, True) for layer in unique.values()]
+    await run_all(_push_blob(repo, blob, report, source, options, semaphore, result) for blob, report in blobs)
 
 
 async def _push_blob(

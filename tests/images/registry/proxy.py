@@ -32,6 +32,8 @@ class FlakyProxy:
     fail_blob_gets: int = 0
     truncate_blob_gets: int = 0
     redirect_blobs_to: str | None = None  # another origin serving the same registry
+    deny_manifests: bool = False  # answer manifest GETs 403 DENIED, as Docker Hub does
+    corrupt_blobs: bool = False  # flip one byte of every blob body
     seen: list[SeenRequest] = field(default_factory=list)
     port: int = 0
 
@@ -53,6 +55,9 @@ class FlakyProxy:
         if is_blob_get and self.fail_blob_gets > 0:
             self.fail_blob_gets -= 1
             return web.Response(status=503, text="berthtest: injected failure")
+        if self.deny_manifests and request.method == "GET" and "/manifests/" in request.path:
+            denied = {"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}
+            return web.json_response(denied, status=403)
         if is_blob_get and self.redirect_blobs_to:
             raise web.HTTPTemporaryRedirect(f"{self.redirect_blobs_to}{request.path_qs}")
         assert self._client is not None
@@ -64,6 +69,8 @@ class FlakyProxy:
         ) as upstream:  # fmt: skip
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
             data = await upstream.read()
+            if is_blob_get and self.corrupt_blobs and data:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             if is_blob_get and self.truncate_blob_gets > 0 and upstream.status in (200, 206) and len(data) > 1:
                 self.truncate_blob_gets -= 1
                 response = web.StreamResponse(status=upstream.status, headers=out_headers)

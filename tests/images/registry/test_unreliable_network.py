@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from engine.images.content_store import ContentStore
-from engine.images.registry import PulledImage, RegistryClient, RegistryHosts, RegistryUnavailable
+from engine.images.registry import (
+    DigestMismatch,
+    PullAccessDenied,
+    PulledImage,
+    RegistryClient,
+    RegistryHosts,
+    RegistryUnavailable,
+)
 from tests.fixtures.registry import LocalRegistry
 
 from .imagegen import TestImage, make_image
@@ -97,6 +104,33 @@ def test_blob_redirect_to_another_origin_is_followed_without_credentials(
     assert pulled.digest == image.digest
     assert {r.path.rsplit("/", 1)[1] for r in storage.seen} == set(image.blob_digests)
     assert not any(r.authorization for r in storage.seen)
+
+
+def test_corrupted_blob_fails_its_digest_and_nothing_is_committed(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "flaky/corrupt", (10_000,))
+    proxy.corrupt_blobs = True
+    with pytest.raises(DigestMismatch, match="digest mismatch"):
+        _pull(proxy.host, "flaky/corrupt:v1", store)
+    assert not any(store.has(digest) for digest in image.blob_digests)
+    # The bad bytes are not kept for a resume either: a clean pull starts from zero.
+    proxy.corrupt_blobs = False
+    assert _pull(proxy.host, "flaky/corrupt:v1", store).bytes_downloaded == sum(
+        blob.size for blob in (image.config, *image.layers)
+    )
+
+
+def test_denied_pull_reads_like_dockers_pull_access_denied(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore
+) -> None:
+    proxy.deny_manifests = True
+    with pytest.raises(PullAccessDenied) as caught:
+        _pull(proxy.host, "flaky/private:v1", store)
+    assert str(caught.value) == (
+        f"pull access denied for {proxy.host}/flaky/private, repository does not exist or may require "
+        "'docker login': denied: requested access to the resource is denied"
+    )
 
 
 def compute(store: ContentStore, digest: str) -> str:
