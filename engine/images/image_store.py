@@ -347,7 +347,7 @@ class ImageStore:
                 report.append({"Deleted": chain_id})
         candidates = {image_id} | {layer.blob_digest for layer in record.layers}
         candidates |= {manifest.digest for manifest in record.manifests}
-        self._collect(candidates)
+        self.discard_unreferenced(candidates)
         self._configs.pop(image_id, None)
         log.info("deleted image %s", image_id)
         if prune and record.parent:
@@ -365,7 +365,9 @@ class ImageStore:
         with self.db.snapshot() as conn:
             return records.referenced_blobs(conn)
 
-    def _collect(self, candidates: set[str]) -> builtins.list[str]:
+    def discard_unreferenced(self, candidates: set[str]) -> builtins.list[str]:
+        """Delete those of `candidates` that no image references and no lease protects
+        (what a failed load or a removed image leaves behind)."""
         with self._gc_lock:
             keep = self.referenced_blobs() | set(self._leased)
             removed = [d for d in sorted(candidates - keep) if is_sha256(d) and self.content.delete(d)]

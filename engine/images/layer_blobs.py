@@ -21,13 +21,10 @@ from typing import BinaryIO, cast
 
 import zstandard
 
+from engine.images import media_types
 from engine.images.errors import InvalidArchive
 
-MEDIA_TYPE_LAYER = "application/vnd.oci.image.layer.v1.tar"
-MEDIA_TYPE_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-MEDIA_TYPE_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-MEDIA_TYPE_DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
-MEDIA_TYPE_DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+MEDIA_TYPE_LAYER = media_types.OCI_LAYER
 
 _MAGIC = (
     (b"\x1f\x8b\x08", "gzip"),
@@ -48,9 +45,8 @@ def detect_compression(head: bytes) -> str:
 
 def oci_media_type(compression: str) -> str:
     """The OCI layer media type for a compression we can store as-is."""
-    return {"none": MEDIA_TYPE_LAYER, "gzip": MEDIA_TYPE_LAYER_GZIP, "zstd": MEDIA_TYPE_LAYER_ZSTD}.get(
-        compression, MEDIA_TYPE_LAYER
-    )
+    by_compression = {"gzip": media_types.OCI_LAYER_GZIP, "zstd": media_types.OCI_LAYER_ZSTD}
+    return by_compression.get(compression, media_types.OCI_LAYER)
 
 
 @contextmanager
