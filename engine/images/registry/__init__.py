@@ -28,6 +28,7 @@ from .errors import (
     UploadError,
 )
 from .hosts import Endpoint, RegistryHosts
+from .login import LOGIN_SUCCEEDED, LoginResult
 from .manifests import Descriptor, Platform
 from .progress import ProgressEvent
 from .pull import DistributionInspect, PulledImage
@@ -35,6 +36,7 @@ from .push import PushResult
 from .sink import BlobSink, BlobSource, BlobWriter
 
 __all__ = [
+    "LOGIN_SUCCEEDED",
     "BlobSink",
     "BlobSource",
     "BlobWriter",
@@ -47,6 +49,7 @@ __all__ = [
     "DistributionInspect",
     "DockerConfigCredentials",
     "Endpoint",
+    "LoginResult",
     "ManifestError",
     "NotFound",
     "Platform",

@@ -18,9 +18,10 @@ from engine.images.reference import Reference, parse_docker_ref
 
 from . import progress as progress_events
 from .auth import Authorizer
-from .credentials import CredentialStore
+from .credentials import Credentials, CredentialStore
 from .errors import NotFound, RegistryError, RegistryUnavailable
 from .hosts import RegistryHosts
+from .login import LoginResult, login
 from .manifests import DEFAULT_PLATFORM, Platform
 from .progress import ProgressCallback
 from .pull import DistributionInspect, PulledImage, PullOptions, inspect_distribution, pull_image
@@ -76,14 +77,20 @@ class RegistryClient:
             self._transport = None
 
     @property
-    def transport(self) -> RegistryTransport:
-        if self._transport is None:
+    def session(self) -> aiohttp.ClientSession:
+        """The client's aiohttp session, opened on first use (inside the event loop)."""
+        if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, headers={"User-Agent": USER_AGENT}, auto_decompress=False
             )
-            authorizer = Authorizer(self._session, self.hosts, self.credentials)
+        return self._session
+
+    @property
+    def transport(self) -> RegistryTransport:
+        if self._transport is None:
+            authorizer = Authorizer(self.session, self.hosts, self.credentials)
             self._transport = RegistryTransport(
-                self._session, self.hosts, authorizer, retries=self.retries, backoff=self.backoff
+                self.session, authorizer=authorizer, hosts=self.hosts, retries=self.retries, backoff=self.backoff
             )
         return self._transport
 
@@ -140,6 +147,10 @@ class RegistryClient:
     async def list_tags(self, repository: str | Reference, *, page_size: int | None = None) -> list[str]:
         ref = _parse(repository)
         return await self._on_endpoints(ref, False, lambda repo: repo.tags(page_size))
+
+    async def login(self, server: str, credentials: Credentials) -> LoginResult:
+        """Check credentials as `docker login` does; raises Unauthorized if refused."""
+        return await login(self.session, self.hosts, server, credentials)
 
     async def inspect(self, reference: str | Reference) -> DistributionInspect:
         """What `GET /distribution/{name}/json` answers: the top descriptor and its platforms."""

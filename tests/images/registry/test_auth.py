@@ -12,10 +12,12 @@ import pytest
 
 from engine.images.content_store import ContentStore
 from engine.images.registry import (
+    LOGIN_SUCCEEDED,
     Credentials,
     CredentialsError,
     CredentialStore,
     DockerConfigCredentials,
+    LoginResult,
     PulledImage,
     RegistryClient,
     RegistryHosts,
@@ -238,3 +240,30 @@ def test_expired_token_is_fetched_again(
 
     pushed, first_pull, cached, expired = asyncio.run(go())
     assert first_pull == pushed + 1 and cached == first_pull and expired == cached + 1
+
+
+# ---------------------------------------------------------------- login
+
+
+def _login(registry: LocalRegistry, credentials: Credentials) -> LoginResult:
+    async def go() -> LoginResult:
+        async with _client(None) as client:
+            return await client.login(registry.host, credentials)
+
+    return asyncio.run(go())
+
+
+def test_login_to_basic_auth_registry(registry_basic_auth: LocalRegistry) -> None:
+    assert registry_basic_auth.username and registry_basic_auth.password
+    good = Credentials(registry_basic_auth.username, registry_basic_auth.password)
+    assert _login(registry_basic_auth, good).status == LOGIN_SUCCEEDED
+    with pytest.raises(Unauthorized, match=rf"^login attempt to http://{registry_basic_auth.host}/v2/ failed: "):
+        _login(registry_basic_auth, Credentials(registry_basic_auth.username, "wrong"))
+
+
+def test_login_to_token_registry(registry_token: TokenAuthRegistry, token_server: TokenServer) -> None:
+    before = len(token_server.requests)
+    assert _login(registry_token, Credentials(*TOKEN_USER)).status == LOGIN_SUCCEEDED
+    assert [r.user for r in token_server.requests[before:]] == [TOKEN_USER[0]]
+    with pytest.raises(Unauthorized, match="bad credentials"):
+        _login(registry_token, Credentials(TOKEN_USER[0], "wrong"))
