@@ -1,0 +1,59 @@
+"""Remembers which inputs built each archive, so an unchanged image is not rebuilt.
+
+A small JSON stamp per image under <out>/.cache/ records the input key and the
+archive's sha256; the archive counts as up to date only when both still match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.images.archive_write import digest_file
+
+log = logging.getLogger(__name__)
+
+
+def files_digest(paths: Iterable[Path]) -> str:
+    """One sha256 over the names and contents of paths (order-independent)."""
+    h = hashlib.sha256()
+    for path in sorted(set(paths)):
+        h.update(path.name.encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class BuildCache:
+    """Stamps in <out>/.cache/<name>.json."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self._dir = out_dir / ".cache"
+
+    def _stamp(self, name: str) -> Path:
+        return self._dir / f"{name}.json"
+
+    def is_current(self, name: str, key: str, archive: Path) -> bool:
+        stamp = self._stamp(name)
+        if not stamp.is_file() or not archive.is_file():
+            return False
+        try:
+            recorded = json.loads(stamp.read_text())
+        except ValueError:
+            log.warning("%s: unreadable cache stamp, rebuilding", stamp)
+            return False
+        if recorded.get("key") != key:
+            return False
+        # A truncated or edited archive must not pass as cached.
+        return bool(recorded.get("digest") == digest_file(archive).digest)
+
+    def record(self, name: str, key: str, archive_digest: str) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._stamp(name).with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "digest": archive_digest}, indent=1) + "\n")
+        tmp.replace(self._stamp(name))
+
+    def forget(self, name: str) -> None:
+        self._stamp(name).unlink(missing_ok=True)
