@@ -1,0 +1,106 @@
+"""The one interface the runtime codes against, whatever the host's cgroup mode."""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.runtime.cgroups.errors import CgroupError
+from engine.runtime.cgroups.stats import CgroupStats
+
+log = logging.getLogger(__name__)
+
+#: How long freeze() waits for the kernel to report the cgroup frozen.
+FREEZE_TIMEOUT_S = 10.0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` with a growing back-off (1 ms to 50 ms) until true or timeout."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while not condition():
+        if time.monotonic() >= deadline:
+            raise CgroupError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Cgroup(abc.ABC):
+    """A container's cgroup, in every hierarchy the host uses.
+
+    The object is cheap and holds no open files: a later runtime verb reopens
+    the same cgroup with ``open_cgroup(cg.path, container_id)``.
+    """
+
+    @property
+    @abc.abstractmethod
+    def path(self) -> str:
+        """Store-able cgroupsPath that reopens exactly these directories (see cgpath.py)."""
+
+    @abc.abstractmethod
+    def directories(self) -> dict[str, str]:
+        """Hierarchy key (v1 controller, "" for unified) → directory of this cgroup."""
+
+    @abc.abstractmethod
+    def create(self) -> None:
+        """Make the cgroup (idempotent) and prepare it so processes can join."""
+
+    @abc.abstractmethod
+    def add_process(self, pid: int) -> None:
+        """Move ``pid`` (all its threads) into the cgroup in every hierarchy."""
+
+    @abc.abstractmethod
+    def set_resources(self, resources: Mapping[str, Any]) -> None:
+        """Apply OCI ``linux.resources``."""
+
+    @abc.abstractmethod
+    def freeze(self) -> None:
+        """Freeze every process and return once the kernel reports them frozen."""
+
+    @abc.abstractmethod
+    def thaw(self) -> None: ...
+
+    @abc.abstractmethod
+    def is_frozen(self) -> bool: ...
+
+    @abc.abstractmethod
+    def pids(self) -> list[int]:
+        """Every process in the cgroup and its descendants, sorted."""
+
+    @abc.abstractmethod
+    def stats(self) -> CgroupStats: ...
+
+    @abc.abstractmethod
+    def oom_kills(self) -> int:
+        """How many processes the OOM killer killed in this cgroup."""
+
+    @abc.abstractmethod
+    def destroy(self) -> None:
+        """Remove the cgroup and its descendants, deepest first; CgroupBusy if processes remain."""
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for d in self.directories().values())
+
+    def kill_all(self, sig: int) -> None:
+        """Send ``sig`` to every process.
+
+        Frozen first so nothing forks while the list is walked (runc's
+        signalAllProcesses does the same); a stopped process receives the
+        signal when thawed.
+        """
+        was_frozen = self.is_frozen()
+        if not was_frozen:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    continue
+        finally:
+            if not was_frozen:
+                self.thaw()

@@ -1,0 +1,153 @@
+"""Fixtures for the shared cgroup suite: one factory per implementation the
+host can run, and children that act only once they are inside the cgroup.
+
+Every cgroup is named ``<run tag>-...`` and nests under the test process's
+own cgroup, so the session's cleanup guard sweeps whatever a crash leaves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from engine.runtime.cgroups import Cgroup, Hierarchies, V1Cgroup, V2Cgroup, detect, open_in
+from engine.runtime.cgroups.base import wait_for
+from tests.fixtures import cleanup
+
+NO_V2_CONTROLLER = (
+    "no {controller} controller on the v2 hierarchy of this hybrid host; "
+    "runs on a pure-v2 host such as the Berth VM"
+)
+
+_counter = itertools.count()
+
+
+class Child:
+    """A Python child that blocks until told to go, then runs ``code`` and prints its result.
+
+    It is moved into the cgroup while it waits, so what ``code`` does happens
+    inside: no sleeps, no races.
+    """
+
+    def __init__(self, code: str) -> None:
+        script = "import sys\nsys.stdin.readline()\n" + code
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.pid = self.proc.pid
+        cleanup.register_process(self.pid)
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def wait(self) -> int:
+        rc = self.proc.wait()
+        cleanup.unregister_process(self.pid)
+        return rc
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.wait()
+
+
+BUSY_LOOP = "while True:\n    pass\n"
+
+
+@pytest.fixture(scope="session")
+def hierarchies() -> Hierarchies:
+    return detect()
+
+
+def v2_only(h: Hierarchies) -> Hierarchies:
+    """The host seen through its v2 mount only (on a hybrid host: the controller-less unified tree)."""
+    return Hierarchies(mode="v2", v2=h.v2, own=h.own)
+
+
+def build(kind: str, h: Hierarchies, cgroups_path: str | None, container_id: str) -> Cgroup:
+    if kind == "v1":
+        if not h.v1:
+            pytest.skip("no cgroup v1 hierarchy on this host")
+        return open_in(h, cgroups_path, container_id)
+    if h.v2 is None:
+        pytest.skip("no cgroup v2 hierarchy on this host")
+    return open_in(v2_only(h), cgroups_path, container_id)
+
+
+def require_controller(cg: Cgroup, controller: str) -> None:
+    """Skip when ``cg`` cannot use ``controller`` on this host, with the reason."""
+    if isinstance(cg, V1Cgroup):
+        if controller not in cg.dirs:
+            pytest.skip(f"no {controller} controller mounted on this v1 host")
+        return
+    assert isinstance(cg, V2Cgroup)
+    parent = os.path.dirname(cg.dir)
+    with open(os.path.join(parent, "cgroup.controllers")) as f:
+        if controller not in f.read().split():
+            pytest.skip(NO_V2_CONTROLLER.format(controller=controller))
+
+
+def _emptied(cg: Cgroup) -> Callable[[], bool]:
+    return lambda: not cg.pids()
+
+
+class CgroupMaker:
+    """Makes cgroups of one implementation and children to put in them; cleans both up."""
+
+    def __init__(self, kind: str, h: Hierarchies, run_tag: str) -> None:
+        self.kind = kind
+        self.hierarchies = h
+        self.run_tag = run_tag
+        self.made: list[Cgroup] = []
+        self.children: list[Child] = []
+
+    def __call__(self, name: str = "cg", create: bool = True) -> Cgroup:
+        cg = build(self.kind, self.hierarchies, f"{self.run_tag}-{name}-{next(_counter)}", "unused")
+        self.made.append(cg)
+        if create:
+            cg.create()
+        return cg
+
+    def spawn(self, code: str) -> Child:
+        child = Child(code)
+        self.children.append(child)
+        return child
+
+    def cleanup(self) -> None:
+        for child in self.children:
+            child.stop()
+        for cg in reversed(self.made):
+            if not cg.exists():
+                continue
+            if cg.is_frozen():
+                cg.thaw()
+            if cg.pids():  # grandchildren a failed test left behind
+                cg.kill_all(signal.SIGKILL)
+                wait_for(_emptied(cg), 10, "leftover processes to die")
+            cg.destroy()
+
+
+@pytest.fixture(params=["v1", "v2"])
+def cgroups(request: pytest.FixtureRequest, hierarchies: Hierarchies, run_tag: str) -> Iterator[CgroupMaker]:
+    """The shared suite's parameter: every test runs once per implementation."""
+    maker = CgroupMaker(request.param, hierarchies, run_tag)
+    yield maker
+    maker.cleanup()

@@ -1,0 +1,327 @@
+"""The shared behaviour suite: every test runs against each cgroup implementation
+this host can run (v1 here, and v2 on the unified hierarchy), with real
+cgroups and real processes.  Controller tests skip on a v2 hierarchy that has
+no controllers, with the reason."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+
+import pytest
+
+from engine.runtime.cgroups import (
+    CgroupBusy,
+    CgroupNotFound,
+    Hierarchies,
+    V1Cgroup,
+    V2Cgroup,
+    open_in,
+)
+from engine.runtime.cgroups.base import wait_for
+from tests.runtime.cgroups.conftest import BUSY_LOOP, CgroupMaker, require_controller, v2_only
+
+pytestmark = pytest.mark.needs_root
+
+OPEN_DEV_NULL = """
+try:
+    open("/dev/null", "rb").close()
+    print("ok", flush=True)
+except OSError as e:
+    print(e.errno, flush=True)
+"""
+
+
+def proc_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def proc_utime(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[11])
+
+
+def proc_cgroups(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return f.read()
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+def test_create_makes_a_directory_in_every_hierarchy(cgroups: CgroupMaker) -> None:
+    cg = cgroups(create=False)
+    assert not cg.exists()
+    cg.create()
+    cg.create()  # idempotent, like runc's apply on an existing path
+    for key, directory in cg.directories().items():
+        assert os.path.isfile(os.path.join(directory, "cgroup.procs")), (key, directory)
+
+
+def test_added_process_is_listed_and_sees_its_cgroup(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    child = cgroups.spawn("print('in', flush=True); sys.stdin.readline()")
+    cg.add_process(child.pid)
+    assert cg.pids() == [child.pid]
+    child.go()
+    assert child.result() == "in"
+    own = proc_cgroups(child.pid)
+    for directory in set(cg.directories().values()):
+        leaf = directory.rstrip("/").rsplit("/", 1)[1]
+        assert f"/{leaf}\n" in own
+    child.stop()
+    assert cg.pids() == []
+
+
+def test_destroy_removes_every_directory(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    child = cgroups.spawn("")
+    cg.add_process(child.pid)
+    child.go()
+    assert child.wait() == 0
+    cg.destroy()
+    assert not cg.exists()
+    cg.destroy()  # already gone: nothing to do
+
+
+def test_destroy_refuses_while_processes_remain(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    child = cgroups.spawn("")
+    cg.add_process(child.pid)
+    with pytest.raises(CgroupBusy) as info:
+        cg.destroy()
+    assert info.value.pids == [child.pid]
+    assert all(os.path.isdir(d) for d in cg.directories().values())
+
+
+def test_pids_and_destroy_cover_nested_cgroups(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    top, nested = cgroups.spawn(""), cgroups.spawn("")
+    cg.add_process(top.pid)
+    for directory in set(cg.directories().values()):
+        sub = os.path.join(directory, "sub")
+        os.mkdir(sub)
+        if os.path.exists(os.path.join(sub, "cpuset.cpus")):
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(directory, name)) as src, open(os.path.join(sub, name), "w") as dst:
+                    dst.write(src.read())
+        with open(os.path.join(sub, "cgroup.procs"), "w") as f:
+            f.write(str(nested.pid))
+    assert cg.pids() == sorted([top.pid, nested.pid])
+    top.stop()
+    nested.stop()
+    cg.destroy()  # the nested "sub" directories go first
+    assert not cg.exists()
+
+
+def test_stored_path_reopens_the_same_directories(cgroups: CgroupMaker, hierarchies: Hierarchies) -> None:
+    cg = cgroups()
+    h = hierarchies if isinstance(cg, V1Cgroup) else v2_only(hierarchies)
+    again = open_in(h, cg.path, "other-id")
+    assert type(again) is type(cg)
+    assert again.directories() == cg.directories()
+
+
+def test_operations_on_a_missing_cgroup_say_so(cgroups: CgroupMaker) -> None:
+    cg = cgroups(create=False)
+    with pytest.raises(CgroupNotFound):
+        cg.add_process(os.getpid())
+    with pytest.raises(CgroupNotFound):
+        cg.pids()
+
+
+# ---------------------------------------------------------------- freezer and kill
+
+
+def test_freeze_stops_a_busy_process_and_thaw_resumes_it(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    child = cgroups.spawn(BUSY_LOOP)
+    cg.add_process(child.pid)
+    child.go()
+    wait_for(lambda: proc_state(child.pid) == "R", 10, "the busy child to run")
+    cg.freeze()
+    assert cg.is_frozen()
+    # A busy loop makes no system calls: it can only be off the CPU ("D" for the
+    # v1 freezer, "S" for the v2 freezer trap) because the freezer stopped it.
+    assert proc_state(child.pid) in ("D", "S")
+    before = proc_utime(child.pid)
+    spin_until = time.process_time() + 0.05
+    while time.process_time() < spin_until:
+        pass
+    assert proc_utime(child.pid) == before
+    cg.thaw()
+    assert not cg.is_frozen()
+    wait_for(lambda: proc_state(child.pid) == "R", 10, "the thawed child to run")
+
+
+def test_kill_all_sigkill_kills_every_process(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    kids = [cgroups.spawn(BUSY_LOOP) for _ in range(3)]
+    for kid in kids:
+        cg.add_process(kid.pid)
+        kid.go()
+    cg.kill_all(signal.SIGKILL)
+    assert [kid.wait() for kid in kids] == [-signal.SIGKILL] * 3
+    assert cg.pids() == []
+    assert not cg.is_frozen()
+
+
+def test_kill_all_other_signals_reach_every_process(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    kids = [cgroups.spawn(BUSY_LOOP) for _ in range(2)]
+    for kid in kids:
+        cg.add_process(kid.pid)
+        kid.go()
+    cg.kill_all(signal.SIGTERM)
+    assert [kid.wait() for kid in kids] == [-signal.SIGTERM] * 2
+    assert not cg.is_frozen()
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_device_deny_blocks_opening_dev_null(cgroups: CgroupMaker) -> None:
+    # v1: devices.deny; v2: an eBPF BPF_CGROUP_DEVICE program (needs no controller).
+    cg = cgroups()
+    cg.set_resources({"devices": [{"allow": False, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]})
+    denied = cgroups.spawn(OPEN_DEV_NULL)
+    cg.add_process(denied.pid)
+    denied.go()
+    assert denied.result() == str(errno.EPERM)
+    # Other devices stay allowed: the rule is not a blanket deny.
+    other = cgroups.spawn("open('/dev/zero', 'rb').close(); print('ok', flush=True)")
+    cg.add_process(other.pid)
+    other.go()
+    assert other.result() == "ok"
+
+
+def test_device_rules_apply_in_order_and_can_be_replaced(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    # Docker's shape: deny everything, then allow a list; the last match wins.
+    cg.set_resources(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
+            ]
+        }
+    )
+    reader = cgroups.spawn(OPEN_DEV_NULL)
+    cg.add_process(reader.pid)
+    reader.go()
+    assert reader.result() == "ok"  # read access is allowed
+    writer = cgroups.spawn(OPEN_DEV_NULL.replace('"rb"', '"wb"'))
+    cg.add_process(writer.pid)
+    writer.go()
+    assert writer.result() == str(errno.EPERM)  # write is not in the rule's access
+    zero = cgroups.spawn(OPEN_DEV_NULL.replace("/dev/null", "/dev/zero"))
+    cg.add_process(zero.pid)
+    zero.go()
+    assert zero.result() == str(errno.EPERM)  # the deny-all covers unlisted devices
+    # A second update replaces the first filter (v2: the old program is detached).
+    cg.set_resources({"devices": [{"allow": True, "access": "rwm"}]})
+    again = cgroups.spawn(OPEN_DEV_NULL.replace("/dev/null", "/dev/zero"))
+    cg.add_process(again.pid)
+    again.go()
+    assert again.result() == "ok"
+
+
+# ---------------------------------------------------------------- controllers
+
+
+def test_memory_limit_oom_kills_and_is_counted(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    require_controller(cg, "memory")
+    limit = 32 << 20
+    cg.set_resources({"memory": {"limit": limit, "swap": limit}})
+    assert cg.stats().memory_limit == limit
+    assert cg.oom_kills() == 0
+    hog = cgroups.spawn("blocks = [bytearray(8 << 20) for _ in range(32)]\nprint('survived', flush=True)")
+    cg.add_process(hog.pid)
+    hog.go()
+    assert hog.wait() == -signal.SIGKILL
+    assert cg.oom_kills() >= 1
+
+
+def test_pids_limit_stops_forks_with_eagain(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    require_controller(cg, "pids")
+    cg.set_resources({"pids": {"limit": 3}})
+    forker = cgroups.spawn(
+        """
+import os
+r, w = os.pipe()
+made, err = 0, "none"
+for _ in range(10):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = e.errno
+        break
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    made += 1
+print(made, err, flush=True)
+os.close(w)
+for _ in range(made):
+    os.wait()
+"""
+    )
+    cg.add_process(forker.pid)
+    forker.go()
+    assert forker.result() == f"2 {errno.EAGAIN}"  # itself + 2 children = pids.max
+    assert forker.wait() == 0
+    st = cg.stats()
+    assert st.pids_limit == 3
+
+
+def test_cpu_quota_is_written_and_throttling_is_reported(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    require_controller(cg, "cpu")
+    cg.set_resources({"cpu": {"quota": 20000, "period": 100000, "shares": 512}})
+    if isinstance(cg, V1Cgroup):
+        with open(os.path.join(cg.dirs["cpu"], "cpu.cfs_quota_us")) as f:
+            assert f.read().strip() == "20000"
+        with open(os.path.join(cg.dirs["cpu"], "cpu.shares")) as f:
+            assert f.read().strip() == "512"
+    else:
+        assert isinstance(cg, V2Cgroup)
+        with open(os.path.join(cg.dir, "cpu.max")) as f:
+            assert f.read().strip() == "20000 100000"
+    busy = cgroups.spawn(BUSY_LOOP)
+    cg.add_process(busy.pid)
+    busy.go()
+    # A busy loop at 20% of one CPU is throttled in (nearly) every period it runs.
+    wait_for(lambda: (cg.stats().throttled_periods or 0) >= 2, 30, "throttled periods to be counted")
+    st = cg.stats()
+    assert st.throttling_periods is not None and st.throttled_periods is not None
+    assert 0 < st.throttled_periods <= st.throttling_periods
+    assert st.throttled_time_ns is not None and st.throttled_time_ns > 0
+    assert st.cpu_total_ns is not None and st.cpu_total_ns > 0
+
+
+def test_stats_are_populated_for_a_running_process(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    child = cgroups.spawn("data = bytearray(4 << 20)\nprint('ready', flush=True)\nsys.stdin.readline()")
+    cg.add_process(child.pid)
+    child.go()
+    assert child.result() == "ready"
+    st = cg.stats()
+    assert st.cpu_total_ns is not None and st.cpu_total_ns > 0  # the child ran inside
+    assert st.cpu_user_ns is not None and st.cpu_system_ns is not None
+    if isinstance(cg, V1Cgroup):
+        assert sum(st.cpu_per_cpu_ns) == pytest.approx(st.cpu_total_ns, rel=0.05)
+    require_controller(cg, "memory")
+    assert st.memory_usage is not None and st.memory_usage >= 4 << 20
+    assert st.memory_max_usage is None or st.memory_max_usage >= st.memory_usage
+    assert st.memory_rss is not None and st.memory_rss > 0
+    assert st.memory_stat
+    assert st.memory_limit is None  # nothing set: unlimited
+    require_controller(cg, "pids")
+    assert st.pids_current == 1
+    assert st.pids_limit is None
