@@ -104,7 +104,7 @@ def create_container(
             # runtime.md#lifecycle step 5-6: prestart (deprecated) then createRuntime, in the runtime namespace.
             hooks.run_hooks(hooks.hooks_of(spec, "prestart"), "prestart", state)
             hooks.run_hooks(hooks.hooks_of(spec, "createRuntime"), "createRuntime", state)
-            sync.send(sock, "continue")
+            sync.send(sock, "continue", state=hook_state(record, "created"))
             sync.expect(sock, "ready")
         if options.pid_file:
             _write_pid_file(options.pid_file, init_pid)
@@ -141,10 +141,9 @@ def _has_limits(resources: dict[str, object]) -> bool:
 
 
 def _destroy_quietly(cgroup: CgroupHandle) -> None:
-    try:
-        cgroup.destroy()
-    except Exception as exc:
-        log.warning("cannot remove cgroup %s: %s", cgroup.path, exc)
+    from .lifecycle import destroy_cgroup
+
+    destroy_cgroup(cgroup.path, cgroup)
 
 
 def _connect_console(spec: Spec, console_socket: str | None) -> socket.socket | None:

@@ -103,7 +103,8 @@ def container_init(ctx: InitContext) -> NoReturn:
         if ctx.setup_rootfs:
             rootfs.prepare_rootfs(ctx.rootfs, spec, ctx.bundle, in_user_ns=_in_user_ns(ctx.plan))
             sync.send(sock, "hooks")
-            sync.expect(sock, "continue")  # prestart + createRuntime hooks ran in the runtime namespace
+            resumed = sync.expect(sock, "continue")  # prestart + createRuntime ran in the runtime namespace
+            ctx.state_for_hooks = resumed.get("state") or ctx.state_for_hooks  # now with our pid
             # createContainer: path resolved in the runtime namespace, run in the container's (before pivot_root).
             hooks.run_hooks(hooks.hooks_of(spec, "createContainer"), "createContainer", ctx.state_for_hooks)
             if ctx.fifo_path is not None:

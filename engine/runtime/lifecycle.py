@@ -130,7 +130,7 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
             _kill_everything(record, cgroup)
         reap_if_child(record.pid)
         if cgroup is not None:
-            _destroy_cgroup(container_id, cgroup)
+            destroy_cgroup(container_id, cgroup)
         spec = store.load_config(container_id)
         store.remove(container_id)
     hooks.run_hooks_logged(spec, "poststop", hook_state(record, "stopped"))
@@ -146,7 +146,7 @@ def _kill_everything(record: ContainerRecord, cgroup: CgroupHandle | None) -> No
     wait_for_exit(record.pid, record.pid_start_time)
 
 
-def _destroy_cgroup(container_id: str, cgroup: CgroupHandle) -> None:
+def destroy_cgroup(container_id: str, cgroup: CgroupHandle) -> None:
     """Remove the cgroup once SIGKILLed tasks have left it (exit is asynchronous; runc retries rmdir too)."""
     deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT_S
     delay = 0.001

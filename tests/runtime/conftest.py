@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,22 @@ class RuntimeCLI:
             raise AssertionError(f"{cmd} exited {result.returncode}: {result.stderr.decode()}")
         return result
 
+    def delete_reaping(self, container_id: str, pid: int) -> int:
+        """`delete --force` while acting as the supervisor that reaps the init (our orphaned grandchild).
+
+        The CLI waits for the killed tasks to leave the cgroup; a zombie init
+        only leaves once its parent (us, the subreaper) collects it.
+        """
+        cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(self.root), "delete", "--force", container_id]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None:
+            if pid:
+                reap_if_child(pid)
+            time.sleep(0.005)
+        if pid:
+            reap_if_child(pid)
+        return proc.returncode
+
     def state(self, container_id: str) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(self("state", container_id).stdout)
         return state
@@ -128,10 +145,7 @@ def runtime(tmp_path: Path, run_tag: str) -> Iterator[RuntimeCLI]:
         state_file = cli.root / container_id / "state.json"
         if not state_file.exists():
             continue
-        pid = json.loads(state_file.read_text()).get("pid", 0)
-        cli("delete", "--force", container_id, check=False)
-        if pid:
-            reap_if_child(pid)
+        cli.delete_reaping(container_id, json.loads(state_file.read_text()).get("pid", 0))
 
 
 @pytest.fixture

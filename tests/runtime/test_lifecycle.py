@@ -63,8 +63,7 @@ def test_delete_of_a_running_container_needs_force(bundle: Bundle, runtime: Runt
     pid = runtime.state(cid)["pid"]
     refused = runtime("delete", cid, check=False)
     assert refused.returncode == 1 and b"not stopped" in refused.stderr
-    runtime("delete", "--force", cid)
-    reap_if_child(int(pid))
+    assert runtime.delete_reaping(cid, int(pid)) == 0
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     assert not (runtime.root / cid).exists()
 

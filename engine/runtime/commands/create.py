@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
 
 
 def create_command(args: argparse.Namespace, store: StateStore) -> int:
+    # While we live, the init is our child: a failed setup is reaped here, not left as a zombie
+    # holding the cgroup.  Once we exit it passes to the next subreaper up (the supervisor).
+    become_subreaper()
     create_container(store, args.container_id, args.bundle, _options(args))
     return 0
 
@@ -46,6 +49,7 @@ def _options(args: argparse.Namespace, console_socket: str | None = None) -> Cre
 def run_command(args: argparse.Namespace, store: StateStore) -> int:
     """create + start; in the foreground, wait and return the container's exit status (runc run)."""
     if args.detach:
+        become_subreaper()
         create_container(store, args.container_id, args.bundle, _options(args))
         start_container(store, args.container_id)
         return 0
