@@ -9,6 +9,8 @@ Three jobs, each a function:
   ``struct sock_filter`` array), built with libseccomp through pyseccomp.
   Compiling Docker's default profile costs tens of milliseconds, so programs
   are cached by a hash of the canonical JSON (in memory, optionally on disk).
+  Like runc, syscalls newer than the profile answer ENOSYS rather than the
+  default EPERM (``engine.runtime.seccomp_enosys``).
 * ``load_seccomp``: install such a program in the calling process with
   seccomp(2) ``SECCOMP_SET_MODE_FILTER``.
 
@@ -44,6 +46,7 @@ import pyseccomp
 from engine.runtime import syscalls
 from engine.runtime.capabilities import DEFAULT_CAPABILITIES, normalize_capabilities
 from engine.runtime.errors import InvalidSpec, SetupFailed, Unsupported
+from engine.runtime.seccomp_enosys import enosys_prologue
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +319,8 @@ def _conditions(args: Sequence[Mapping[str, Any]], where: str) -> list[tuple[int
     return out
 
 
-def _build_filter(seccomp: Mapping[str, Any]) -> pyseccomp.SyscallFilter:
+def _build_filter(seccomp: Mapping[str, Any]) -> tuple[pyseccomp.SyscallFilter, int, int]:
+    """(libseccomp filter, default action value, highest native syscall number the config names)."""
     if not isinstance(seccomp, Mapping):
         raise SeccompError(f"linux.seccomp must be an object, got {type(seccomp).__name__}")
     if "defaultAction" not in seccomp:
@@ -341,6 +345,7 @@ def _build_filter(seccomp: Mapping[str, Any]) -> pyseccomp.SyscallFilter:
                     f"seccomp architecture {arch_name} cannot be filtered on this host: {exc.strerror}"
                 ) from exc
 
+    last_known = -1
     for i, call in enumerate(seccomp.get("syscalls") or []):
         where = f"linux.seccomp.syscalls[{i}]"
         names = call.get("names")
@@ -351,6 +356,8 @@ def _build_filter(seccomp: Mapping[str, Any]) -> pyseccomp.SyscallFilter:
             ret = _int_field(call, "errnoRet", errno.EPERM, where)
         action = _action(call.get("action"), ret, where)
         conditions = _conditions(call.get("args") or [], where)
+        numbers = {name: pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name) for name in names}
+        last_known = max([last_known, *numbers.values()])
         if action == default_action:
             # libseccomp refuses (EACCES) a rule that repeats the default action;
             # runc ignores such rules the same way.
@@ -363,7 +370,7 @@ def _build_filter(seccomp: Mapping[str, Any]) -> pyseccomp.SyscallFilter:
         args = [cond for _, cond in conditions]
         groups = [[c] for c in args] if len(set(indexes)) < len(indexes) else [args]
         for name in names:
-            number = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
+            number = numbers[name]
             if number == -1:  # __NR_SCMP_ERROR: this libseccomp does not know the name
                 log.debug("%s: syscall %r unknown to libseccomp, skipped (as runc does)", where, name)
                 continue
@@ -372,7 +379,17 @@ def _build_filter(seccomp: Mapping[str, Any]) -> pyseccomp.SyscallFilter:
                     filt.add_rule(action, number, *group)
                 except OSError as exc:
                     raise SeccompError(f"{where}: cannot add rule for {name}: {exc.strerror}") from exc
-    return filt
+    return filt, default_action, last_known
+
+
+def _compile(seccomp: Mapping[str, Any]) -> bytes:
+    filt, default_action, last_known = _build_filter(seccomp)
+    program = _export(filt)
+    # runc patchbpf: syscalls newer than the profile get ENOSYS, not the default
+    # EPERM, so libc falls back to older calls.  Pointless when the default allows.
+    if default_action not in (pyseccomp.ALLOW, pyseccomp.LOG) and last_known >= 0:
+        program = enosys_prologue(pyseccomp.system_arch(), last_known) + program
+    return program
 
 
 def _export(filt: pyseccomp.SyscallFilter) -> bytes:
@@ -398,9 +415,11 @@ def _library_fingerprint() -> str:
 def seccomp_cache_key(seccomp: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of ``seccomp`` and the libseccomp that compiles it."""
     canonical = json.dumps(seccomp, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{canonical}\0{_library_fingerprint()}".encode()).hexdigest()
+    material = f"{_PROGRAM_FORMAT}\0{canonical}\0{_library_fingerprint()}"
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
+_PROGRAM_FORMAT = "berth-seccomp-bpf/2"  # bump when _compile's output changes for the same input
 _MEMORY_CACHE_SIZE = 64
 _memory_cache: OrderedDict[str, bytes] = OrderedDict()
 
@@ -432,7 +451,7 @@ def compile_seccomp(seccomp: Mapping[str, Any], cache_dir: str | os.PathLike[str
             log.warning("ignoring corrupt cached seccomp program %s", path)
             program = None
     if program is None:
-        program = _export(_build_filter(seccomp))
+        program = _compile(seccomp)
         log.debug("compiled seccomp program %s: %d instructions", key[:12], len(program) // 8)
         if len(program) // 8 > _BPF_MAXINSNS:
             raise SeccompError(

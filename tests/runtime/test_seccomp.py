@@ -439,3 +439,29 @@ def test_features_list_what_compile_accepts() -> None:
         else:
             compile_seccomp(config)
     assert "SCMP_ACT_NOTIFY" not in feats["actions"]
+
+
+def test_syscalls_newer_than_the_profile_get_enosys_not_eperm(default_bpf: bytes) -> None:
+    # The profile names futex_requeue (456) and, with this libseccomp, nothing
+    # higher that it can resolve; mseal (462, in the profile but unknown to
+    # libseccomp 2.5.4) and never-assigned numbers must answer ENOSYS so libc
+    # falls back, as under runc (patchbpf).
+    profile_numbers = {
+        pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, n)
+        for rule in default_seccomp()["syscalls"]
+        for n in rule["names"]
+    }
+    newest = max(profile_numbers)
+
+    def probes() -> dict[str, int | str]:
+        return {
+            "newest_known": probe(newest, 0, 0, 0, 0, 0, 0),
+            "mseal_len0": probe(462, 0, 0, 0),
+            "unassigned": probe(1000),
+        }
+
+    control, _ = run_in_child(probes)
+    filtered, _ = run_in_child(_under_default(default_bpf, probes))
+    assert filtered["ok"]["mseal_len0"] == filtered["ok"]["unassigned"] == "ENOSYS"
+    assert filtered["ok"]["newest_known"] not in ("ENOSYS", "EPERM")  # allowed: the kernel answers
+    assert control["ok"]["mseal_len0"] == "ok"  # this kernel has mseal: only the filter says ENOSYS
