@@ -1,0 +1,370 @@
+"""The per-container supervisor: Berth's containerd-shim / conmon.
+
+berthd starts one per running container.  It creates the container through
+the OCI runtime library (in its own single-threaded process: the runtime
+forks and unshares), holds the container's stdio, writes the json-file log,
+relays attach streams, and records the exit status.  It runs in its own
+session, so the container outlives a daemon restart: the daemon reconnects
+to `shim.sock`, or reads `exit.json` if the container ended meanwhile.
+
+Protocol on `shim.sock`: each connection sends one JSON line.
+- `{"op": "attach", "stdin": bool}`: answered `{"ok": true}`, then the
+  connection carries stdcopy frames (stream 1 stdout, 2 stderr; a TTY is all
+  stream 1) from the shim, and raw stdin bytes to it; a half-close ends stdin.
+- `{"op": "resize", "height": h, "width": w}`: TIOCSWINSZ on the pty.
+- `{"op": "wait"}`: answered with the exit record once the container ended.
+- `{"op": "status"}`: `{"pid": init pid, "running": bool}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+import termios
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.containers.json_log import JSONLogWriter, LogOptions, rfc3339_nano
+from engine.stdcopy import STDERR, STDOUT, encode_frame
+
+log = logging.getLogger("berth-shim")
+
+SHIM_SOCKET = "shim.sock"
+EXIT_FILE = "exit.json"
+READ_CHUNK = 32 * 1024
+
+
+@dataclass
+class ShimConfig:
+    runtime_root: str
+    container_id: str
+    bundle: str
+    workdir: Path
+    log_path: Path
+    log_opts: dict[str, str] = field(default_factory=dict)
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    report_fd: int = -1
+
+
+@dataclass
+class ExitRecord:
+    exit_code: int
+    finished_at: str
+    oom_killed: bool = False
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ExitCode": self.exit_code, "FinishedAt": self.finished_at, "OOMKilled": self.oom_killed,
+                "Error": self.error}
+
+
+def read_exit_record(workdir: Path) -> ExitRecord | None:
+    try:
+        raw = json.loads((workdir / EXIT_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return ExitRecord(int(raw["ExitCode"]), str(raw["FinishedAt"]), bool(raw.get("OOMKilled")),
+                      str(raw.get("Error", "")))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class ContainerStdio:
+    """The shim's ends of the container's stdio, and what the init inherits."""
+
+    stdin_w: int | None = None
+    stdout_r: int | None = None
+    stderr_r: int | None = None
+    master: int | None = None
+
+
+class Shim:
+    def __init__(self, config: ShimConfig) -> None:
+        self.config = config
+        self.stdio = ContainerStdio()
+        self.init_pid = 0
+        self.cgroup_path: str | None = None
+        self.exit: ExitRecord | None = None
+        self.writer = JSONLogWriter(config.log_path, LogOptions.from_opts(config.log_opts))
+        self.attached: set[asyncio.StreamWriter] = set()
+        self.exited = asyncio.Event()
+        self.open_outputs = 0
+        self.outputs_done = asyncio.Event()
+        self.finished = asyncio.Event()  # exit.json written, runtime state gone
+        self.clients: set[asyncio.Task[None]] = set()
+        self.listener: socket.socket | None = None
+
+    def listen(self) -> None:
+        """Bind shim.sock before reporting `created`, so the daemon can connect at once."""
+        path = self.config.workdir / SHIM_SOCKET
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        os.chmod(path, 0o600)
+        self.listener.listen(16)
+
+    # ------------------------------------------------------------ create (single-threaded)
+    def create(self) -> None:
+        from engine.runtime.create import CreateOptions, create_container
+        from engine.runtime.state import StateStore
+
+        store = StateStore(self.config.runtime_root)
+        if self.config.tty:
+            from engine.runtime.foreground import accept_master, console_listener
+
+            with console_listener(str(self.config.workdir)) as (path, listener):
+                record = create_container(store, self.config.container_id, self.config.bundle,
+                                          CreateOptions(console_socket=path))
+                self.stdio.master = accept_master(listener)
+            os.set_blocking(self.stdio.master, False)
+        else:
+            record = self._create_with_pipes(store, create_container, CreateOptions())
+        self.init_pid = record.pid
+        self.cgroup_path = record.cgroup_path
+
+    def _create_with_pipes(self, store: Any, create: Any, options: Any) -> Any:
+        stdin_r, stdin_w = os.pipe() if self.config.open_stdin else (os.open(os.devnull, os.O_RDONLY), -1)
+        stdout_r, stdout_w = os.pipe()
+        stderr_r, stderr_w = os.pipe()
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        try:
+            # The init inherits fds 0-2 (runc's detached mode): put the container's pipes there.
+            for fd, target in ((stdin_r, 0), (stdout_w, 1), (stderr_w, 2)):
+                os.dup2(fd, target)
+            return create(store, self.config.container_id, self.config.bundle, options)
+        finally:
+            for fd, target in zip(saved, (0, 1, 2), strict=True):
+                os.dup2(fd, target)
+                os.close(fd)
+            for fd in (stdin_r, stdout_w, stderr_w):
+                os.close(fd)
+            self.stdio.stdin_w = stdin_w if stdin_w >= 0 else None
+            self.stdio.stdout_r, self.stdio.stderr_r = stdout_r, stderr_r
+            for fd in (stdout_r, stderr_r):
+                os.set_blocking(fd, False)
+
+    # ------------------------------------------------------------ serving (asyncio, still one thread)
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGCHLD, self._reap)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, lambda: None)  # the container, not the shim, decides when to stop
+        outputs = [(self.stdio.master, "stdout")] if self.stdio.master is not None else [
+            (self.stdio.stdout_r, "stdout"), (self.stdio.stderr_r, "stderr")]
+        for fd, stream in outputs:
+            assert fd is not None
+            self.open_outputs += 1
+            loop.add_reader(fd, self._on_output, fd, stream)
+        assert self.listener is not None
+        server = await asyncio.start_unix_server(self._on_client, sock=self.listener)
+        self._reap()  # the init may have died before the handler existed
+        await self.exited.wait()
+        await self.outputs_done.wait()
+        self._finish()
+        self.finished.set()
+        # Let in-flight `wait` replies and attach streams finish before the process ends.
+        if self.clients:
+            await asyncio.wait(self.clients, timeout=10)
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            (self.config.workdir / SHIM_SOCKET).unlink()
+
+    def _on_output(self, fd: int, stream: str) -> None:
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO from a pty master once the last slave holder is gone
+            data = b""
+        if not data:
+            asyncio.get_running_loop().remove_reader(fd)
+            os.close(fd)
+            self.open_outputs -= 1
+            if self.open_outputs == 0:
+                self.outputs_done.set()
+            return
+        self.writer.write(stream, data)
+        frame = encode_frame(STDOUT if stream == "stdout" else STDERR, data)
+        for writer in list(self.attached):
+            if writer.is_closing():
+                self.attached.discard(writer)
+                continue
+            writer.write(frame)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.init_pid and self.exit is None:
+                code = os.waitstatus_to_exitcode(status)
+                self.exit = ExitRecord(code if code >= 0 else 128 - code, rfc3339_nano(time.time_ns()),
+                                       oom_killed=self._oom_killed())
+                log.info("container %s exited with %d", self.config.container_id, self.exit.exit_code)
+                self.exited.set()
+
+    def _oom_killed(self) -> bool:
+        if not self.cgroup_path:
+            return False
+        try:
+            from engine.runtime.cgroups import open_cgroup
+
+            return open_cgroup(self.cgroup_path, self.config.container_id).oom_kills() > 0
+        except Exception:  # a cgroup that is already gone cannot tell; not worth failing the exit for
+            log.exception("cannot read OOM kills of %s", self.cgroup_path)
+            return False
+
+    def _finish(self) -> None:
+        from engine.runtime.lifecycle import delete_container
+        from engine.runtime.state import StateStore
+
+        assert self.exit is not None
+        try:
+            delete_container(StateStore(self.config.runtime_root), self.config.container_id, force=True)
+        except Exception as exc:
+            log.exception("runtime delete of %s failed", self.config.container_id)
+            self.exit.error = f"cleanup after exit failed: {exc}"
+        self.writer.close()
+        _write_atomic(self.config.workdir / EXIT_FILE, json.dumps(self.exit.to_json()).encode())
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.clients.add(task)
+        try:
+            line = await reader.readline()
+            request = json.loads(line or b"{}")
+            op = request.get("op")
+            if op == "attach":
+                await self._attach(reader, writer, bool(request.get("stdin")))
+                return
+            if op == "wait":
+                await self.finished.wait()
+                assert self.exit is not None
+                reply: dict[str, Any] = self.exit.to_json()
+            elif op == "resize":
+                reply = self._resize(int(request.get("height", 0)), int(request.get("width", 0)))
+            elif op == "status":
+                reply = {"pid": self.init_pid, "running": self.exit is None}
+            else:
+                reply = {"error": f"unknown shim operation {op!r}"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, ValueError) as exc:
+            log.info("shim client error: %s", exc)
+        finally:
+            self.clients.discard(task)
+            if writer not in self.attached:
+                writer.close()
+
+    def _resize(self, height: int, width: int) -> dict[str, Any]:
+        if self.stdio.master is None:
+            return {"error": "the container has no TTY"}
+        fcntl.ioctl(self.stdio.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        return {"ok": True}
+
+    async def _attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stdin: bool) -> None:
+        writer.write(b'{"ok":true}\n')
+        await writer.drain()
+        self.attached.add(writer)
+        target = self.stdio.master if self.stdio.master is not None else self.stdio.stdin_w
+        try:
+            while True:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    break  # the client half-closed: its stdin ended
+                if stdin and target is not None:
+                    _write_all(target, data)
+            if stdin and self.stdio.stdin_w is not None and self.config.stdin_once:
+                os.close(self.stdio.stdin_w)
+                self.stdio.stdin_w = None
+            # Output keeps flowing after the half-close until the container ends.
+            await self.outputs_done.wait()
+        except ConnectionError:
+            pass
+        finally:
+            self.attached.discard(writer)
+            writer.close()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            time.sleep(0.001)
+            continue
+        except BrokenPipeError:
+            return
+        view = view[written:]
+
+
+def parse_args(argv: list[str]) -> ShimConfig:
+    p = argparse.ArgumentParser(prog="berth-shim")
+    p.add_argument("--runtime-root", required=True)
+    p.add_argument("--id", required=True)
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--workdir", required=True, type=Path)
+    p.add_argument("--log-path", required=True, type=Path)
+    p.add_argument("--log-opts", default="{}")
+    p.add_argument("--tty", action="store_true")
+    p.add_argument("--open-stdin", action="store_true")
+    p.add_argument("--stdin-once", action="store_true")
+    p.add_argument("--report-fd", type=int, required=True)
+    a = p.parse_args(argv)
+    return ShimConfig(a.runtime_root, a.id, a.bundle, a.workdir, a.log_path, json.loads(a.log_opts), a.tty,
+                      a.open_stdin, a.stdin_once, a.report_fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(filename=str(config.workdir / "shim.log"), level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from engine.runtime.foreground import become_subreaper
+
+    os.setsid()
+    become_subreaper()
+    report = os.fdopen(config.report_fd, "wb")
+    shim = Shim(config)
+    try:
+        shim.listen()
+        shim.create()
+    except Exception as exc:
+        log.exception("create failed")
+        report.write(json.dumps({"error": str(exc), "kind": type(exc).__name__}).encode() + b"\n")
+        report.close()
+        return 1
+    report.write(json.dumps({"pid": shim.init_pid, "shim_pid": os.getpid()}).encode() + b"\n")
+    report.close()
+    asyncio.run(shim.serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
