@@ -75,7 +75,7 @@ def make_shim(tmp_path: Path, busybox_rootfs: Path, run_tag: str) -> Iterator:
         rootfs = bundle / "rootfs"
         shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
         built = build_spec(SpecInputs(container_id, {"Cmd": args, "Tty": tty}, {}, {}, str(rootfs),
-                                      f"berthtest/{container_id}"))
+                                      f"{run_tag}/{container_id}"))
         (bundle / "config.json").write_text(json.dumps(built.spec))
         runtime_root = tmp_path / "runtime"
         read_fd, write_fd = os.pipe()
