@@ -116,6 +116,7 @@ class Authorizer:
         parts = urlsplit(realm)
         endpoint = Endpoint(parts.scheme, parts.netloc, verify_tls=not self._hosts.is_insecure(parts.netloc))
         ssl = self._hosts.ssl_context(endpoint)
+        proxy = self._hosts.proxies.for_url(realm)
         self.token_requests += 1
         log.debug("token request to %s for scopes %s", realm, " ".join(scopes))
         try:
@@ -127,7 +128,7 @@ class Authorizer:
                     "scope": " ".join(scopes),
                     "client_id": CLIENT_ID,
                 }
-                async with self._session.post(realm, data=form, ssl=ssl) as response:
+                async with self._session.post(realm, data=form, ssl=ssl, proxy=proxy) as response:
                     body = await response.read()
                     status = response.status
             else:
@@ -139,7 +140,9 @@ class Authorizer:
                 if creds and creds.username:
                     params.append(("account", creds.username))
                     headers["Authorization"] = _basic(creds)
-                async with self._session.get(realm, params=params, headers=headers, ssl=ssl) as response:
+                async with self._session.get(
+                    realm, params=params, headers=headers, ssl=ssl, proxy=proxy
+                ) as response:
                     body = await response.read()
                     status = response.status
         except (aiohttp.ClientError, OSError) as exc:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from engine.images.reference import DEFAULT_DOMAIN as DOCKER_HUB
 
+from .proxies import ProxyConfig
+
 log = logging.getLogger(__name__)
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
@@ -47,6 +49,7 @@ class RegistryHosts:
     insecure_registries: Sequence[str] = ()
     certs_dir: Path | None = DEFAULT_CERTS_DIR
     default_insecure_cidrs: Sequence[str] = DEFAULT_INSECURE_CIDRS
+    proxies: ProxyConfig = field(default_factory=ProxyConfig.from_env)
     _ssl_cache: dict[tuple[str, bool], ssl.SSLContext] = field(default_factory=dict, repr=False)
 
     def endpoints(self, domain: str, *, for_push: bool = False) -> list[Endpoint]:

@@ -57,7 +57,7 @@ class RegistryTransport:
         url = f"{endpoint.url}/v2/"
         try:
             async with self.session.get(
-                url, ssl=self.hosts.ssl_context(endpoint), allow_redirects=True
+                url, ssl=self.hosts.ssl_context(endpoint), allow_redirects=True, proxy=self.hosts.proxies.for_url(url)
             ) as response:
                 await response.read()
                 if response.status == 401:
@@ -167,7 +167,13 @@ class RegistryTransport:
                 ssl = self.hosts.ssl_context(other)
             body = data() if callable(data) else data
             response = await self.session.request(
-                method, url, headers=send_headers, data=body, ssl=ssl, allow_redirects=False
+                method,
+                url,
+                headers=send_headers,
+                data=body,
+                ssl=ssl,
+                allow_redirects=False,
+                proxy=self.hosts.proxies.for_url(url),
             )
             if response.status in _REDIRECTS and "Location" in response.headers and method in _IDEMPOTENT:
                 location = urljoin(url, response.headers["Location"])

@@ -51,6 +51,9 @@ class FlakyProxy:
         self.seen.append(
             SeenRequest(request.method, request.path, request.headers.get("Range"), "Authorization" in request.headers)
         )
+        if request.method == "CONNECT":
+            # As a forward proxy it speaks plain HTTP only (no TLS tunnels).
+            return web.Response(status=405, text="berthtest: no CONNECT")
         is_blob_get = request.method == "GET" and _BLOB_GET.match(request.path) is not None
         if is_blob_get and self.fail_blob_gets > 0:
             self.fail_blob_gets -= 1

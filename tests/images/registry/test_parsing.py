@@ -21,6 +21,7 @@ from engine.images.registry import (
 from engine.images.registry.challenge import parse_challenges
 from engine.images.registry.errors import describe_error
 from engine.images.registry.manifests import Descriptor, ImageIndex, select_platform
+from engine.images.registry.proxies import ProxyConfig
 
 
 def test_bearer_challenge_with_quoted_params_and_commas_in_scope() -> None:
@@ -133,3 +134,20 @@ def test_error_bodies_read_like_dockers_messages() -> None:
     assert describe_error(404, body.encode()) == "manifest unknown: manifest unknown"
     assert describe_error(401, b"") == "unauthorized: authentication required"
     assert describe_error(502, b"<html>bad gateway</html>") == "unexpected status 502"
+
+
+def test_proxy_choice_follows_go_rules() -> None:
+    no_proxy = ".internal, 10.0.0.0/8,reg.example:5000"
+    proxies = ProxyConfig(http_proxy="http://proxy.corp:3128", https_proxy="proxy.corp:3129", no_proxy=no_proxy)
+    assert proxies.for_url("https://registry-1.docker.io/v2/") == "http://proxy.corp:3129"
+    assert proxies.for_url("http://mirror.example/v2/") == "http://proxy.corp:3128"
+    assert proxies.for_url("https://a.b.internal/v2/") is None
+    assert proxies.for_url("https://internal/v2/") is None
+    assert proxies.for_url("https://10.1.2.3:5000/v2/") is None
+    assert proxies.for_url("https://reg.example:5000/v2/") is None
+    assert proxies.for_url("https://reg.example:5001/v2/") == "http://proxy.corp:3129"
+    # Go never proxies loopback, whatever NO_PROXY says.
+    assert proxies.for_url("http://127.0.0.1:5000/v2/") is None
+    assert proxies.for_url("http://localhost:5000/v2/") is None
+    assert ProxyConfig(https_proxy="http://p:1", no_proxy="*").for_url("https://x/v2/") is None
+    assert ProxyConfig.from_env({"https_proxy": "http://p:1"}).https_proxy == "http://p:1"

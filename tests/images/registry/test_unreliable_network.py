@@ -18,6 +18,7 @@ from engine.images.registry import (
     RegistryHosts,
     RegistryUnavailable,
 )
+from engine.images.registry.proxies import ProxyConfig
 from tests.fixtures.registry import LocalRegistry
 
 from .imagegen import TestImage, make_image
@@ -131,6 +132,25 @@ def test_denied_pull_reads_like_dockers_pull_access_denied(
         f"pull access denied for {proxy.host}/flaky/private, repository does not exist or may require "
         "'docker login': denied: requested access to the resource is denied"
     )
+
+
+def test_http_proxy_carries_registry_traffic(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "proxied/app", (5_000,))
+    # A name that does not resolve: the pull can only succeed through the proxy, which
+    # forwards every request it gets to the registry.
+    host = f"registry.berthtest.invalid:{registry.port}"
+    hosts = RegistryHosts(
+        insecure_registries=[host], certs_dir=None, proxies=ProxyConfig(http_proxy=f"http://{proxy.host}")
+    )
+
+    async def go() -> PulledImage:
+        async with RegistryClient(hosts, backoff=0) as client:
+            return await client.pull(f"{host}/proxied/app:v1", store)
+
+    assert asyncio.run(go()).digest == image.digest
+    assert any(r.path == "/v2/proxied/app/manifests/v1" for r in proxy.seen)
 
 
 def compute(store: ContentStore, digest: str) -> str:
