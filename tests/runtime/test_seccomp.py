@@ -465,3 +465,37 @@ def test_syscalls_newer_than_the_profile_get_enosys_not_eperm(default_bpf: bytes
     assert filtered["ok"]["mseal_len0"] == filtered["ok"]["unassigned"] == "ENOSYS"
     assert filtered["ok"]["newest_known"] not in ("ENOSYS", "EPERM")  # allowed: the kernel answers
     assert control["ok"]["mseal_len0"] == "ok"  # this kernel has mseal: only the filter says ENOSYS
+
+
+def test_trap_raises_a_catchable_sigsys_and_trace_without_tracer_is_enosys() -> None:
+    bpf = compile_seccomp(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["uname"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["getcwd"], "action": "SCMP_ACT_TRACE", "errnoRet": 7},
+            ],
+        }
+    )
+
+    def child() -> dict[str, Any]:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        caught: list[int] = []
+        signal.signal(signal.SIGSYS, lambda signum, frame: caught.append(signum))
+        set_no_new_privs()
+        load_seccomp(bpf)
+        try:
+            os.uname()
+        except OSError:
+            pass  # the syscall did not run: whatever it returns, the signal is what matters
+        trace: int | str = "ok"
+        try:
+            os.getcwd()
+        except OSError as exc:
+            trace = errno.errorcode[exc.errno or 0]
+        return {"caught": caught, "trace": trace}
+
+    result, status = run_in_child(child)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # seccomp(2): SECCOMP_RET_TRACE with no tracer attached fails the call with ENOSYS.
+    assert result == {"ok": {"caught": [signal.SIGSYS], "trace": "ENOSYS"}}
