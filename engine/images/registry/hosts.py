@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from engine.images.reference import DEFAULT_DOMAIN as DOCKER_HUB
@@ -51,6 +52,29 @@ class RegistryHosts:
     default_insecure_cidrs: Sequence[str] = DEFAULT_INSECURE_CIDRS
     proxies: ProxyConfig = field(default_factory=ProxyConfig.from_env)
     _ssl_cache: dict[tuple[str, bool], ssl.SSLContext] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_daemon_config(
+        cls, config: Mapping[str, Any], *, certs_dir: Path | None = DEFAULT_CERTS_DIR
+    ) -> RegistryHosts:
+        """Read dockerd's daemon.json keys: registry-mirrors, insecure-registries, proxies.
+
+        Proxies given in daemon.json win over the environment, as in dockerd 23+.
+        """
+        proxies = ProxyConfig.from_env()
+        configured = config.get("proxies") or {}
+        if configured:
+            proxies = ProxyConfig(
+                configured.get("http-proxy", proxies.http_proxy),
+                configured.get("https-proxy", proxies.https_proxy),
+                configured.get("no-proxy", proxies.no_proxy),
+            )
+        return cls(
+            mirrors=tuple(str(m).rstrip("/") for m in config.get("registry-mirrors") or ()),
+            insecure_registries=tuple(str(r) for r in config.get("insecure-registries") or ()),
+            certs_dir=certs_dir,
+            proxies=proxies,
+        )
 
     def endpoints(self, domain: str, *, for_push: bool = False) -> list[Endpoint]:
         """Endpoints to try in order for `domain`.

@@ -151,3 +151,18 @@ def test_proxy_choice_follows_go_rules() -> None:
     assert proxies.for_url("http://localhost:5000/v2/") is None
     assert ProxyConfig(https_proxy="http://p:1", no_proxy="*").for_url("https://x/v2/") is None
     assert ProxyConfig.from_env({"https_proxy": "http://p:1"}).https_proxy == "http://p:1"
+
+
+def test_hosts_from_daemon_json_keys() -> None:
+    hosts = RegistryHosts.from_daemon_config(
+        {
+            "registry-mirrors": ["http://127.0.0.1:5000/"],
+            "insecure-registries": ["reg.example:5000"],
+            "proxies": {"https-proxy": "http://p:3128", "no-proxy": "corp"},
+        },
+        certs_dir=None,
+    )
+    assert hosts.endpoints("docker.io")[0] == Endpoint("http", "127.0.0.1:5000", verify_tls=False, mirror=True)
+    assert hosts.is_insecure("reg.example:5000")
+    assert hosts.proxies.for_url("https://registry-1.docker.io/v2/") == "http://p:3128"
+    assert hosts.proxies.for_url("https://a.corp/v2/") is None
