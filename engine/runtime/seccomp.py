@@ -475,7 +475,8 @@ def seccomp_features() -> dict[str, Any]:
         "actions": sorted([*_FIXED_ACTIONS, *_ACTIONS_WITH_RET]),
         "operators": sorted(_OPERATORS),
         "archs": sorted(_ARCHITECTURES),
-        "knownFlags": sorted([*FILTER_FLAGS, *_LISTENER_FLAGS]),
+        # runtime-spec names these four flags (NEW_LISTENER is implied by listenerPath).
+        "knownFlags": sorted([*FILTER_FLAGS, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]),
         "supportedFlags": sorted(FILTER_FLAGS),
     }
 

@@ -499,3 +499,18 @@ def test_trap_raises_a_catchable_sigsys_and_trace_without_tracer_is_enosys() -> 
     assert os.waitstatus_to_exitcode(status) == 0
     # seccomp(2): SECCOMP_RET_TRACE with no tracer attached fails the call with ENOSYS.
     assert result == {"ok": {"caught": [signal.SIGSYS], "trace": "ENOSYS"}}
+
+
+@pytest.mark.parametrize("caps", [DEFAULT_CAPABILITIES, (*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN", "CAP_SYS_PTRACE")])
+def test_converted_profile_is_valid_runtime_spec_seccomp(caps: tuple[str, ...]) -> None:
+    from .oci_schemas import validate
+
+    validate({"ociVersion": "1.3.0", "linux": {"seccomp": default_seccomp(list(caps))}}, "config-schema.json")
+    with pytest.raises(Exception, match="SCMP_ACT_MAYBE"):  # the schema check itself can fail
+        validate(
+            {"ociVersion": "1.3.0", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_MAYBE"}}}, "config-schema.json"
+        )
+    features = seccomp_features()
+    validate(
+        {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"seccomp": features}}, "features-schema.json"
+    )
