@@ -33,6 +33,18 @@ class ProgressEvent:
     current: int | None = None
     total: int | None = None
 
+    def to_json(self) -> dict[str, object]:
+        """The JSON-lines message dockerd writes for this event (pkg/jsonmessage)."""
+        message: dict[str, object] = {"status": self.status, "id": self.id}
+        if self.current is not None:
+            detail: dict[str, int] = {"current": self.current}
+            if self.total:
+                detail["total"] = self.total
+            message["progressDetail"] = detail
+        else:
+            message["progressDetail"] = {}
+        return message
+
 
 ProgressCallback = Callable[[ProgressEvent], None]
 

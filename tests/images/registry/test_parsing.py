@@ -166,3 +166,18 @@ def test_hosts_from_daemon_json_keys() -> None:
     assert hosts.is_insecure("reg.example:5000")
     assert hosts.proxies.for_url("https://registry-1.docker.io/v2/") == "http://p:3128"
     assert hosts.proxies.for_url("https://a.corp/v2/") is None
+
+
+def test_progress_events_serialize_as_dockers_json_messages() -> None:
+    from engine.images.registry import ProgressEvent
+
+    assert ProgressEvent("0123456789ab", "Downloading", 512, 2048).to_json() == {
+        "status": "Downloading",
+        "id": "0123456789ab",
+        "progressDetail": {"current": 512, "total": 2048},
+    }
+    assert ProgressEvent("0123456789ab", "Pull complete").to_json() == {
+        "status": "Pull complete",
+        "id": "0123456789ab",
+        "progressDetail": {},
+    }
