@@ -7,7 +7,6 @@ over a pipe and leave with os._exit; the pytest process keeps its own.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 from collections.abc import Callable
@@ -30,33 +29,13 @@ from engine.runtime.capabilities import (
 )
 from engine.runtime.errors import InvalidSpec
 
+from .forked import run_in_child
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 DOCKER_DEFAULT_MASK = 0x00000000A80425FB  # CapEff of `docker run` on this host (MACHINE-NOTES)
 UNPRIVILEGED_UID = 1000
 CLONE_NEWUTS = 0x04000000
-
-
-def run_in_child(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn in a forked child; return (its JSON result or error text, the child's wait status)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        try:
-            os.close(r)
-            try:
-                result: Any = {"ok": fn()}
-            except BaseException as exc:
-                result = {"error": f"{type(exc).__name__}: {exc}"}
-            with os.fdopen(w, "wb") as out:
-                out.write(json.dumps(result).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as inp:
-        data = inp.read()
-    _, status = os.waitpid(pid, 0)
-    return (json.loads(data) if data else None), status
 
 
 def bind_low_port() -> str:

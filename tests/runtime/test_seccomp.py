@@ -9,7 +9,6 @@ Probes use harmless arguments so that, unfiltered, each syscall fails with a
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import resource
@@ -38,6 +37,8 @@ from engine.runtime.seccomp import (
     set_no_new_privs,
 )
 
+from .forked import run_in_child
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or os.uname().machine != "x86_64", reason="root on x86_64")
 
 # x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl)
@@ -54,28 +55,6 @@ PER_LINUX32 = 0x0008
 PER_QUERY = 0xFFFFFFFF
 
 ALL_X86 = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
-
-
-def run_in_child(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn in a forked child; return (its JSON result or error text, the child's wait status)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        try:
-            os.close(r)
-            try:
-                result: Any = {"ok": fn()}
-            except BaseException as exc:
-                result = {"error": f"{type(exc).__name__}: {exc}"}
-            with os.fdopen(w, "wb") as out:
-                out.write(json.dumps(result).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as inp:
-        data = inp.read()
-    _, status = os.waitpid(pid, 0)
-    return (json.loads(data) if data else None), status
 
 
 def probe(number: int, *args: int) -> int | str:
