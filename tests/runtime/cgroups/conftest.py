@@ -93,16 +93,27 @@ def build(kind: str, h: Hierarchies, cgroups_path: str | None, container_id: str
 
 
 def require_controller(cg: Cgroup, controller: str) -> None:
-    """Skip when ``cg`` cannot use ``controller`` on this host, with the reason."""
+    """Skip when ``cg`` cannot use ``controller`` on this host, with the reason.
+
+    ``controller`` is the v1 name; v2 names differ only for block I/O (blkio → io).
+    """
     if isinstance(cg, V1Cgroup):
         if controller not in cg.dirs:
             pytest.skip(f"no {controller} controller mounted on this v1 host")
         return
     assert isinstance(cg, V2Cgroup)
-    parent = os.path.dirname(cg.dir)
-    with open(os.path.join(parent, "cgroup.controllers")) as f:
-        if controller not in f.read().split():
-            pytest.skip(NO_V2_CONTROLLER.format(controller=controller))
+    name = "io" if controller == "blkio" else controller
+    with open(os.path.join(cg.dir, "cgroup.controllers")) as f:
+        if name in f.read().split():
+            return
+    with open(os.path.join(os.path.dirname(cg.dir), "cgroup.controllers")) as f:
+        offered = name in f.read().split()
+    if offered:
+        pytest.skip(
+            f"the {name} controller could not be enabled for the test cgroup: its parent "
+            "(this test process's cgroup) holds processes (cgroup-v2 'no internal processes' rule)"
+        )
+    pytest.skip(NO_V2_CONTROLLER.format(controller=name))
 
 
 def _emptied(cg: Cgroup) -> Callable[[], bool]:

@@ -9,6 +9,7 @@ import errno
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -325,3 +326,88 @@ def test_stats_are_populated_for_a_running_process(cgroups: CgroupMaker) -> None
     require_controller(cg, "pids")
     assert st.pids_current == 1
     assert st.pids_limit is None
+
+
+DOCKER_DEFAULT_DEVICES = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    *(
+        {"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+        for major, minor in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (10, 200)]
+    ),
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+]
+
+
+def test_dockers_default_device_list_allows_its_devices_only(cgroups: CgroupMaker) -> None:
+    if not os.path.exists("/dev/kmsg"):
+        pytest.skip("no /dev/kmsg on this host to probe a device outside the list")
+    cg = cgroups()
+    cg.set_resources({"devices": DOCKER_DEFAULT_DEVICES})
+    probe = cgroups.spawn(
+        """
+import os
+out = []
+for path in ("/dev/null", "/dev/urandom", "/dev/full", "/dev/kmsg"):
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+        out.append("ok")
+    except OSError as e:
+        out.append(str(e.errno))
+print(" ".join(out), flush=True)
+"""
+    )
+    cg.add_process(probe.pid)
+    probe.go()
+    assert probe.result() == f"ok ok ok {errno.EPERM}"
+
+
+def whole_disk(dev: int) -> tuple[int, int]:
+    """The disk holding ``dev`` (throttle rules name whole disks, not partitions)."""
+    node = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"
+    if os.path.exists(os.path.join(node, "partition")):
+        with open(os.path.join(os.path.realpath(node), "..", "dev")) as f:
+            major, minor = f.read().strip().split(":")
+            return int(major), int(minor)
+    return os.major(dev), os.minor(dev)
+
+
+def test_block_io_throttle_is_applied_and_bytes_are_counted(cgroups: CgroupMaker, tmp_path: Path) -> None:
+    cg = cgroups()
+    require_controller(cg, "blkio")
+    dev = os.stat(tmp_path).st_dev
+    if not os.path.exists(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"):
+        pytest.skip(f"{tmp_path} is not on a block device")
+    major, minor = whole_disk(dev)
+    # A rate far above the disk's: the rule only turns on the throttle layer,
+    # which (on recent kernels) is also what counts bytes per device on v1.
+    rate = [{"major": major, "minor": minor, "rate": 1 << 40}]
+    cg.set_resources({"blockIO": {"throttleReadBpsDevice": rate, "throttleWriteBpsDevice": rate}})
+    io = cgroups.spawn(
+        f"""
+import mmap, os
+path = {str(tmp_path / "direct.bin")!r}
+buf = mmap.mmap(-1, 1 << 20)
+buf.write(b"x" * (1 << 20))
+fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_DIRECT, 0o600)
+for _ in range(2):
+    os.write(fd, buf)
+os.fsync(fd)
+os.close(fd)
+fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+total = 0
+while n := os.readv(fd, [buf]):
+    total += n
+os.close(fd)
+print(total, flush=True)
+"""
+    )
+    cg.add_process(io.pid)
+    io.go()
+    assert io.result() == str(2 << 20)
+    assert io.wait() == 0
+    per_dev = {(d.major, d.minor): d for d in cg.stats().blkio_service_bytes}
+    assert (major, minor) in per_dev, per_dev
+    assert per_dev[(major, minor)].read >= 2 << 20  # O_DIRECT bypasses the page cache
+    assert per_dev[(major, minor)].write >= 2 << 20
