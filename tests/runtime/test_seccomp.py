@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyseccomp
@@ -493,3 +494,25 @@ def test_converted_profile_is_valid_runtime_spec_seccomp(caps: tuple[str, ...]) 
     validate(
         {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"seccomp": features}}, "features-schema.json"
     )
+
+
+def test_without_no_new_privs_the_filter_goes_in_first_and_privileges_drop_under_it(default_bpf: bytes) -> None:
+    """runc's order when noNewPrivileges is false: load while CAP_SYS_ADMIN is held, then user and caps."""
+
+    def become_user() -> None:
+        os.setgroups([])
+        os.setresgid(1000, 1000, 1000)
+        os.setresuid(1000, 1000, 1000)
+
+    def child() -> dict[str, str]:
+        load_seccomp(default_bpf)  # no no_new_privs: allowed because this root child has CAP_SYS_ADMIN
+        names = list(DEFAULT_CAPABILITIES)
+        apply_capabilities({"bounding": names, "effective": names, "permitted": names}, change_user=become_user)
+        lines = Path("/proc/self/status").read_text().splitlines()
+        status = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+        return {k: status[k].strip() for k in ("Uid", "NoNewPrivs", "Seccomp", "CapEff")}
+
+    result, _ = run_in_child(child)
+    assert result == {
+        "ok": {"Uid": "1000\t1000\t1000\t1000", "NoNewPrivs": "0", "Seccomp": "2", "CapEff": "00000000a80425fb"}
+    }
