@@ -99,6 +99,9 @@ def container_init(ctx: InitContext) -> NoReturn:
         for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         os.setsid()  # leave the caller's session: its terminal's signals are not ours
+        # Wait until the parent has our pid from the bootstrap: we share its socket and
+        # must not speak first.
+        sync.expect(sock, "continue")
         fifo_fd = None
         if ctx.setup_rootfs:
             rootfs.prepare_rootfs(ctx.rootfs, spec, ctx.bundle, in_user_ns=_in_user_ns(ctx.plan))
@@ -111,8 +114,9 @@ def container_init(ctx: InitContext) -> NoReturn:
                 # O_PATH now; reopened through /proc/self/fd after pivot_root when the host path is gone.
                 fifo_fd = os.open(ctx.fifo_path, os.O_PATH | os.O_CLOEXEC)
             rootfs.pivot_to(ctx.rootfs)
-            rootfs.mask_paths(linux.get("maskedPaths", []) or [])
+            # readonly before masked, as runc does (a masked path inside a read-only one still works).
             rootfs.readonly_paths(linux.get("readonlyPaths", []) or [])
+            rootfs.mask_paths(linux.get("maskedPaths", []) or [])
             process.apply_sysctl(linux.get("sysctl", {}) or {})
             if spec.get("hostname") and ctx.plan.has_new("uts"):
                 sc.sethostname(str(spec["hostname"]))

@@ -66,6 +66,7 @@ def launch(
         if msg.get("type") != "pid":
             raise SetupFailed(f"unexpected message from bootstrap: {msg!r}")
         init_pid = int(msg["pid"])
+        sync.send(parent_sock, "continue")  # the init may speak now
     except BaseException:
         parent_sock.close()
         raise

@@ -130,23 +130,25 @@ def mount_cgroupfs(dest: str, options: MountOptions) -> None:
     if _is_cgroup2("/sys/fs/cgroup"):
         sc.mount("cgroup2", dest, "cgroup2", flags)
         return
+    # Like runc 1.1 (mountCgroupV1): a writable tmpfs holding one read-only (if asked)
+    # mount per host v1 hierarchy, in the host's order; the hybrid unified mount is left out.
     sc.mount("tmpfs", dest, "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
-    with open("/proc/self/cgroup", encoding="ascii") as f:
-        lines = f.read().splitlines()
-    for line in lines:
-        _, controllers, _ = line.split(":", 2)
-        if not controllers:
-            sub = os.path.join(dest, "unified")
-            os.makedirs(sub, exist_ok=True)
-            sc.mount("cgroup2", sub, "cgroup2", flags)
-            continue
-        name = controllers.split("=", 1)[1] if controllers.startswith("name=") else controllers
-        sub = os.path.join(dest, name)
+    for mountpoint, superopts in _host_v1_hierarchies():
+        sub = os.path.join(dest, os.path.basename(mountpoint))
         os.makedirs(sub, exist_ok=True)
-        data = f"none,{controllers}" if controllers.startswith("name=") else controllers
+        data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
         sc.mount("cgroup", sub, "cgroup", flags, data)
-    if flags & sc.MS_RDONLY:
-        sc.mount(None, dest, None, sc.MS_REMOUNT | flags, "mode=755")
+
+
+def _host_v1_hierarchies() -> list[tuple[str, str]]:
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            if fields[sep + 1] == "cgroup" and os.path.dirname(fields[4]) == "/sys/fs/cgroup":
+                found.append((fields[4], fields[sep + 3]))
+    return found
 
 
 def _is_cgroup2(path: str) -> bool:
