@@ -5,11 +5,12 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.runtime.cgroups.errors import CgroupError
+from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.cgroups.stats import CgroupStats
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,18 @@ class Cgroup(abc.ABC):
         """Send ``sig`` to every process.
 
         Frozen first so nothing forks while the list is walked (runc's
-        signalAllProcesses does the same); a stopped process receives the
-        signal when thawed.
+        signalAllProcesses does the same), thawed afterwards so the signal is
+        acted on.  A cgroup that was frozen before stays frozen, except for
+        SIGKILL: v1-frozen tasks cannot die until thawed, and a kill must kill.
         """
         was_frozen = self.is_frozen()
+        froze = False
         if not was_frozen:
-            self.freeze()
+            try:
+                self.freeze()
+                froze = True
+            except ControllerUnavailable as e:
+                log.warning("signalling %s without freezing it first: %s", self.path, e)
         try:
             for pid in self.pids():
                 try:
@@ -102,5 +109,5 @@ class Cgroup(abc.ABC):
                 except ProcessLookupError:
                     continue
         finally:
-            if not was_frozen:
+            if froze or (was_frozen and sig == signal.SIGKILL):
                 self.thaw()

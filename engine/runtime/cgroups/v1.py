@@ -168,6 +168,8 @@ class V1Cgroup(Cgroup):
         fsio.write(self._dir("freezer"), "freezer.state", "THAWED")
 
     def is_frozen(self) -> bool:
+        if "freezer" not in self.dirs:  # nothing can have frozen it
+            return False
         return fsio.read(self._dir("freezer"), "freezer.state").strip() == "FROZEN"
 
     # -- observation -------------------------------------------------------------

@@ -170,6 +170,19 @@ def test_kill_all_sigkill_kills_every_process(cgroups: CgroupMaker) -> None:
     assert not cg.is_frozen()
 
 
+def test_kill_all_sigkill_kills_a_frozen_cgroup(cgroups: CgroupMaker) -> None:
+    # A paused container must still die on `kill -9` (v1-frozen tasks only die once thawed).
+    cg = cgroups()
+    kids = [cgroups.spawn(BUSY_LOOP) for _ in range(2)]
+    for kid in kids:
+        cg.add_process(kid.pid)
+        kid.go()
+    cg.freeze()
+    cg.kill_all(signal.SIGKILL)
+    assert [kid.wait() for kid in kids] == [-signal.SIGKILL] * 2
+    assert cg.pids() == []
+
+
 def test_kill_all_other_signals_reach_every_process(cgroups: CgroupMaker) -> None:
     cg = cgroups()
     kids = [cgroups.spawn(BUSY_LOOP) for _ in range(2)]
