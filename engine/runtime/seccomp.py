@@ -169,18 +169,30 @@ def _kernel_version(release: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _filter_matches(
-    filt: Mapping[str, Any] | None, arch: str, caps: frozenset[str], kernel: tuple[int, int]
-) -> tuple[bool, bool, bool]:
-    """(arch listed, every cap present / any cap present, kernel >= minKernel) for includes/excludes."""
-    filt = filt or {}
-    arches = filt.get("arches") or []
-    names = normalize_capabilities(filt.get("caps") or [])
-    min_kernel = filt.get("minKernel")
+def _includes_hold(
+    includes: Mapping[str, Any] | None, arch: str, caps: frozenset[str], kernel: tuple[int, int]
+) -> bool:
+    """Every condition holds: architecture listed, all capabilities present, kernel >= minKernel."""
+    includes = includes or {}
+    arches = includes.get("arches") or []
+    min_kernel = includes.get("minKernel")
     return (
-        arch in arches if arches else True,
-        all(c in caps for c in names) if names else True,
-        _kernel_version(min_kernel) <= kernel if min_kernel else True,
+        (not arches or arch in arches)
+        and all(c in caps for c in normalize_capabilities(includes.get("caps") or []))
+        and (not min_kernel or _kernel_version(min_kernel) <= kernel)
+    )
+
+
+def _excludes_hold(
+    excludes: Mapping[str, Any] | None, arch: str, caps: frozenset[str], kernel: tuple[int, int]
+) -> bool:
+    """Any condition holds: architecture listed, any capability present, kernel >= minKernel."""
+    excludes = excludes or {}
+    min_kernel = excludes.get("minKernel")
+    return (
+        arch in (excludes.get("arches") or [])
+        or any(c in caps for c in normalize_capabilities(excludes.get("caps") or []))
+        or bool(min_kernel and _kernel_version(min_kernel) <= kernel)
     )
 
 
@@ -223,15 +235,9 @@ def docker_profile_to_oci(
     for call in profile.get("syscalls") or []:
         if call.get("name") and call.get("names"):
             raise SeccompError(f"syscall rule {call!r} sets both 'name' and 'names'")
-        arch_in, caps_all, kernel_ok = _filter_matches(call.get("includes"), goarch, caps, host_kernel)
-        if not (arch_in and caps_all and kernel_ok):
+        if not _includes_hold(call.get("includes"), goarch, caps, host_kernel):
             continue
-        excludes = call.get("excludes") or {}
-        if excludes.get("arches") and goarch in excludes["arches"]:
-            continue
-        if any(c in caps for c in normalize_capabilities(excludes.get("caps") or [])):
-            continue
-        if excludes.get("minKernel") and _kernel_version(excludes["minKernel"]) <= host_kernel:
+        if _excludes_hold(call.get("excludes"), goarch, caps, host_kernel):
             continue
         rule: dict[str, Any] = {
             "names": list(call.get("names") or [call["name"]]),
@@ -251,6 +257,11 @@ def _default_profile() -> Mapping[str, Any]:
     text = resources.files("engine.runtime.profiles").joinpath("seccomp-default.json").read_text()
     profile: Mapping[str, Any] = json.loads(text)
     return profile
+
+
+def default_profile() -> dict[str, Any]:
+    """Docker's default profile itself (Docker's format), a fresh copy the caller may change."""
+    return copy.deepcopy(dict(_default_profile()))
 
 
 def default_seccomp(
