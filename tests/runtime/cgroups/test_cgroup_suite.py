@@ -16,7 +16,9 @@ import pytest
 from engine.runtime.cgroups import (
     CgroupBusy,
     CgroupNotFound,
+    ControllerUnavailable,
     Hierarchies,
+    InvalidResources,
     V1Cgroup,
     V2Cgroup,
     open_in,
@@ -424,3 +426,57 @@ print(total, flush=True)
     assert (major, minor) in per_dev, per_dev
     assert per_dev[(major, minor)].read >= 2 << 20  # O_DIRECT bypasses the page cache
     assert per_dev[(major, minor)].write >= 2 << 20
+
+
+def read_file(directory: str, name: str) -> str:
+    with open(os.path.join(directory, name)) as f:
+        return f.read().strip()
+
+
+def test_memory_and_swap_can_be_raised_and_lowered(cgroups: CgroupMaker) -> None:
+    # v1 keeps limit <= memsw at all times: the write order must follow the direction.
+    cg = cgroups()
+    require_controller(cg, "memory")
+    for mib in (32, 64, 16):
+        cg.set_resources({"memory": {"limit": mib << 20, "swap": mib << 20}})
+        assert cg.stats().memory_limit == mib << 20
+    if isinstance(cg, V1Cgroup) and os.path.exists(os.path.join(cg.dirs["memory"], "memory.memsw.limit_in_bytes")):
+        assert read_file(cg.dirs["memory"], "memory.memsw.limit_in_bytes") == str(16 << 20)
+
+
+def test_cpuset_is_written_and_processes_still_join(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    require_controller(cg, "cpuset")
+    cg.set_resources({"cpu": {"cpus": "0", "mems": "0"}})
+    child = cgroups.spawn("import os\nprint(sorted(os.sched_getaffinity(0)), flush=True)")
+    cg.add_process(child.pid)
+    child.go()
+    assert child.result() == "[0]"
+
+
+def test_unified_keys_reach_the_v2_hierarchy(cgroups: CgroupMaker) -> None:
+    # On a hybrid host the v1 manager keeps a unified directory for exactly this.
+    cg = cgroups()
+    unified = cg.directories().get("")
+    if unified is None:
+        with pytest.raises(InvalidResources):
+            cg.set_resources({"unified": {"cgroup.max.descendants": "5"}})
+        return
+    cg.set_resources({"unified": {"cgroup.max.descendants": "5"}})
+    assert read_file(unified, "cgroup.max.descendants") == "5"
+
+
+def test_a_controller_the_host_lacks_is_reported_not_ignored(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    if isinstance(cg, V1Cgroup):
+        if "net_cls" in cg.dirs:
+            pytest.skip("this host mounts net_cls: nothing is missing to probe")
+        resources: dict[str, object] = {"network": {"classID": 0x100001}}
+    else:
+        assert isinstance(cg, V2Cgroup)
+        with open(os.path.join(cg.dir, "cgroup.controllers")) as f:
+            if "pids" in f.read().split():
+                pytest.skip("this v2 hierarchy has the pids controller: nothing is missing to probe")
+        resources = {"pids": {"limit": 10}}
+    with pytest.raises(ControllerUnavailable):
+        cg.set_resources(resources)
