@@ -35,6 +35,7 @@ class CreateOptions:
     console_socket: str | None = None
     pid_file: str | None = None
     preserve_fds: int = 0
+    stdio: tuple[int, int, int] | None = None  # the container's stdin/stdout/stderr (default: ours)
     seccomp_program: bytes | None = None  # precompiled by the caller (the daemon caches them)
 
 
@@ -90,6 +91,7 @@ def create_container(
             console_sock=console,
             seccomp_program=seccomp_program,
             preserve_fds=options.preserve_fds,
+            stdio=options.stdio,
         )
         ctx.sync_sock.close()
         ctx.state_for_hooks = hook_state(record, "creating")

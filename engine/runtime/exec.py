@@ -34,6 +34,7 @@ def exec_process(
     console_socket: str | None = None,
     preserve_fds: int = 0,
     seccomp_program: bytes | None = None,
+    stdio: tuple[int, int, int] | None = None,
 ) -> int:
     """Start ``process`` (OCI process object) in the container; returns its host pid once it is ready to exec."""
     record = store.load(container_id)
@@ -69,6 +70,7 @@ def exec_process(
             seccomp_program=seccomp_program,
             preserve_fds=preserve_fds,
             setup_rootfs=False,
+            stdio=stdio,
         )
         ctx.sync_sock.close()
         pid, sock = launch(ctx, cgroup)

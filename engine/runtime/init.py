@@ -60,6 +60,7 @@ class InitContext:
     console_sock: socket.socket | None = None
     seccomp_program: bytes | None = None
     preserve_fds: int = 0
+    stdio: tuple[int, int, int] | None = None  # fds to become 0/1/2 (fork server); None = inherit ours
     setup_rootfs: bool = True  # False for exec: the container's rootfs is already there
     state_for_hooks: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +69,9 @@ def bootstrap(ctx: InitContext) -> NoReturn:
     """Stage 1 (see module docstring).  Exits 0 after reporting the init's pid."""
     sock = ctx.sync_sock
     try:
+        if ctx.stdio is not None:
+            for target, fd in enumerate(ctx.stdio):
+                os.dup2(fd, target)  # dup2 clears O_CLOEXEC on the copy
         sync.expect(sock, "continue")  # the parent has put us in the container's cgroup
         join_namespaces(ctx.join_fds)
         if ctx.plan.new_user:

@@ -117,8 +117,11 @@ def wait_for_exit(pid: int, start: int | None) -> None:
         os.close(pidfd)
 
 
-def delete_container(store: StateStore, container_id: str, force: bool = False) -> None:
-    """runtime.md#delete: refuse a live container unless forced; free everything; poststop hooks."""
+def delete_container(store: StateStore, container_id: str, force: bool = False) -> int | None:
+    """runtime.md#delete: refuse a live container unless forced; free everything; poststop hooks.
+
+    Returns the init's exit code if this call reaped it (the caller was its parent), else None.
+    """
     with store.locked(container_id):
         record = store.load(container_id)
         status = container_status(store, record)
@@ -128,12 +131,13 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
         if status != "stopped":
             # runc kills a created container on plain delete, and anything with --force.
             _kill_everything(record, cgroup)
-        reap_if_child(record.pid)
+        exit_code = reap_if_child(record.pid)
         if cgroup is not None:
             destroy_cgroup(container_id, cgroup)
         spec = store.load_config(container_id)
         store.remove(container_id)
     hooks.run_hooks_logged(spec, "poststop", hook_state(record, "stopped"))
+    return exit_code
 
 
 def _kill_everything(record: ContainerRecord, cgroup: CgroupHandle | None) -> None:
