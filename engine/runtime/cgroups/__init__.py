@@ -8,6 +8,12 @@ The host's mode is detected each time (hierarchy.py); path semantics are
 runc's (cgpath.py).  On a hybrid host (v1 controllers plus a v2 mount with
 none of them) the v1 manager is used and also keeps a directory in the v2
 hierarchy.  The v2 device filter is an eBPF program (devices_bpf.py).
+
+Known limits (each logged when met, never silently dropped): real-time cpu
+and rdma are ignored; swappiness, disableOOMKiller and net_cls/net_prio have
+no v2 equivalent; the name=systemd v1 hierarchy is not joined; on recent
+kernels v1 counts block I/O bytes per device only for devices that carry a
+throttle rule (blkio.throttle.*), so stats may list no device otherwise.
 """
 
 from __future__ import annotations

@@ -21,8 +21,7 @@ from engine.runtime.cgroups.base import wait_for
 from tests.fixtures import cleanup
 
 NO_V2_CONTROLLER = (
-    "no {controller} controller on the v2 hierarchy of this hybrid host; "
-    "runs on a pure-v2 host such as the Berth VM"
+    "no {controller} controller on the v2 hierarchy of this hybrid host; runs on a pure-v2 host such as the Berth VM"
 )
 
 _counter = itertools.count()

@@ -114,9 +114,7 @@ def test_v2_hugepages() -> None:
 
 
 def test_v1_memory_files_and_oom_killer() -> None:
-    plan = plan_v1(
-        {"memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 0, "disableOOMKiller": True}}
-    )
+    plan = plan_v1({"memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 0, "disableOOMKiller": True}})
     assert files(plan) == [
         ("memory.limit_in_bytes", str(64 << 20)),
         ("memory.soft_limit_in_bytes", str(32 << 20)),
