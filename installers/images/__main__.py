@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"({result.size / 1e6:.1f} MB, {result.digest[:19]}) in {result.seconds:.1f} s"
             )
         else:
-            print(f"{result.name}: up to date")
+            print(f"{result.name}: up to date" + (f" ({result.note})" if result.note else ""))
     return 0
 
 

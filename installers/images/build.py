@@ -15,6 +15,7 @@ from pathlib import Path
 from engine.images import archive_write
 from installers.images import image_config
 from installers.images.cache import BuildCache, files_digest
+from installers.images.errors import SeedImageError
 from installers.images.image_config import host_platform, oci_config
 from installers.images.mounts import remove_tree
 from installers.images.recipe import Recipe
@@ -33,6 +34,7 @@ class BuildResult:
     seconds: float
     size: int
     digest: str
+    note: str = ""
 
 
 def cache_key(recipe: Recipe, platform: tuple[str, str]) -> str:
@@ -66,10 +68,20 @@ def _build_one(
 ) -> BuildResult:
     started = time.monotonic()
     archive = out_dir / f"{recipe.name}.tar"
-    key = cache_key(recipe, platform)
-    if not force and cache.is_current(recipe.name, key, archive):
-        digest = archive_write.digest_file(archive)
-        return BuildResult(recipe.name, archive, False, time.monotonic() - started, digest.size, digest.digest)
+    try:
+        key = cache_key(recipe, platform)
+    except SeedImageError as e:
+        # Offline (mirror unreachable) or a tool gone: a good archive from an earlier
+        # build is still the best answer; without one, the build cannot proceed.
+        kept = None if force else cache.current_digest(recipe.name, None, archive)
+        if kept is None:
+            raise
+        log.warning("%s: cannot check its inputs (%s); keeping %s", recipe.name, e, archive)
+        note = f"kept, inputs not checked: {e}"
+        return BuildResult(recipe.name, archive, False, time.monotonic() - started, archive.stat().st_size, kept, note)
+    cached = None if force else cache.current_digest(recipe.name, key, archive)
+    if cached is not None:
+        return BuildResult(recipe.name, archive, False, time.monotonic() - started, archive.stat().st_size, cached)
 
     cache.forget(recipe.name)
     workdir = Path(tempfile.mkdtemp(prefix=f".work-{recipe.name}-", dir=out_dir))

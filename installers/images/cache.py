@@ -35,19 +35,22 @@ class BuildCache:
     def _stamp(self, name: str) -> Path:
         return self._dir / f"{name}.json"
 
-    def is_current(self, name: str, key: str, archive: Path) -> bool:
+    def current_digest(self, name: str, key: str | None, archive: Path) -> str | None:
+        """The archive's digest if the stamp says it was built from `key` (any key when
+        None) and the archive is still exactly what was built; None otherwise."""
         stamp = self._stamp(name)
         if not stamp.is_file() or not archive.is_file():
-            return False
+            return None
         try:
             recorded = json.loads(stamp.read_text())
         except ValueError:
             log.warning("%s: unreadable cache stamp, rebuilding", stamp)
-            return False
-        if recorded.get("key") != key:
-            return False
+            return None
+        if key is not None and recorded.get("key") != key:
+            return None
         # A truncated or edited archive must not pass as cached.
-        return bool(recorded.get("digest") == digest_file(archive).digest)
+        digest = digest_file(archive).digest
+        return digest if recorded.get("digest") == digest else None
 
     def record(self, name: str, key: str, archive_digest: str) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)

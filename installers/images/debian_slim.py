@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from installers.images.apt_sources import SuiteSource, debian_release_sources, read_apt_sources
+from installers.images.apt_sources import (
+    DEFAULT_APT_DIR,
+    SuiteSource,
+    debian_release_sources,
+    read_apt_sources,
+)
 from installers.images.commands import require_tool, run
 from installers.images.errors import BuildStepFailed, SeedImageError
 from installers.images.image_config import SeedConfig
@@ -70,13 +75,14 @@ class DebianSlimRecipe:
     name = "debian-bookworm-slim"
     repo_tag = f"debian:{RELEASE}-slim"
 
-    def __init__(self) -> None:
+    def __init__(self, apt_dir: Path = DEFAULT_APT_DIR) -> None:
+        self._apt_dir = apt_dir
         self._releases: list[_SuiteRelease] | None = None
 
     def _suite_releases(self) -> list[_SuiteRelease]:
         """Each suite's signed Release file, fetched once: its digest pins the whole package set."""
         if self._releases is None:
-            sources = debian_release_sources(read_apt_sources(), RELEASE)
+            sources = debian_release_sources(read_apt_sources(self._apt_dir), RELEASE)
             self._releases = [_fetch_release(s) for s in sources]
         return self._releases
 

@@ -203,3 +203,28 @@ def test_tagged_references_normalize_like_the_docker_cli(text: str, familiar: st
 def test_invalid_references_are_refused(text: str) -> None:
     with pytest.raises(InvalidReference):
         parse_tagged_reference(text)
+
+
+def test_images_sharing_a_layer_store_it_once(tmp_path: Path) -> None:
+    first = _one_layer_image(tmp_path, ["one:latest"])
+    config = json.loads(first.config)
+    config["config"]["Cmd"] = ["/other"]
+    second = ArchiveImage(repo_tags=["two:latest"], config=json.dumps(config).encode(), layers=first.layers)
+    out = io.BytesIO()
+    write_docker_archive(out, [first, second])
+    members = _members(out.getvalue())
+    manifest = json.loads(members["manifest.json"])
+    assert [m["RepoTags"] for m in manifest] == [["one:latest"], ["two:latest"]]
+    assert manifest[0]["Layers"] == manifest[1]["Layers"]
+    assert manifest[0]["Config"] != manifest[1]["Config"]
+    # 1 layer + 2 configs + 2 OCI manifests.
+    assert len([n for n in members if n.startswith("blobs/sha256/") and members[n]]) == 5
+    assert len(json.loads(members["index.json"])["manifests"]) == 2
+
+
+def test_an_archive_is_byte_identical_when_written_twice(tmp_path: Path) -> None:
+    image = _one_layer_image(tmp_path, ["busybox:latest"])
+    first, second = io.BytesIO(), io.BytesIO()
+    write_docker_archive(first, [image], mtime=FIXED_MTIME)
+    write_docker_archive(second, [image], mtime=FIXED_MTIME)
+    assert first.getvalue() == second.getvalue()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import socket
+import subprocess
 import tarfile
 from datetime import datetime
 from pathlib import Path
@@ -14,8 +17,11 @@ import pytest
 from installers.images.__main__ import main as images_main
 from installers.images.build import build_images
 from installers.images.busybox import BusyboxRecipe
+from installers.images.debian_slim import DebianSlimRecipe
+from installers.images.errors import BuildStepFailed
 from installers.images.hello_world import HelloWorldRecipe
 from installers.images.recipe import Recipe
+from tests.fixtures import capabilities
 from tests.installers import oci_schemas
 from tests.installers.conftest import SEED_ARCHIVES, SeedBuilds
 
@@ -142,3 +148,52 @@ def test_a_damaged_archive_is_rebuilt(tmp_path: Path) -> None:
     built.archive.write_bytes(built.archive.read_bytes()[:-1024])
     (again,) = build_images(out, [HelloWorldRecipe()])
     assert again.rebuilt and again.digest == built.digest
+
+
+def _unreachable_mirror_apt_dir(tmp_path: Path) -> Path:
+    """An apt configuration whose mirror is a loopback port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    apt_dir = tmp_path / "apt"
+    apt_dir.mkdir()
+    (apt_dir / "sources.list").write_text(f"deb http://127.0.0.1:{port}/debian bookworm main\n")
+    return apt_dir
+
+
+def test_unreachable_mirror_without_an_archive_fails_clearly(tmp_path: Path) -> None:
+    recipe = DebianSlimRecipe(apt_dir=_unreachable_mirror_apt_dir(tmp_path))
+    with pytest.raises(BuildStepFailed, match="InRelease"):
+        build_images(tmp_path / "images", [recipe])
+
+
+def test_unreachable_mirror_keeps_a_previously_built_archive(seed_builds: SeedBuilds, tmp_path: Path) -> None:
+    built = seed_builds.first["debian-bookworm-slim"]
+    out = tmp_path / "images"
+    (out / ".cache").mkdir(parents=True)
+    shutil.copyfile(built.archive, out / built.archive.name)
+    stamp = Path(".cache") / "debian-bookworm-slim.json"
+    shutil.copyfile(built.archive.parent / stamp, out / stamp)
+
+    (kept,) = build_images(out, [DebianSlimRecipe(apt_dir=_unreachable_mirror_apt_dir(tmp_path))])
+    assert not kept.rebuilt and kept.digest == built.digest
+    assert "inputs not checked" in kept.note
+
+
+def test_skopeo_reads_the_archive_as_docker_archive_and_as_oci_archive(seed_builds: SeedBuilds) -> None:
+    """An independent reader of both views in the archive (containers/image)."""
+    if not capabilities.skopeo().available:
+        pytest.skip(capabilities.skopeo().missing)
+    archive = seed_builds.archive("busybox")
+    members = _read_archive(archive)
+    (descriptor,) = json.loads(members["index.json"])["manifests"]
+    for transport in ("docker-archive", "oci-archive"):
+        result = subprocess.run(
+            ["skopeo", "inspect", "--config", f"{transport}:{archive}"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["config"]["Cmd"] == ["sh"]
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", f"oci-archive:{archive}"], capture_output=True, timeout=60, check=True
+    ).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == descriptor["digest"]
