@@ -1,0 +1,78 @@
+"""CLI options beyond the basic lifecycle: run -t, --pid-file, update, --log json, exec -t."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.runtime.lifecycle import wait_for_exit
+from engine.runtime.procinfo import reap_if_child
+
+from .conftest import Bundle, RuntimeCLI
+
+pytestmark = pytest.mark.needs_root
+
+
+def test_run_with_a_terminal_proxies_the_pty(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sh", "-c", "test -t 1 && echo on-a-tty; exit 4"], terminal=True)
+    result = runtime("run", "--bundle", str(bundle.path), runtime.new_id(), check=False)
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.replace(b"\r\n", b"\n") == b"on-a-tty\n"
+
+
+def test_exec_with_a_terminal(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    result = runtime("exec", "-t", cid, "sh", "-c", "tty", check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(b"/dev/pts/")
+
+
+def test_pid_file_holds_the_init_pid(bundle: Bundle, runtime: RuntimeCLI, tmp_path: Path) -> None:
+    bundle.set_process(["sleep", "1000"])
+    cid = runtime.new_id()
+    pid_file = tmp_path / "init.pid"
+    runtime("create", "--bundle", str(bundle.path), "--pid-file", str(pid_file), cid)
+    assert int(pid_file.read_text()) == runtime.state(cid)["pid"]
+
+
+def test_update_changes_the_memory_limit_seen_inside(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sleep", "1000"])
+    bundle.spec["linux"]["resources"]["memory"] = {"limit": 64 * 1024 * 1024}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+
+    def limit_inside() -> int:
+        out = runtime("exec", cid, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes", check=False)
+        if out.returncode != 0:  # a pure cgroup v2 host
+            out = runtime("exec", cid, "cat", "/sys/fs/cgroup/memory.max")
+        return int(out.stdout)
+
+    assert limit_inside() == 64 * 1024 * 1024
+    runtime("update", "--memory", str(96 * 1024 * 1024), cid)
+    assert limit_inside() == 96 * 1024 * 1024
+
+
+def test_errors_are_logged_as_json_to_the_log_file(runtime: RuntimeCLI, tmp_path: Path) -> None:
+    log = tmp_path / "runtime.log"
+    result = runtime("--log", str(log), "--log-format", "json", "kill", "missing", check=False)
+    assert result.returncode == 1
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and entry["msg"] == "container does not exist: missing" and entry["time"]
+
+
+def test_kill_of_a_stopped_container_is_refused(bundle: Bundle, runtime: RuntimeCLI, tmp_path: Path) -> None:
+    bundle.set_process(["true"])
+    cid = runtime.new_id()
+    pid_file = tmp_path / "init.pid"
+    runtime("run", "--detach", "--bundle", str(bundle.path), "--pid-file", str(pid_file), cid)
+    pid = int(pid_file.read_text())
+    wait_for_exit(pid, None)
+    reap_if_child(pid)
+    assert runtime.state(cid)["status"] == "stopped"
+    result = runtime("kill", cid, "TERM", check=False)
+    assert result.returncode == 1 and b"container not running" in result.stderr
