@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -89,16 +90,24 @@ class RootedDir:
             self._cache[key] = fd
         return fd
 
-    def make_dirs(self, parts: list[str], mode: int = 0o755) -> int:
+    def make_dirs(
+        self, parts: list[str], mode: int = 0o755, replace: Callable[[int, str], bool] | None = None
+    ) -> int:
         """Like ``mkdir -p`` inside the root; returns the directory's O_PATH fd.
 
         Missing directories are created where the kernel resolves them, so a
         parent that is a symlink is followed *inside* the root.  A component
-        that exists but is not a directory (or a dangling symlink) fails.
+        that exists but is not a directory (or a dangling symlink) fails,
+        unless ``replace(parent_fd, name)`` turns it into a directory and
+        returns True.
         """
         for i in range(1, len(parts) + 1):
             try:
                 self.open_dir(parts[:i])
+            except NotADirectoryError:
+                if replace is None or not replace(self.open_dir(parts[: i - 1]), parts[i - 1]):
+                    raise
+                self.invalidate()
             except FileNotFoundError:
                 parent = self.open_dir(parts[: i - 1])
                 try:

@@ -172,3 +172,13 @@ def test_unsupported_entry_type_is_refused(target: Path) -> None:
     ti.type = tarfile.GNUTYPE_LONGNAME[:0] + b"V"
     tb.members.append((ti, None))
     assert_refused(target, tb, "vol")
+
+
+def test_root_entry_must_be_a_directory(target: Path) -> None:
+    assert_refused(target, TarBuilder().symlink("./", "/etc"), "./")
+
+
+def test_root_entry_sets_the_root_mode(target: Path) -> None:
+    apply(target, TarBuilder().dir("./", mode=0o700, uid=7, gid=8).file("x", b"x"))
+    st = os.lstat(target)
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o700, 7, 8)

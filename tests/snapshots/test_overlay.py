@@ -198,3 +198,16 @@ def test_eighty_layer_chain_mounts(work: Path, method: str, caplog: pytest.LogCa
         assert os.getcwd() != str(sn.root / "snapshots")  # the relative-path mount did not move our cwd
     finally:
         sn.close()
+
+
+def test_directory_after_its_own_whiteout_replaces_the_lower_one(work: Path, sn: OverlaySnapshotter) -> None:
+    base = TarBuilder().dir("d").file("d/old", b"old").dir("e").file("e/old", b"old")
+    top = TarBuilder().file(".wh.d").file("d/new", b"new").file(".wh.e").dir("e").file("e/new2", b"new")
+    chain = unpack(sn, [layer(base), layer(top)])
+    mnt = mounted_dir(work, "m")
+    mount(sn.view("v", chain), mnt)
+    try:
+        assert os.listdir(mnt / "d") == ["new"]
+        assert os.listdir(mnt / "e") == ["new2"]
+    finally:
+        unmount(mnt)
