@@ -141,6 +141,7 @@ def _parse_overlay(m: Mount) -> _Overlay:
 
 def _mount_overlay(m: Mount, target: Path, method: str) -> None:
     ov = _parse_overlay(m)
+    first_error = ""
     if method in ("auto", "fsopen"):
         try:
             _overlay_fsopen(ov, target)
@@ -150,10 +151,11 @@ def _mount_overlay(m: Mount, target: Path, method: str) -> None:
             if method == "fsopen" or exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise MountError(f"overlay on {target} (fsopen): {exc}") from exc
             log.info("new mount API unusable (%s): falling back to mount(2)", exc)
+            first_error = f"; fsopen said: {exc}"
     try:
         _overlay_legacy(ov, target)
     except OSError as exc:
-        raise MountError(f"overlay on {target} (mount(2)): {exc}") from exc
+        raise MountError(f"overlay on {target} (mount(2)): {exc}{first_error}") from exc
 
 
 def _overlay_fsopen(ov: _Overlay, target: Path) -> None:

@@ -211,3 +211,32 @@ def test_directory_after_its_own_whiteout_replaces_the_lower_one(work: Path, sn:
         assert os.listdir(mnt / "e") == ["new2"]
     finally:
         unmount(mnt)
+
+
+def test_snapshot_without_parent_is_a_writable_bind(work: Path, sn: OverlaySnapshotter) -> None:
+    mounts = sn.prepare("scratch")
+    assert mounts[0].type == "bind" and "rw" in mounts[0].options
+    mnt = mounted_dir(work, "m")
+    mount(mounts, mnt)
+    try:
+        (mnt / "hello").write_text("hi")
+    finally:
+        unmount(mnt)
+    sn.commit("base", "scratch")
+    assert [i.name for i in sn.walk()] == ["base"]
+    assert sn.usage("base").inodes == 1
+    child = sn.prepare("child", "base")
+    assert child[0].type == "overlay"
+    assert [i.name for i in sn.walk()] == ["base", "child"]
+
+
+def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:
+    from engine.snapshots.errors import MountError
+    from engine.snapshots.mounts import Mount
+
+    bad = Mount("overlay", "overlay", ("lowerdir=/nonexistent-berthtest-a:/nonexistent-berthtest-b",))
+    mnt = mounted_dir(work, "m")
+    with pytest.raises(MountError, match="overlay on"):
+        mount([bad], mnt)
+    with pytest.raises(MountError):
+        unmount(mnt)  # not mounted

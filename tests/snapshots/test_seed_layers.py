@@ -76,6 +76,7 @@ def reference_compare(work: Path, layer: Path) -> None:
     assert tree_state(ours) == tree_state(ref)
 
 
+@pytest.mark.slow
 def test_debian_slim_seed_layer_matches_gnu_tar(work: Path) -> None:
     archive = seed("debian-bookworm-slim")
     for outer, member in archive_layers(archive):
