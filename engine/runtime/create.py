@@ -51,6 +51,7 @@ def create_container(
     plan = plan_namespaces(linux.get("namespaces", []) or [])
     if not plan.has_new("mount"):
         raise InvalidSpec("a new mount namespace is required (linux.namespaces needs type mount)")
+    _warn_unsupported(spec)
     seccomp_program = options.seccomp_program
     if seccomp_program is None and linux.get("seccomp"):
         from .seccomp import compile_seccomp
@@ -121,6 +122,24 @@ def create_container(
             console.close()
     log.info("created container %s (init pid %d)", container_id, init_pid)
     return record
+
+
+def _warn_unsupported(spec: Spec) -> None:
+    """Fields Berth does not implement yet: say so instead of silently running without them."""
+    process = spec.get("process") or {}
+    linux = spec.get("linux") or {}
+    for present, what in (
+        (process.get("apparmorProfile"), "process.apparmorProfile"),
+        (process.get("selinuxLabel"), "process.selinuxLabel"),
+        (linux.get("mountLabel"), "linux.mountLabel"),
+        (linux.get("personality"), "linux.personality"),
+        (linux.get("timeOffsets"), "linux.timeOffsets"),
+        (linux.get("intelRdt"), "linux.intelRdt"),
+        (process.get("ioPriority"), "process.ioPriority"),
+        (process.get("scheduler"), "process.scheduler"),
+    ):
+        if present:
+            log.warning("%s is not supported by berth-runtime yet: ignored", what)
 
 
 def _make_cgroup(spec: Spec, container_id: str) -> CgroupHandle | None:

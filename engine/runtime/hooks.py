@@ -8,8 +8,11 @@ MUST log a warning").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,14 +32,20 @@ def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str,
         env = dict(e.split("=", 1) for e in hook.get("env", []) or [] if "=" in e)
         timeout = hook.get("timeout")
         try:
-            result = subprocess.run(
-                args, executable=path, input=payload, env=env, capture_output=True,
-                timeout=float(timeout) if timeout else None, check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise HookFailed(f"{kind} hook {path} timed out after {timeout}s") from None
+            proc = subprocess.Popen(args, executable=path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
             raise HookFailed(f"{kind} hook {path}: {exc.strerror}") from None
+        try:
+            stdout, stderr = proc.communicate(payload, timeout=float(timeout) if timeout else None)
+        except subprocess.TimeoutExpired:
+            # The hook's own session: kill everything it started, or a grandchild holding
+            # its stdout would keep us waiting after the timeout.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise HookFailed(f"{kind} hook {path} timed out after {timeout}s") from None
+        result = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).decode(errors="replace").strip()
             raise HookFailed(f"{kind} hook {path} exited {result.returncode}: {detail}")

@@ -118,6 +118,7 @@ def container_init(ctx: InitContext) -> NoReturn:
                 # O_PATH now; reopened through /proc/self/fd after pivot_root when the host path is gone.
                 fifo_fd = os.open(ctx.fifo_path, os.O_PATH | os.O_CLOEXEC)
             rootfs.pivot_to(ctx.rootfs)
+            rootfs.apply_root_propagation(linux.get("rootfsPropagation"))
             # readonly before masked, as runc does (a masked path inside a read-only one still works).
             rootfs.readonly_paths(linux.get("readonlyPaths", []) or [])
             rootfs.mask_paths(linux.get("maskedPaths", []) or [])

@@ -59,6 +59,9 @@ def prepare_rootfs(rootfs: str, spec: Mapping[str, Any], bundle: str, in_user_ns
     # Default MS_SLAVE|MS_REC like runc: host mount events still reach us, ours never reach the host.
     root_flags = propagation_flag(propagation) if propagation else sc.MS_SLAVE | sc.MS_REC
     sc.mount(None, "/", None, root_flags)
+    # The bind below must not propagate to other namespaces, and pivot_root(2) refuses a
+    # shared parent: make the mount holding the rootfs private first (runc's prepareRoot).
+    make_parent_mount_private(rootfs)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
 
     mounts: Sequence[Mapping[str, Any]] = spec.get("mounts", []) or []
@@ -75,6 +78,14 @@ def prepare_rootfs(rootfs: str, spec: Mapping[str, Any], bundle: str, in_user_ns
         create_dev_symlinks(rootfs)
     for node in devices_from_spec(linux.get("devices", []) or []):
         create_device(rootfs, node, bind_from_host=in_user_ns)
+
+
+def make_parent_mount_private(rootfs: str) -> None:
+    """runc's rootfsParentMountPrivate: the mount that holds ``rootfs`` becomes private."""
+    parent = os.path.dirname(rootfs.rstrip("/")) or "/"
+    while parent != "/" and not os.path.ismount(parent):
+        parent = os.path.dirname(parent)
+    sc.mount(None, parent, None, sc.MS_PRIVATE)
 
 
 def mount_entry(rootfs: str, entry: Mapping[str, Any], bundle: str, in_user_ns: bool) -> None:
@@ -171,6 +182,12 @@ def pivot_to(rootfs: str) -> None:
     sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+
+
+def apply_root_propagation(propagation: str | None) -> None:
+    """config-linux.md#rootfs-mount-propagation, applied to the new root after pivot_root (as runc does)."""
+    if propagation:
+        sc.mount(None, "/", None, propagation_flag(propagation))
 
 
 def mask_paths(paths: Sequence[str]) -> None:

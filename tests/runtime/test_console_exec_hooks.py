@@ -123,3 +123,15 @@ def test_a_failing_create_runtime_hook_fails_create(bundle: Bundle, runtime: Run
     result = runtime("create", "--bundle", str(bundle.path), cid, check=False)
     assert result.returncode == 1 and b"createRuntime hook /bin/sh exited 3: nope" in result.stderr
     assert not (runtime.root / cid).exists()
+
+
+def test_a_hook_that_outlives_its_timeout_fails_create(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    # The hook blocks reading a FIFO nobody writes: it can only end by the runtime's timeout.
+    fifo = bundle.path / "never"
+    os.mkfifo(fifo)
+    bundle.spec["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat {fifo}"], "timeout": 1}]}
+    bundle.set_process(["true"])
+    cid = runtime.new_id()
+    result = runtime("create", "--bundle", str(bundle.path), cid, check=False)
+    assert result.returncode == 1 and b"prestart hook /bin/sh timed out after 1s" in result.stderr
+    assert not (runtime.root / cid).exists()

@@ -174,3 +174,33 @@ def test_joining_an_existing_network_namespace_by_path(bundle: Bundle, run_conta
         assert out.strip() == f"net:[{os.stat(path).st_ino}]"
     finally:
         subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "rslave", "rprivate", "shared"])
+def test_rootfs_propagation_modes_start(bundle: Bundle, run_container: Run, propagation: str) -> None:
+    bundle.spec["linux"]["rootfsPropagation"] = propagation
+    out = output(run_container(["sh", "-c", "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo"]))
+    optional_fields = out.strip()
+    # A peer-group tag (mountinfo(5) optional fields) only when asked for shared propagation.
+    if not propagation.endswith("shared"):
+        assert not optional_fields.startswith("shared:"), optional_fields
+
+
+def test_spec_devices_are_created_with_their_mode_and_owner(bundle: Bundle, run_container: Run) -> None:
+    bundle.spec["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                                        "fileMode": 0o640, "uid": 7, "gid": 8}]
+    out = output(run_container(["stat", "-c", "%A %u %g %t:%T", "/dev/fuse"]))
+    assert out.split() == ["crw-r-----", "7", "8", "a:e5"]
+
+
+def test_default_seccomp_profile_is_enforced(bundle: Bundle, run_container: Run) -> None:
+    from engine.runtime.capabilities import DEFAULT_CAPABILITIES
+    from engine.runtime.seccomp import default_seccomp
+
+    bundle.spec["linux"]["seccomp"] = default_seccomp(list(DEFAULT_CAPABILITIES))
+    script = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>/dev/null; echo unshare=$?"
+    for nnp in (True, False):  # loaded late under no_new_privs, early while privileged otherwise
+        out = output(run_container(["sh", "-c", script], noNewPrivileges=nnp))
+        assert out.split() == ["Seccomp:", "2", "unshare=1"], nnp
+    bundle.spec["linux"].pop("seccomp")
+    assert output(run_container(["sh", "-c", script])).split() == ["Seccomp:", "0", "unshare=0"]
