@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixtures import capabilities
 from tests.fixtures.cleanup import (
+    RUNS_DIR_ENV,
     TAG_ENV,
     ProcessRecord,
     RunLease,
@@ -435,20 +436,20 @@ def test_next_session_start_sweep_removes_what_a_crashed_session_left(tmp_path):
     assert not any(is_running(pid, start) for pid, start in starts.items())
 
 
-def test_forget_dead_runs_drops_only_unlocked_run_files(run_tag):
-    live, dead = new_run_tag(), new_run_tag()
-    live_lease = RunLease(live)
-    dead_lease = RunLease(dead)
+def test_forget_dead_runs_drops_only_unlocked_run_files(run_tag, tmp_path, monkeypatch):
+    # A private runs dir: other sessions' sweeps cannot forget our dead run first.
+    monkeypatch.setenv(RUNS_DIR_ENV, str(tmp_path / "runs"))
+    own, live, dead = new_run_tag(), new_run_tag(), new_run_tag()
+    own_lease, live_lease, dead_lease = RunLease(own), RunLease(live), RunLease(dead)
     register_process(os.getpid(), tag=dead)
     # A crashed session leaves its files behind without holding the lock.
     os.close(dead_lease._fd)  # type: ignore[arg-type]
     dead_lease._fd = None
     try:
-        forgotten = forget_dead_runs(run_tag)
-        assert dead in forgotten
+        assert forget_dead_runs(own) == [dead]
         assert not (runs_dir() / f"{dead}.lock").exists()
         assert not (runs_dir() / f"{dead}.procs").exists()
-        assert run_is_live(live) and (runs_dir() / f"{live}.lock").exists()
-        assert run_is_live(run_tag)
+        assert run_is_live(live) and run_is_live(own)
     finally:
         live_lease.release()
+        own_lease.release()
