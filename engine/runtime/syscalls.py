@@ -363,3 +363,8 @@ def bpf_prog_get_fd_by_id(prog_id: int) -> int:
     attr = ctypes.create_string_buffer(16)
     ctypes.c_uint32.from_buffer(attr, 0).value = prog_id
     return _bpf(BPF_PROG_GET_FD_BY_ID, attr, f"bpf(BPF_PROG_GET_FD_BY_ID {prog_id})")
+
+
+def syncfs(fd: int) -> None:
+    """syncfs(2): flush the filesystem holding ``fd`` (a whole unpacked layer in one call)."""
+    _check(_libc.syncfs(ctypes.c_int(fd)), "syncfs")
