@@ -8,7 +8,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from .conftest import Bundle
+from .conftest import Bundle, RuntimeCLI
 
 pytestmark = pytest.mark.needs_root
 Run = Callable[..., CompletedProcess[bytes]]
@@ -204,3 +204,29 @@ def test_default_seccomp_profile_is_enforced(bundle: Bundle, run_container: Run)
         assert out.split() == ["Seccomp:", "2", "unshare=1"], nnp
     bundle.spec["linux"].pop("seccomp")
     assert output(run_container(["sh", "-c", script])).split() == ["Seccomp:", "0", "unshare=0"]
+
+
+def test_cgroup_namespace_shows_the_container_cgroup_as_root(run_container: Run) -> None:
+    out = output(run_container(["cat", "/proc/self/cgroup"]))
+    paths = {line.split(":", 2)[2] for line in out.splitlines()}
+    assert paths == {"/"}, out
+
+
+def test_exec_into_a_user_namespace_container(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    linux = bundle.spec["linux"]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    os.chown(bundle.rootfs, 200000, 200000)
+    path = os.path.dirname(bundle.rootfs)
+    while path.startswith("/tmp/") and len(path) > len("/tmp/"):
+        os.chmod(path, os.stat(path).st_mode | 0o111)
+        path = os.path.dirname(path)
+    bundle.set_process(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    pid = runtime.state(cid)["pid"]
+    out = runtime("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user").stdout
+    lines = out.decode().splitlines()
+    assert lines[0] == "0" and lines[1].split() == ["0", "200000", "65536"]
+    assert lines[2] == os.readlink(f"/proc/{pid}/ns/user")
