@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -198,9 +199,13 @@ class _Downloader:
 
     async def _download_locked(self, blob: Descriptor, emit: ProgressCallback) -> None:
         algorithm = blob.digest.split(":", 1)[0]
-        # Opening may wait on another writer of the same digest (a parallel pull).
-        ingest = await asyncio.to_thread(self.sink.writer, blob.digest, blob.size)
+        ingest = await _open_writer(self.sink, blob.digest, blob.size)
         with ingest as writer:
+            if self.sink.has(blob.digest):
+                # A parallel pull of the same blob committed it while we waited for its lock.
+                await asyncio.to_thread(writer.commit)
+                emit(ProgressEvent(blob.short_id, progress.DOWNLOAD_COMPLETE))
+                return
             # With a partial from an earlier ingest we cannot hash its head here; the
             # sink's commit verifies the whole blob then.
             state = _Ingest(writer, writer.offset, hashlib.new(algorithm) if writer.offset == 0 else None)
@@ -261,6 +266,28 @@ class _Downloader:
             raise aiohttp.ClientPayloadError(
                 f"blob {blob.digest}: body ended at {state.position} of {blob.size} bytes"
             )
+
+
+async def _open_writer(sink: BlobSink, digest: str, size: int) -> AbstractContextManager[BlobWriter]:
+    """Open an ingest in a thread: it may wait on another writer of the same digest.
+
+    If we are cancelled meanwhile, the thread still hands a writer over later; it is
+    then left (aborted, its partial kept) so its lock is not held forever.
+    """
+    opening = asyncio.ensure_future(asyncio.to_thread(sink.writer, digest, size))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_abandon_writer)
+        raise
+
+
+def _abandon_writer(opening: asyncio.Future[AbstractContextManager[BlobWriter]]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    cancelled = asyncio.CancelledError()
+    # Leaving the context with an exception aborts the ingest (never commits it).
+    opening.result().__exit__(type(cancelled), cancelled, None)
 
 
 @dataclass

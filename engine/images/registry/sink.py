@@ -28,7 +28,9 @@ class BlobSink(Protocol):
     `commit()` must verify size and digest and raise a DigestMismatch (of
     engine.images.errors) on failure, discarding the ingest: the puller relies on it
     when it resumes a partial whose head it has not hashed itself.  `writer()` may
-    block while another writer ingests the same digest, so it is opened in a thread.
+    block while another writer ingests the same digest, so it is opened in a thread;
+    if that other writer committed the blob meanwhile, `has()` turns true and
+    `commit()` with nothing written just closes the writer.
     """
 
     def has(self, digest: str) -> bool: ...

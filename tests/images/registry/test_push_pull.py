@@ -328,3 +328,23 @@ def test_inspect_resolves_digest_and_platforms_without_pulling(registry: LocalRe
     assert single.platforms == (Platform("linux", "amd64"),)
     assert (multi.descriptor.digest, multi.descriptor.media_type) == (index_digest, mediatypes.OCI_INDEX)
     assert multi.platforms == (Platform("linux", "amd64"), Platform("linux", "arm64"))
+
+
+def test_parallel_pulls_of_one_image_into_one_store_download_each_blob_once(
+    registry: LocalRegistry, store: ContentStore, tmp_path: Path
+) -> None:
+    source = ContentStore(tmp_path / "source")
+    image = make_image(source, layer_sizes=(200_000, 100_000))
+    _push(registry, "pull/parallel:v1", image, source)
+
+    async def go() -> list[PulledImage]:
+        async with RegistryClient(RegistryHosts(certs_dir=None)) as client:
+            ref = f"{registry.host}/pull/parallel:v1"
+            return list(await asyncio.gather(*(client.pull(ref, store) for _ in range(3))))
+
+    pulls = asyncio.run(go())
+    assert {p.digest for p in pulls} == {image.digest}
+    assert all(store.read(d) == source.read(d) for d in image.blob_digests)
+    # The content store's ingest lock serializes writers of a digest; the ones that
+    # waited find the blob committed and skip it, so the total is one image's worth.
+    assert sum(p.bytes_downloaded for p in pulls) == sum(b.size for b in (image.config, *image.layers))
