@@ -1,6 +1,19 @@
-"""Session-wide test infrastructure: the run tag and cleanup guard, marker
-skips with reasons, and local registries.  Conventions for naming test
-resources are in tests/fixtures/cleanup.py."""
+"""Session-wide test infrastructure shared by every layer's tests.
+
+Fixtures:
+  run_tag              this session's ``berthtest-<8 hex>`` (also env BERTH_TEST_TAG)
+  cleanup_guard        autouse: sweeps leftovers of dead runs at start, this run's at the end
+  test_ca              a session CA (tests/fixtures/tls.py): issue_server(), issue_client()
+  registry             docker-registry over plain HTTP on 127.0.0.1:<random port>
+  registry_basic_auth  the same behind htpasswd (.username, .password)
+  registry_tls         the same over HTTPS signed by test_ca (.ca_cert_path)
+  seeded_registry      `registry` holding the seed images pushed by skopeo
+  make_registry        factory of fresh registries, stopped when the test ends
+
+Markers needs_root/_dockerd/_registry/_kvm/_display skip with a reason that
+says what is missing (tests/fixtures/capabilities.py).  pytest's tmp_path is
+under /tmp/<run tag>/ so mounts made there are swept.  Naming conventions for
+host resources are in tests/fixtures/cleanup.py."""
 
 from __future__ import annotations
 
