@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
+from engine.runtime import syscalls
 from engine.snapshots import whiteouts
 from engine.snapshots.compression import Compression, open_uncompressed
 from engine.snapshots.errors import LayerError
@@ -74,12 +75,15 @@ def apply_layer(
     media_type: str | None = None,
     *,
     expected_diff_id: str | None = None,
+    durable: bool = True,
 ) -> AppliedLayer:
     """Unpack ``layer`` (tar, gzip or zstd; detected from its magic bytes) into ``target_dir``.
 
     ``target_dir`` must be absent or an empty directory.  With ``media_type``
     the declared compression must match the bytes; with ``expected_diff_id``
     a mismatching DiffID fails the apply and leaves the target untouched.
+    With ``durable`` the filesystem is synced (one syncfs) before the rename,
+    so a snapshot committed after a crash never holds half-written files.
     """
     target_dir = Path(target_dir)
     if target_dir.exists() and any(target_dir.iterdir()):
@@ -91,6 +95,8 @@ def apply_layer(
         reader, compression = open_uncompressed(layer, media_type)
         with RootedDir(tmp) as root:
             entries = _Extractor(root).run(cast(IO[bytes], reader))
+        if durable:
+            _sync_filesystem(tmp)
         reader.drain()
         diff_id = reader.digest()
         if expected_diff_id is not None and diff_id != expected_diff_id:
@@ -322,6 +328,14 @@ class _Extractor:
                 os.utime(name, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
             except OSError as exc:
                 raise LayerError(f"cannot set directory time: {exc.strerror}", key) from exc
+
+
+def _sync_filesystem(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # syncfs refuses O_PATH fds
+    try:
+        syscalls.syncfs(fd)
+    finally:
+        os.close(fd)
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
