@@ -10,10 +10,21 @@ functions in ``os`` do.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc() -> ctypes.CDLL:
+    # glibc's soname first: ctypes.util.find_library runs `ldconfig -p` in a subprocess
+    # (~10 ms), which every `berth-runtime` invocation would pay.
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        from ctypes import util  # imports subprocess & co.: only where the soname differs (musl)
+
+        return ctypes.CDLL(util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+_libc = _load_libc()
 
 # <sched.h>
 CLONE_NEWNS = 0x00020000
