@@ -41,9 +41,10 @@ from . import syscalls as sc
 from .capabilities import apply_capabilities
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
 from .namespaces import NamespacePlan, join_namespaces
-from .seccomp import load_seccomp, set_no_new_privs
 
 log = logging.getLogger(__name__)
+
+PR_SET_NO_NEW_PRIVS = 38  # <linux/prctl.h>
 
 
 @dataclass
@@ -191,14 +192,22 @@ def drop_privileges_and_exec(
         change_user()  # runc leaves capabilities alone when the spec has none
     process.apply_umask(user)
     if no_new_privs:
-        set_no_new_privs()
+        sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
     if ctx.seccomp_program is not None and no_new_privs:
         _load_seccomp(ctx.seccomp_program, seccomp_flags)  # as late as possible: fewer syscalls to allow
     os.closerange(3 + ctx.preserve_fds, _max_fd())
     os.execve(executable, args, env)
 
 
+def preload_for_child(ctx: InitContext) -> None:
+    """Import, in the parent, what the child will need after pivot_root (imports need the host tree)."""
+    if ctx.seccomp_program is not None:
+        from . import seccomp  # noqa: F401  (pyseccomp costs ~10 ms: only when a filter is used)
+
+
 def _load_seccomp(program: bytes, flags: list[str]) -> None:
+    from .seccomp import load_seccomp  # already in sys.modules: preload_for_child
+
     load_seccomp(program, flags)
 
 

@@ -41,6 +41,7 @@ def launch(
 ) -> tuple[int, socket.socket]:
     """Fork the bootstrap, feed it, and return (init pid, sync socket to the init)."""
     check_single_threaded()
+    init.preload_for_child(ctx)
     parent_sock, child_sock = sync.channel()
     ctx.sync_sock = child_sock
     bootstrap_pid = os.fork()
