@@ -23,7 +23,12 @@ Safety policy (what a hostile layer gets):
   the final component is never followed: an entry replaces whatever symlink,
   file or directory stood at its name (a directory entry replaces a symlink
   instead of writing through it).  ``trusted.overlay.*`` xattrs in the tar are
-  dropped: they would forge overlay's own bookkeeping.
+  dropped: they would forge overlay's own bookkeeping.  PAX ``path`` and
+  ``linkpath`` records are checked like the names they replace.
+* Same-layer whiteouts (layer.md: a whiteout hides only lower layers): a
+  whiteout whose name this layer already created is ignored; content arriving
+  after its own whiteout replaces it, and a directory that replaces a
+  whiteout is made opaque so the lower directory stays hidden.
 * Nothing is visible until the whole layer is applied: extraction happens in a
   sibling temp directory renamed onto the target at the end, and is deleted on
   any error.

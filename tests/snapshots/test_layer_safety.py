@@ -182,3 +182,24 @@ def test_root_entry_sets_the_root_mode(target: Path) -> None:
     apply(target, TarBuilder().dir("./", mode=0o700, uid=7, gid=8).file("x", b"x"))
     st = os.lstat(target)
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o700, 7, 8)
+
+
+def test_hardlink_to_directory_is_refused(target: Path) -> None:
+    assert_refused(target, TarBuilder().dir("d").hardlink("h", "d"), "h")
+
+
+def test_pax_path_record_cannot_smuggle_dotdot(target: Path) -> None:
+    tb = TarBuilder().file("innocent", b"x")
+    tb.members[0][0].pax_headers = {"path": "../sentinel/pwned"}
+    assert_refused(target, tb, "../sentinel/pwned")
+
+
+def test_pax_linkpath_record_cannot_smuggle_a_host_path(target: Path) -> None:
+    tb = TarBuilder().file("f", b"x").hardlink("h", "f")
+    tb.members[1][0].pax_headers = {"linkpath": "/etc/shadow"}
+    assert_refused(target, tb, "h")
+
+
+def test_symlink_to_root_then_deep_write_stays_inside(target: Path) -> None:
+    apply(target, TarBuilder().dir("etc").symlink("r", "/").file("r/etc/berthtest-pwned", b"x"))
+    assert (target / "etc" / "berthtest-pwned").read_bytes() == b"x"
