@@ -20,6 +20,7 @@ import pytest
 from tests.fixtures import capabilities
 from tests.fixtures.cleanup import (
     RUNS_DIR_ENV,
+    SWEEP_UNTAGGED_ENV,
     TAG_ENV,
     ProcessRecord,
     RunLease,
@@ -203,15 +204,25 @@ def test_sweep_keeps_resources_of_a_live_run(fake_run):
     assert kept.is_dir()
 
 
-def test_untagged_names_are_kept_while_another_run_is_live(run_tag):
+def test_untagged_names_are_kept_unless_asked_and_no_other_run_is_live(run_tag, monkeypatch):
     token = secrets.token_hex(4)
     untagged = Path(f"/tmp/berthtest-untagged-{token}")
     untagged.mkdir()
+
+    def policy(**kwargs) -> SweepPolicy:
+        return SweepPolicy(new_run_tag(), include_own=False, name_filter=lambda n: token in n, **kwargs)
+
     try:
-        # This session is live and is "another run" for the sweeping tag.
-        sweep(SweepPolicy(new_run_tag(), include_own=False, name_filter=lambda n: token in n))
+        monkeypatch.delenv(SWEEP_UNTAGGED_ENV, raising=False)
+        report = sweep(policy())
         assert untagged.is_dir()
-        sweep(SweepPolicy(new_run_tag(), include_own=False, untagged="remove", name_filter=lambda n: token in n))
+        assert report.kept_untagged == [str(untagged)]
+        # "auto": this session is live and is another run for the sweeping tag.
+        monkeypatch.setenv(SWEEP_UNTAGGED_ENV, "1")
+        assert policy().untagged == "auto"
+        sweep(policy())
+        assert untagged.is_dir()
+        sweep(policy(untagged="remove"))
         assert not untagged.exists()
     finally:
         shutil.rmtree(untagged, ignore_errors=True)
