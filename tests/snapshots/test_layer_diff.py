@@ -70,7 +70,9 @@ def test_diff_then_reapply_reproduces_the_merged_view(work: Path, sn: OverlaySna
         unmount(mnt)
 
     out = io.BytesIO()
-    result = diff_layer([sn.fs_path(base)], sn.fs_path("ctr"), out)
+    lowers, upper = sn.layer_dirs("ctr")
+    assert (lowers, upper) == ([sn.fs_path(base)], sn.fs_path("ctr"))
+    result = diff_layer(lowers, upper, out)
     data = out.getvalue()
     assert result.diff_id == "sha256:" + hashlib.sha256(data).hexdigest() and result.size == len(data)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:

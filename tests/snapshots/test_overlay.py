@@ -240,3 +240,21 @@ def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:
         mount([bad], mnt)
     with pytest.raises(MountError):
         unmount(mnt)  # not mounted
+
+
+def test_concurrent_unpack_of_the_same_layer_keeps_one_snapshot(sn: OverlaySnapshotter) -> None:
+    """Another unpacker commits the layer while ours is extracting it: ours yields to it."""
+    data = TarBuilder().file("a", b"x").build()
+    diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    rival_done: list[str] = []
+
+    def open_and_let_the_rival_win() -> io.BytesIO:
+        if not rival_done:
+            rival_done.append(unpack(sn, [LayerSource(open=lambda: io.BytesIO(data), diff_id=diff_id)]))
+        return io.BytesIO(data)
+
+    # Our unpack sees no snapshot, prepares, then (inside open) the rival commits first.
+    assert unpack(sn, [LayerSource(open=open_and_let_the_rival_win, diff_id=diff_id)]) == diff_id
+    assert rival_done == [diff_id]
+    assert [i.name for i in sn.walk()] == [diff_id]
+    assert len(os.listdir(sn.root / "snapshots")) == 1
