@@ -14,7 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .commands import create, delete, exec_, kill, pause, ps, spec, start, state, update
+from .commands import create, delete, events, exec_, kill, pause, ps, spec, start, state, update
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"berth-runtime version {VERSION}\nspec: 1.2.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (create, start, state, kill, delete, ps, exec_, pause, update, spec):
+    for module in (create, start, state, kill, delete, ps, exec_, pause, update, events, spec):
         module.register(sub)
     return parser
 

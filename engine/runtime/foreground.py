@@ -53,28 +53,42 @@ def accept_master(listener: socket.socket) -> int:
     return master
 
 
-def wait_forwarding_signals(pid: int, master: int | None = None) -> int:
-    """Forward signals to ``pid``, pump the pty if any, and return its exit code (128+n if killed)."""
+@contextlib.contextmanager
+def forwarding_signals(pid: int) -> Iterator[None]:
+    """Forward the signals we receive to ``pid`` (runc's signalHandler) while the block runs.
+
+    Installed before the container's process starts, so no signal meant for it can kill us first.
+    """
     def forward(signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
     previous = {s: signal.signal(s, forward) for s in _FORWARDED}
     try:
-        if master is not None:
-            _pump(master)
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-        if os.WIFSIGNALED(status):
-            return 128 + os.WTERMSIG(status)
-        return os.waitstatus_to_exitcode(status)
+        yield
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def wait_for_child(pid: int, master: int | None = None) -> int:
+    """Pump the pty if any, reap ``pid`` and return its exit code (128+n if killed by signal n)."""
+    if master is not None:
+        _pump(master)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.waitstatus_to_exitcode(status)
+
+
+def wait_forwarding_signals(pid: int, master: int | None = None) -> int:
+    with forwarding_signals(pid):
+        return wait_for_child(pid, master)
 
 
 def _pump(master: int) -> None:

@@ -76,3 +76,40 @@ def test_kill_of_a_stopped_container_is_refused(bundle: Bundle, runtime: Runtime
     assert runtime.state(cid)["status"] == "stopped"
     result = runtime("kill", cid, "TERM", check=False)
     assert result.returncode == 1 and b"container not running" in result.stderr
+
+
+def test_events_stats_reports_the_containers_usage(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sleep", "1000"])
+    bundle.spec["linux"]["resources"]["pids"] = {"limit": 50}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    event = json.loads(runtime("events", "--stats", cid).stdout)
+    assert event["type"] == "stats" and event["id"] == cid
+    assert event["data"]["pids"] == {"current": 1, "limit": 50}
+    assert event["data"]["memory"]["usage"]["usage"] > 0
+    assert event["data"]["cpu"]["usage"]["total"] > 0
+
+
+def test_run_forwards_signals_to_the_container(bundle: Bundle, runtime: RuntimeCLI, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    ready = tmp_path / "ready"
+    os.mkfifo(ready)
+    bundle.spec["mounts"].append({"destination": "/ready", "type": "bind", "source": str(ready), "options": ["bind"]})
+    # The handler is installed before "ready" is written, so the signal cannot arrive too early.
+    bundle.set_process(["sh", "-c", "trap 'exit 9' TERM; echo ready > /ready; while :; do sleep 0.1; done"])
+    cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(runtime.root), "run", "--bundle",
+           str(bundle.path), runtime.new_id()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert ready.read_text() == "ready\n"  # blocks until the container's shell opened the FIFO
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

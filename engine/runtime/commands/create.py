@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from ..create import CreateOptions, create_container
-from ..foreground import accept_master, become_subreaper, console_listener, wait_forwarding_signals
+from ..foreground import accept_master, become_subreaper, console_listener, forwarding_signals, wait_for_child
 from ..lifecycle import delete_container, start_container
 from ..spec import load_spec
 from ..state import StateStore
@@ -64,8 +64,9 @@ def run_command(args: argparse.Namespace, store: StateStore) -> int:
         record = create_container(store, args.container_id, args.bundle, _options(args, console_path))
         try:
             master = accept_master(listener) if listener is not None else None
-            start_container(store, args.container_id)
-            code = wait_forwarding_signals(record.pid, master)
+            with forwarding_signals(record.pid):
+                start_container(store, args.container_id)
+                code = wait_for_child(record.pid, master)
         finally:
             if not args.keep:
                 delete_container(store, args.container_id, force=True)
