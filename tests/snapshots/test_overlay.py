@@ -1,4 +1,5 @@
-"""The overlay snapshotter: lifecycle, layer sharing, whiteouts through a real overlay mount, many layers."""
+"""What is specific to the overlay snapshotter: whiteouts through a real overlay mount, many layers,
+on-disk layout and crash cleanup.  The generic behaviour is in test_snapshotter_contract.py."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.runtime import syscalls
-from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, NotFound
+from engine.snapshots.errors import Conflict
 from engine.snapshots.mounts import MAX_MOUNT_DATA, is_mounted, mount, unmount
 from engine.snapshots.overlay import OverlaySnapshotter
-from engine.snapshots.snapshotter import Kind
 from engine.snapshots.unpack import LayerSource, chain_ids, unpack
 from tests.snapshots.helpers import TarBuilder
 
@@ -64,54 +64,6 @@ def test_three_layers_whiteouts_and_opaque_dirs_hide_lower_content(work: Path, s
     assert not is_mounted(mnt)
 
 
-def test_prepare_commit_view_remove_lifecycle(work: Path, sn: OverlaySnapshotter) -> None:
-    top = unpack(sn, [layer(TarBuilder().file("a", b"base"))])
-    mounts = sn.prepare("work", top)
-    assert mounts[0].type == "overlay"
-    with pytest.raises(AlreadyExists):
-        sn.prepare("work", top)
-    with pytest.raises(InvalidParameter):
-        sn.prepare("child-of-active", "work")
-    mnt = mounted_dir(work, "rw")
-    mount(mounts, mnt)
-    try:
-        (mnt / "a").write_bytes(b"changed")
-        (mnt / "b").write_bytes(b"new")
-    finally:
-        unmount(mnt)
-    assert sn.stat("work").kind is Kind.ACTIVE
-    assert sn.usage("work").inodes >= 2
-    sn.commit("layer2", "work")
-    with pytest.raises(NotFound):
-        sn.stat("work")
-    info = sn.stat("layer2")
-    assert (info.kind, info.parent) == (Kind.COMMITTED, top)
-    assert sn.usage("layer2").inodes == 2
-    with pytest.raises(InvalidParameter):
-        sn.mounts("layer2")
-
-    view_mounts = sn.view("ro", "layer2")
-    with pytest.raises(InvalidParameter):
-        sn.commit("nope", "ro")
-    mnt2 = mounted_dir(work, "ro")
-    mount(view_mounts, mnt2)
-    try:
-        assert (mnt2 / "a").read_bytes() == b"changed"
-        assert (mnt2 / "b").read_bytes() == b"new"
-        with pytest.raises(OSError):
-            (mnt2 / "c").write_bytes(b"x")
-    finally:
-        unmount(mnt2)
-
-    with pytest.raises(Conflict):
-        sn.remove("layer2")  # the view still sits on it
-    sn.remove("ro")
-    sn.remove("layer2")
-    sn.remove(top)
-    assert list(sn.walk()) == []
-    assert os.listdir(sn.root / "snapshots") == []
-
-
 def test_single_layer_view_is_a_read_only_bind(work: Path, sn: OverlaySnapshotter) -> None:
     top = unpack(sn, [layer(TarBuilder().file("a", b"x"))])
     mounts = sn.view("v", top)
@@ -124,28 +76,6 @@ def test_single_layer_view_is_a_read_only_bind(work: Path, sn: OverlaySnapshotte
             (mnt / "b").write_bytes(b"x")
     finally:
         unmount(mnt)
-
-
-def test_images_with_a_common_base_share_its_snapshots(sn: OverlaySnapshotter) -> None:
-    base = [layer(TarBuilder().file("os-release", b"debian")), layer(TarBuilder().file("usr-lib", b"libc"))]
-    img1 = unpack(sn, [*base, layer(TarBuilder().file("app1", b"1"))])
-    before = {i.name for i in sn.walk()}
-    img2 = unpack(sn, [*base, layer(TarBuilder().file("app2", b"2"))])
-    after = {i.name for i in sn.walk()}
-    assert img1 != img2
-    assert after - before == {img2}  # only the one new layer was unpacked
-    assert sn.stat(img1).parent == sn.stat(img2).parent
-    # unpacking the same image again does nothing
-    assert unpack(sn, [*base, layer(TarBuilder().file("app2", b"2"))]) == img2
-    assert {i.name for i in sn.walk()} == after
-
-
-def test_failed_unpack_leaves_no_snapshot(sn: OverlaySnapshotter) -> None:
-    bad = LayerSource(open=lambda: io.BytesIO(TarBuilder().file("../x").build()), diff_id="sha256:" + "0" * 64)
-    with pytest.raises(Exception, match="climbs out"):
-        unpack(sn, [bad])
-    assert list(sn.walk()) == []
-    assert os.listdir(sn.root / "snapshots") == []
 
 
 def test_state_survives_reopen_and_orphans_are_cleaned(work: Path) -> None:
@@ -213,23 +143,6 @@ def test_directory_after_its_own_whiteout_replaces_the_lower_one(work: Path, sn:
         unmount(mnt)
 
 
-def test_snapshot_without_parent_is_a_writable_bind(work: Path, sn: OverlaySnapshotter) -> None:
-    mounts = sn.prepare("scratch")
-    assert mounts[0].type == "bind" and "rw" in mounts[0].options
-    mnt = mounted_dir(work, "m")
-    mount(mounts, mnt)
-    try:
-        (mnt / "hello").write_text("hi")
-    finally:
-        unmount(mnt)
-    sn.commit("base", "scratch")
-    assert [i.name for i in sn.walk()] == ["base"]
-    assert sn.usage("base").inodes == 1
-    child = sn.prepare("child", "base")
-    assert child[0].type == "overlay"
-    assert [i.name for i in sn.walk()] == ["base", "child"]
-
-
 def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:
     from engine.snapshots.errors import MountError
     from engine.snapshots.mounts import Mount
@@ -242,19 +155,12 @@ def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:
         unmount(mnt)  # not mounted
 
 
-def test_concurrent_unpack_of_the_same_layer_keeps_one_snapshot(sn: OverlaySnapshotter) -> None:
-    """Another unpacker commits the layer while ours is extracting it: ours yields to it."""
-    data = TarBuilder().file("a", b"x").build()
-    diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
-    rival_done: list[str] = []
-
-    def open_and_let_the_rival_win() -> io.BytesIO:
-        if not rival_done:
-            rival_done.append(unpack(sn, [LayerSource(open=lambda: io.BytesIO(data), diff_id=diff_id)]))
-        return io.BytesIO(data)
-
-    # Our unpack sees no snapshot, prepares, then (inside open) the rival commits first.
-    assert unpack(sn, [LayerSource(open=open_and_let_the_rival_win, diff_id=diff_id)]) == diff_id
-    assert rival_done == [diff_id]
-    assert [i.name for i in sn.walk()] == [diff_id]
-    assert len(os.listdir(sn.root / "snapshots")) == 1
+def test_layout_uses_short_numeric_ids_and_remove_frees_them(sn: OverlaySnapshotter) -> None:
+    top = unpack(sn, [layer(TarBuilder().file("a", b"x")), layer(TarBuilder().file("b", b"y"))])
+    mounts = sn.prepare("c", top)
+    assert sorted(os.listdir(sn.root / "snapshots")) == ["1", "2", "3"]
+    assert set(os.listdir(sn.root / "snapshots" / "3")) == {"fs", "work"}
+    assert mounts[0].options[-1] == f"lowerdir={sn.root}/snapshots/2/fs:{sn.root}/snapshots/1/fs"
+    sn.remove("c")
+    sn.remove(top)
+    assert sorted(os.listdir(sn.root / "snapshots")) == ["1"]

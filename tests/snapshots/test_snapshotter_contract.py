@@ -1,0 +1,167 @@
+"""The behaviour every Snapshotter must show (containerd's snapshots/testsuite, in small).
+
+Each test runs against every implementation in IMPLEMENTATIONS through the
+Snapshotter protocol only, reading and writing through real mounts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, LayerError, NotFound
+from engine.snapshots.mounts import mount, unmount
+from engine.snapshots.overlay import OverlaySnapshotter
+from engine.snapshots.snapshotter import Kind, Snapshotter
+from engine.snapshots.unpack import LayerSource, unpack
+from tests.snapshots.helpers import TarBuilder
+
+pytestmark = pytest.mark.needs_root
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], Snapshotter]] = {"overlay": OverlaySnapshotter}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+def snapshotter(request: pytest.FixtureRequest, work: Path) -> Iterator[Snapshotter]:
+    s = IMPLEMENTATIONS[request.param](work / "root")
+    yield s
+    s.close()
+
+
+def layer(tb: TarBuilder) -> LayerSource:
+    data = tb.build()
+    return LayerSource(open=lambda: io.BytesIO(data), diff_id="sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def names(s: Snapshotter) -> list[str]:
+    return [i.name for i in s.walk()]
+
+
+def test_prepare_commit_view_remove_lifecycle(work: Path, snapshotter: Snapshotter) -> None:
+    sn = snapshotter
+    top = unpack(sn, [layer(TarBuilder().file("a", b"base"))])
+    mounts = sn.prepare("work", top)
+    with pytest.raises(AlreadyExists):
+        sn.prepare("work", top)
+    with pytest.raises(InvalidParameter):
+        sn.prepare("child-of-active", "work")
+    with pytest.raises(NotFound):
+        sn.prepare("orphan", "no-such-parent")
+    mnt = work / "rw"
+    mnt.mkdir()
+    mount(mounts, mnt)
+    try:
+        assert (mnt / "a").read_bytes() == b"base"
+        (mnt / "a").write_bytes(b"changed")
+        (mnt / "b").write_bytes(b"new")
+    finally:
+        unmount(mnt)
+    assert sn.mounts("work") == mounts
+    assert sn.stat("work").kind is Kind.ACTIVE
+    assert sn.usage("work").inodes >= 2
+    sn.commit("layer2", "work")
+    with pytest.raises(NotFound):
+        sn.stat("work")
+    info = sn.stat("layer2")
+    assert (info.kind, info.parent) == (Kind.COMMITTED, top)
+    assert sn.usage("layer2").inodes == 2
+
+    view_mounts = sn.view("ro", "layer2")
+    assert sn.stat("ro").kind is Kind.VIEW
+    with pytest.raises(InvalidParameter):
+        sn.commit("nope", "ro")
+    mnt2 = work / "ro"
+    mnt2.mkdir()
+    mount(view_mounts, mnt2)
+    try:
+        assert (mnt2 / "a").read_bytes() == b"changed"
+        assert (mnt2 / "b").read_bytes() == b"new"
+        with pytest.raises(OSError):
+            (mnt2 / "c").write_bytes(b"x")
+    finally:
+        unmount(mnt2)
+
+    with pytest.raises(Conflict):
+        sn.remove("layer2")  # the view still sits on it
+    sn.remove("ro")
+    sn.remove("layer2")
+    sn.remove(top)
+    with pytest.raises(NotFound):
+        sn.remove(top)
+    assert names(sn) == []
+
+
+def test_labels_update_and_walk_order(snapshotter: Snapshotter) -> None:
+    sn = snapshotter
+    sn.prepare("first", labels={"a": "1"})
+    sn.commit("base", "first", labels={"b": "2"})
+    sn.prepare("second", "base")
+    assert sn.stat("base").labels == {"b": "2"}
+    assert sn.update("second", {"c": "3"}).labels == {"c": "3"}
+    assert names(sn) == ["base", "second"]
+    with pytest.raises(NotFound):
+        sn.update("nothing", {})
+
+
+def test_snapshot_without_parent_is_writable_and_can_become_a_base(work: Path, snapshotter: Snapshotter) -> None:
+    sn = snapshotter
+    mnt = work / "m"
+    mnt.mkdir()
+    mount(sn.prepare("scratch"), mnt)
+    try:
+        (mnt / "hello").write_text("hi")
+    finally:
+        unmount(mnt)
+    sn.commit("base", "scratch")
+    assert sn.usage("base").inodes == 1
+    mount(sn.prepare("child", "base"), mnt)
+    try:
+        assert (mnt / "hello").read_text() == "hi"
+    finally:
+        unmount(mnt)
+
+
+def test_images_with_a_common_base_share_its_snapshots(snapshotter: Snapshotter) -> None:
+    sn = snapshotter
+    base = [layer(TarBuilder().file("os-release", b"debian")), layer(TarBuilder().file("usr-lib", b"libc"))]
+    img1 = unpack(sn, [*base, layer(TarBuilder().file("app1", b"1"))])
+    before = set(names(sn))
+    img2 = unpack(sn, [*base, layer(TarBuilder().file("app2", b"2"))])
+    after = set(names(sn))
+    assert img1 != img2
+    assert after - before == {img2}  # only the one new layer was unpacked
+    assert sn.stat(img1).parent == sn.stat(img2).parent
+    assert unpack(sn, [*base, layer(TarBuilder().file("app2", b"2"))]) == img2  # again: nothing to do
+    assert set(names(sn)) == after
+
+
+def test_failed_unpack_leaves_no_snapshot(snapshotter: Snapshotter) -> None:
+    bad = LayerSource(open=lambda: io.BytesIO(TarBuilder().file("../x").build()), diff_id="sha256:" + "0" * 64)
+    with pytest.raises(LayerError, match="climbs out"):
+        unpack(snapshotter, [bad])
+    good = layer(TarBuilder().file("x"))
+    lying = LayerSource(open=good.open, diff_id="sha256:" + "1" * 64)
+    with pytest.raises(LayerError, match="DiffID"):
+        unpack(snapshotter, [lying])
+    assert names(snapshotter) == []
+
+
+def test_concurrent_unpack_of_the_same_layer_keeps_one_snapshot(snapshotter: Snapshotter) -> None:
+    """Another unpacker commits the layer while ours is extracting it: ours yields to it."""
+    sn = snapshotter
+    data = TarBuilder().file("a", b"x").build()
+    diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
+    rival_done: list[str] = []
+
+    def open_and_let_the_rival_win() -> io.BytesIO:
+        if not rival_done:
+            rival_done.append(unpack(sn, [LayerSource(open=lambda: io.BytesIO(data), diff_id=diff_id)]))
+        return io.BytesIO(data)
+
+    assert unpack(sn, [LayerSource(open=open_and_let_the_rival_win, diff_id=diff_id)]) == diff_id
+    assert rival_done == [diff_id]
+    assert names(sn) == [diff_id]
