@@ -148,7 +148,8 @@ def _timed_registry(config: pytest.Config, name: str, workdir: Path, **options: 
 
 @pytest.fixture(scope="session")
 def registry(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    """A plain-HTTP docker-registry on 127.0.0.1:<random port>, empty at session start."""
+    """A plain-HTTP docker-registry on 127.0.0.1:<random port>, shared by the session:
+    it holds the seed images once seeded_registry ran; use make_registry for an empty one."""
     yield from _timed_registry(pytestconfig, "registry", tmp_path_factory.mktemp("registry"))
 
 
