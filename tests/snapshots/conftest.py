@@ -15,13 +15,15 @@ from tests.snapshots.helpers import host_etc_state, tree_state
 
 
 @pytest.fixture
-def work() -> Iterator[Path]:
+def work(tmp_path: Path) -> Iterator[Path]:
     """A private temp dir (prefix berthtest-) under which every test mounts and writes.
 
-    Teardown unmounts anything a test left mounted below it (lazily if busy),
-    then deletes it.
+    It sits in pytest's tmp_path, inside this run's /tmp/berthtest-<tag>/, so
+    the session's cleanup sweep also finds it after a crash.  Teardown
+    unmounts anything a test left mounted below it (lazily if busy), then
+    deletes it.
     """
-    path = Path(tempfile.mkdtemp(prefix="berthtest-"))
+    path = Path(tempfile.mkdtemp(prefix="berthtest-", dir=tmp_path))
     try:
         yield path
     finally:
