@@ -90,8 +90,9 @@ def kill_container(
         if cgroup is not None:
             for pid in cgroup.pids():
                 _signal(pid, sig)
-            if sig == signal.SIGKILL or status != "paused":
-                return
+            if status == "paused" and sig == signal.SIGKILL:
+                cgroup.thaw()  # frozen tasks act on SIGKILL only once thawed (runc does the same)
+            return
     if status != "stopped":
         _signal(record.pid, sig)
 
@@ -154,7 +155,12 @@ def destroy_cgroup(container_id: str, cgroup: CgroupHandle) -> None:
     """Remove the cgroup once SIGKILLed tasks have left it (exit is asynchronous; runc retries rmdir too)."""
     deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT_S
     delay = 0.001
-    while cgroup.pids() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        members = cgroup.pids()
+        if not members:
+            break
+        for pid in members:
+            reap_if_child(pid)  # a zombie stays a member until its parent (maybe us, a subreaper) reaps it
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
     try:

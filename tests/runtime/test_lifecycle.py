@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.runtime.lifecycle import wait_for_exit
 from engine.runtime.procinfo import reap_if_child
 
 from .conftest import Bundle, RuntimeCLI
@@ -125,3 +126,29 @@ def test_kill_all_signals_every_process(bundle: Bundle, runtime: RuntimeCLI) -> 
     for pid in pids:
         reap_if_child(pid)
     assert runtime.state(cid)["status"] == "stopped"
+
+
+def test_kill_all_of_a_paused_container_stops_it(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    pid = int(runtime.state(cid)["pid"])
+    runtime("pause", cid)
+    runtime("kill", "--all", cid, "KILL")
+    wait_for_exit(pid, None)
+    reap_if_child(pid)
+    assert runtime.state(cid)["status"] == "stopped"
+
+
+def test_container_without_a_pid_namespace_is_deleted_cleanly(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.spec["linux"]["namespaces"] = [ns for ns in bundle.spec["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.set_process(["sh", "-c", "sleep 1000 & exec sleep 1001"])
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    pid = int(runtime.state(cid)["pid"])
+    pids = json.loads(runtime("ps", "--format", "json", cid).stdout)
+    assert pid in pids and len(pids) == 2 and pid != 1
+    assert runtime.delete_reaping(cid, pid) == 0
+    for other in pids:
+        reap_if_child(other)
+        assert not Path(f"/proc/{other}").exists() or Path(f"/proc/{other}/stat").read_text().split()[2] == "Z"
