@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,13 +71,16 @@ def unmount(target: Path) -> None:
             raise MountError(f"cannot detach {target}: {exc2.strerror}") from exc2
 
 
+_OCTAL_ESCAPE = re.compile(rb"\\([0-7]{3})")
+
+
 def mount_points() -> list[str]:
-    """The calling process' mount points, from /proc/self/mountinfo (octal escapes decoded)."""
+    """The calling process' mount points, from /proc/self/mountinfo (``\\040``-style escapes decoded)."""
     points = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+    with open("/proc/self/mountinfo", "rb") as f:
         for line in f:
-            raw = line.split(" ")[4]
-            points.append(raw.encode("latin-1", "surrogateescape").decode("unicode_escape"))
+            raw = line.split(b" ")[4]
+            points.append(os.fsdecode(_OCTAL_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)))
     return points
 
 
@@ -87,9 +91,14 @@ def is_mounted(target: Path) -> bool:
 def unmount_all_under(root: Path) -> None:
     """Unmount everything at or below ``root``, deepest first (cleanup after a crash or a test)."""
     prefix = os.path.abspath(root)
-    under = [p for p in mount_points() if p == prefix or p.startswith(prefix + "/")]
-    for point in sorted(set(under), key=len, reverse=True):
-        unmount(Path(point))
+    # Mounts can be stacked on one point: repeat until none is left (bounded, in case one is stuck).
+    for _ in range(64):
+        under = [p for p in mount_points() if p == prefix or p.startswith(prefix + "/")]
+        if not under:
+            return
+        for point in sorted(set(under), key=len, reverse=True):
+            unmount(Path(point))
+    raise MountError(f"mounts under {root} keep coming back")
 
 
 # -- bind -----------------------------------------------------------------

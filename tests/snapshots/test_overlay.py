@@ -164,3 +164,17 @@ def test_layout_uses_short_numeric_ids_and_remove_frees_them(sn: OverlaySnapshot
     sn.remove("c")
     sn.remove(top)
     assert sorted(os.listdir(sn.root / "snapshots")) == ["1"]
+
+
+def test_cleanup_unmounts_stacked_mounts_and_odd_names(work: Path) -> None:
+    from engine.snapshots.mounts import Mount, unmount_all_under
+
+    src = work / "src"
+    src.mkdir()
+    odd = work / "with space\tand tab"
+    odd.mkdir()
+    for _ in range(2):  # two mounts stacked on one point
+        mount([Mount("bind", str(src), ("rbind", "ro"))], odd)
+    assert is_mounted(odd)
+    unmount_all_under(work)
+    assert not is_mounted(odd)
