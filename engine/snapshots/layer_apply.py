@@ -100,12 +100,12 @@ def apply_layer(
         reader, compression = open_uncompressed(layer, media_type)
         with RootedDir(tmp) as root:
             entries = _Extractor(root).run(cast(IO[bytes], reader))
-        if durable:
-            _sync_filesystem(tmp)
         reader.drain()
         diff_id = reader.digest()
         if expected_diff_id is not None and diff_id != expected_diff_id:
             raise LayerError(f"layer DiffID is {diff_id}, expected {expected_diff_id}")
+        if durable:
+            _sync_filesystem(tmp)
         # rename(2) atomically replaces an empty directory.
         os.rename(tmp, target_dir)
     except BaseException:
@@ -149,6 +149,9 @@ class _Extractor:
                         self._apply(tar, member)
                     except OSError as exc:
                         raise LayerError(f"{exc.strerror or exc}", member.name) from exc
+                    except (ValueError, OverflowError) as exc:
+                        # e.g. an undecodable xattr record or an mtime beyond what the kernel stores.
+                        raise LayerError(f"invalid entry: {exc}", member.name) from exc
         except tarfile.TarError as exc:
             raise LayerError(f"not a valid tar archive: {exc}") from exc
         self._set_dir_times()

@@ -203,3 +203,9 @@ def test_pax_linkpath_record_cannot_smuggle_a_host_path(target: Path) -> None:
 def test_symlink_to_root_then_deep_write_stays_inside(target: Path) -> None:
     apply(target, TarBuilder().dir("etc").symlink("r", "/").file("r/etc/berthtest-pwned", b"x"))
     assert (target / "etc" / "berthtest-pwned").read_bytes() == b"x"
+
+
+def test_garbage_xattr_record_is_refused_cleanly(target: Path) -> None:
+    tb = TarBuilder().file("f", b"x")
+    tb.members[0][0].pax_headers = {"LIBARCHIVE.xattr.user.x": "!!!not base64!!!"}
+    assert_refused(target, tb, "f")
