@@ -343,6 +343,9 @@ def write_docker_archive(out: BinaryIO, images: Sequence[ArchiveImage], *, mtime
 
     for image in images:
         refs = [parse_tagged_reference(t) for t in image.repo_tags]
+        if not image.layers:
+            # Docker refuses too ("empty export - not implemented"): loaders expect a top layer.
+            raise InvalidImage(f"image {list(image.repo_tags)} has no layers")
         layer_digests = [_layer_blob(path, blobs) for path in image.layers]
         config = _parse_config(image.config)
         _check_diff_ids(config, layer_digests)
@@ -351,8 +354,8 @@ def write_docker_archive(out: BinaryIO, images: Sequence[ArchiveImage], *, mtime
         manifest = _oci_manifest(config_digest, layer_digests)
         manifest_digest = _bytes_blob(manifest, blobs)
         for ref in refs:
-            top = layer_digests[-1].hex if layer_digests else config_digest.hex
-            repositories.setdefault(ref.familiar_name, {})[ref.tag] = top
+            # Docker 25+ names the top layer's diff_id here (the legacy "image id" slot).
+            repositories.setdefault(ref.familiar_name, {})[ref.tag] = layer_digests[-1].hex
             index_manifests.append(
                 {
                     "mediaType": MANIFEST_MEDIA_TYPE,

@@ -228,3 +228,12 @@ def test_an_archive_is_byte_identical_when_written_twice(tmp_path: Path) -> None
     write_docker_archive(first, [image], mtime=FIXED_MTIME)
     write_docker_archive(second, [image], mtime=FIXED_MTIME)
     assert first.getvalue() == second.getvalue()
+
+
+def test_an_image_without_layers_is_refused(tmp_path: Path) -> None:
+    image = _one_layer_image(tmp_path, ["x:latest"])
+    config = json.loads(image.config)
+    config["rootfs"]["diff_ids"] = []
+    empty = ArchiveImage(repo_tags=["x:latest"], config=json.dumps(config).encode(), layers=[])
+    with pytest.raises(InvalidImage, match="no layers"):
+        write_docker_archive(io.BytesIO(), [empty])
