@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 from typing import Any
 
 from ..errors import InvalidSpec
@@ -81,5 +80,3 @@ def exec_command(args: argparse.Namespace, store: StateStore) -> int:
         return wait_forwarding_signals(pid, master)
     return 0
 
-
-_ = os
