@@ -36,6 +36,7 @@ class CreateOptions:
     pid_file: str | None = None
     preserve_fds: int = 0
     stdio: tuple[int, int, int] | None = None  # the container's stdin/stdout/stderr (default: ours)
+    no_pivot: bool = False
     seccomp_program: bytes | None = None  # precompiled by the caller (the daemon caches them)
 
 
@@ -93,6 +94,7 @@ def create_container(
             seccomp_program=seccomp_program,
             preserve_fds=options.preserve_fds,
             stdio=options.stdio,
+            no_pivot=options.no_pivot,
         )
         ctx.sync_sock.close()
         ctx.state_for_hooks = hook_state(record, "creating")

@@ -62,6 +62,7 @@ class InitContext:
     seccomp_program: bytes | None = None
     preserve_fds: int = 0
     stdio: tuple[int, int, int] | None = None  # fds to become 0/1/2 (fork server); None = inherit ours
+    no_pivot: bool = False  # runc --no-pivot: MS_MOVE + chroot instead of pivot_root
     setup_rootfs: bool = True  # False for exec: the container's rootfs is already there
     state_for_hooks: dict[str, Any] = field(default_factory=dict)
 
@@ -118,7 +119,10 @@ def container_init(ctx: InitContext) -> NoReturn:
             if ctx.fifo_path is not None:
                 # O_PATH now; reopened through /proc/self/fd after pivot_root when the host path is gone.
                 fifo_fd = os.open(ctx.fifo_path, os.O_PATH | os.O_CLOEXEC)
-            rootfs.pivot_to(ctx.rootfs)
+            if ctx.no_pivot:
+                rootfs.move_root_to(ctx.rootfs)
+            else:
+                rootfs.pivot_to(ctx.rootfs)
             rootfs.apply_root_propagation(linux.get("rootfsPropagation"))
             # readonly before masked, as runc does (a masked path inside a read-only one still works).
             rootfs.readonly_paths(linux.get("readonlyPaths", []) or [])

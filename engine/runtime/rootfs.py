@@ -184,6 +184,15 @@ def pivot_to(rootfs: str) -> None:
     os.chdir("/")
 
 
+def move_root_to(rootfs: str) -> None:
+    """--no-pivot (runc's msMoveRoot): move the rootfs over "/" and chroot, for roots pivot_root refuses
+    (e.g. an initramfs).  Weaker than pivot_root: the old root stays reachable to CAP_SYS_CHROOT."""
+    os.chdir(rootfs)
+    sc.mount(rootfs, "/", None, sc.MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
 def apply_root_propagation(propagation: str | None) -> None:
     """config-linux.md#rootfs-mount-propagation, applied to the new root after pivot_root (as runc does)."""
     if propagation:

@@ -135,3 +135,16 @@ def test_a_hook_that_outlives_its_timeout_fails_create(bundle: Bundle, runtime: 
     result = runtime("create", "--bundle", str(bundle.path), cid, check=False)
     assert result.returncode == 1 and b"prestart hook /bin/sh timed out after 1s" in result.stderr
     assert not (runtime.root / cid).exists()
+
+
+def test_exec_with_a_process_json(bundle: Bundle, runtime: RuntimeCLI, tmp_path: Path) -> None:
+    bundle.set_process(["sleep", "1000"])
+    cid = runtime.new_id()
+    runtime("run", "--detach", "--bundle", str(bundle.path), cid)
+    process = {"args": ["sh", "-c", "id -u; echo $WHO; grep CapEff /proc/self/status; pwd"], "cwd": "/root",
+               "env": ["PATH=/bin", "WHO=json"], "user": {"uid": 33, "gid": 33}, "noNewPrivileges": True,
+               "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}}
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    out = runtime("exec", "--process", str(tmp_path / "process.json"), cid).stdout.decode().split()
+    # A non-root user keeps no effective capabilities across execve without ambient ones (capabilities(7)).
+    assert out == ["33", "json", "CapEff:", "0000000000000000", "/root"]

@@ -230,3 +230,11 @@ def test_exec_into_a_user_namespace_container(bundle: Bundle, runtime: RuntimeCL
     lines = out.decode().splitlines()
     assert lines[0] == "0" and lines[1].split() == ["0", "200000", "65536"]
     assert lines[2] == os.readlink(f"/proc/{pid}/ns/user")
+
+
+def test_no_pivot_moves_the_root_and_chroots(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["sh", "-c", "ls /; awk '$5 == \"/\"' /proc/self/mountinfo | wc -l"])
+    result = runtime("run", "--no-pivot", "--bundle", str(bundle.path), runtime.new_id())
+    names = result.stdout.decode().split()
+    assert "busybox" not in names and "bin" in names and "work" not in names
+    assert names[-1] == "1"  # the rootfs is the mount at "/"

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
         p.add_argument("--console-socket", default=None, help="unix socket receiving the pty master")
         p.add_argument("--pid-file", default=None)
         p.add_argument("--preserve-fds", type=int, default=0)
-        p.add_argument("--no-pivot", action="store_true", help="accepted for runc compatibility; ignored")
+        p.add_argument("--no-pivot", action="store_true", help="use MS_MOVE + chroot instead of pivot_root")
         p.add_argument("--no-new-keyring", action="store_true", help="accepted for runc compatibility")
         if name == "run":
             p.add_argument("-d", "--detach", action="store_true")
@@ -43,6 +43,7 @@ def _options(args: argparse.Namespace, console_socket: str | None = None) -> Cre
         console_socket=console_socket or args.console_socket,
         pid_file=os.path.abspath(args.pid_file) if args.pid_file else None,
         preserve_fds=args.preserve_fds,
+        no_pivot=args.no_pivot,
     )
 
 
