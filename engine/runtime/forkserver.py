@@ -239,6 +239,65 @@ class ForkServerClient:
         return int(self.call({"op": "wait", "pid": pid})["exit_code"])
 
 
+class AsyncForkServerClient:
+    """The same calls for asyncio (berthd): a parked ``wait`` costs no thread.
+
+    The request is sent with a plain non-blocking send (one small datagram on
+    a fresh SOCK_SEQPACKET connection never blocks); the reply is awaited.
+    """
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+
+    async def call(self, request: Mapping[str, Any], stdio: Sequence[int] = ()) -> dict[str, Any]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, self.socket_path)
+            payload = json.dumps(request).encode()
+            if stdio:
+                socket.send_fds(sock, [payload], list(stdio))
+            else:
+                sock.send(payload)
+            raw = await loop.sock_recv(sock, _MAX_MESSAGE)
+        if not raw:
+            raise ForkServerError("EOF", "fork server closed the connection")
+        reply: dict[str, Any] = json.loads(raw)
+        if not reply.get("ok"):
+            raise ForkServerError(str(reply.get("error")), str(reply.get("message")))
+        return reply
+
+    async def create(self, container_id: str, bundle: str, stdio: Sequence[int] = (),
+                     console_socket: str | None = None) -> int:
+        reply = await self.call({"op": "create", "id": container_id, "bundle": bundle,
+                                 "console_socket": console_socket}, stdio)
+        return int(reply["pid"])
+
+    async def start(self, container_id: str) -> None:
+        await self.call({"op": "start", "id": container_id})
+
+    async def state(self, container_id: str) -> dict[str, Any]:
+        state: dict[str, Any] = (await self.call({"op": "state", "id": container_id}))["state"]
+        return state
+
+    async def kill(self, container_id: str, sig: str | int = "TERM", all_processes: bool = False) -> None:
+        await self.call({"op": "kill", "id": container_id, "signal": sig, "all": all_processes})
+
+    async def delete(self, container_id: str, force: bool = False) -> None:
+        await self.call({"op": "delete", "id": container_id, "force": force})
+
+    async def exec(self, container_id: str, process: Mapping[str, Any], stdio: Sequence[int] = (),
+                   console_socket: str | None = None) -> int:
+        reply = await self.call({"op": "exec", "id": container_id, "process": dict(process),
+                                 "console_socket": console_socket}, stdio)
+        return int(reply["pid"])
+
+    async def wait(self, pid: int) -> int:
+        return int((await self.call({"op": "wait", "pid": pid}))["exit_code"])
+
+
 def spawn_fork_server(socket_path: str, root: str = DEFAULT_ROOT,
                       python: str = sys.executable) -> subprocess.Popen[bytes]:
     """Start the server (safe from a threaded daemon: fork+exec) and return once it listens."""

@@ -91,3 +91,25 @@ def test_errors_come_back_typed(server: ForkServerClient, bundle: Bundle, run_ta
     with pytest.raises(ForkServerError) as info:
         server.create(f"{run_tag}-fs3", str(bundle.path))
     assert info.value.kind == "SetupFailed" and "executable file not found" in str(info.value)
+
+
+def test_async_client_runs_containers_concurrently(server: ForkServerClient, bundle: Bundle, run_tag: str) -> None:
+    import asyncio
+
+    from engine.runtime.forkserver import AsyncForkServerClient
+
+    client = AsyncForkServerClient(server.socket_path)
+    bundle.set_process(["sh", "-c", "exit $(hostname | wc -c)"])  # "berth\n": exit 6
+
+    async def one(n: int) -> int:
+        cid = f"{run_tag}-afs{n}"
+        pid = await client.create(cid, str(bundle.path))
+        await client.start(cid)
+        code = await client.wait(pid)
+        await client.delete(cid)
+        return code
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(one(n) for n in range(4))))
+
+    assert asyncio.run(main()) == [6, 6, 6, 6]
