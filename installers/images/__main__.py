@@ -28,12 +28,15 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     chosen = [r for r in recipes if not args.only or r.name in args.only]
-    try:
-        results = build_images(args.out, chosen, force=args.force)
-    except SeedImageError as e:
-        print(f"images: {e}", file=sys.stderr)
-        return 1
-    for result in results:
+    failed = 0
+    # One image failing (no root for mmdebstrap, mirror down) must not stop the others.
+    for recipe in chosen:
+        try:
+            (result,) = build_images(args.out, [recipe], force=args.force)
+        except SeedImageError as e:
+            print(f"{recipe.name}: FAILED: {e}", file=sys.stderr)
+            failed += 1
+            continue
         if result.rebuilt:
             print(
                 f"{result.name}: built {result.archive} "
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(f"{result.name}: up to date" + (f" ({result.note})" if result.note else ""))
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
