@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..create import CreateOptions, create_container
-from ..foreground import accept_master, become_subreaper, console_listener, forwarding_signals, wait_for_child
-from ..lifecycle import delete_container, start_container
-from ..spec import load_spec
 from ..state import StateStore
+
+# The container machinery is imported by the handlers, not here: `berth-runtime state`
+# or `list` should not pay for it (CLI start-up time is most of a verb's cost).
+if TYPE_CHECKING:
+    from ..create import CreateOptions
 
 
 def register(sub: Any) -> None:
@@ -31,6 +32,9 @@ def register(sub: Any) -> None:
 
 
 def create_command(args: argparse.Namespace, store: StateStore) -> int:
+    from ..create import create_container
+    from ..foreground import become_subreaper
+
     # While we live, the init is our child: a failed setup is reaped here, not left as a zombie
     # holding the cgroup.  Once we exit it passes to the next subreaper up (the supervisor).
     become_subreaper()
@@ -39,6 +43,8 @@ def create_command(args: argparse.Namespace, store: StateStore) -> int:
 
 
 def _options(args: argparse.Namespace, console_socket: str | None = None) -> CreateOptions:
+    from ..create import CreateOptions
+
     return CreateOptions(
         console_socket=console_socket or args.console_socket,
         pid_file=os.path.abspath(args.pid_file) if args.pid_file else None,
@@ -49,6 +55,11 @@ def _options(args: argparse.Namespace, console_socket: str | None = None) -> Cre
 
 def run_command(args: argparse.Namespace, store: StateStore) -> int:
     """create + start; in the foreground, wait and return the container's exit status (runc run)."""
+    from ..create import create_container
+    from ..foreground import accept_master, become_subreaper, console_listener, forwarding_signals, wait_for_child
+    from ..lifecycle import delete_container, start_container
+    from ..spec import load_spec
+
     if args.detach:
         become_subreaper()
         create_container(store, args.container_id, args.bundle, _options(args))

@@ -8,8 +8,6 @@ import json
 from typing import Any
 
 from ..errors import InvalidSpec
-from ..exec import exec_process
-from ..foreground import accept_master, become_subreaper, console_listener, wait_forwarding_signals
 from ..state import StateStore
 
 
@@ -58,6 +56,9 @@ def build_process(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, A
 
 
 def exec_command(args: argparse.Namespace, store: StateStore) -> int:
+    from ..exec import exec_process
+    from ..foreground import accept_master, become_subreaper, console_listener, wait_forwarding_signals
+
     if args.command and args.command[0] == "--":
         args.command = args.command[1:]
     base = dict(store.load_config(args.container_id).get("process", {}))

@@ -7,9 +7,7 @@ import json
 import os
 from typing import Any
 
-from ..default_spec import default_spec
 from ..errors import InvalidSpec
-from ..features import features
 from ..state import StateStore
 
 
@@ -23,6 +21,8 @@ def register(sub: Any) -> None:
 
 
 def spec_command(args: argparse.Namespace, _store: StateStore) -> int:
+    from ..default_spec import default_spec
+
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise InvalidSpec("File config.json exists. Remove it first")  # runc's message
@@ -32,5 +32,7 @@ def spec_command(args: argparse.Namespace, _store: StateStore) -> int:
 
 
 def features_command(_args: argparse.Namespace, _store: StateStore) -> int:
+    from ..features import features
+
     print(json.dumps(features(), indent="    "))
     return 0
