@@ -178,3 +178,28 @@ def test_cleanup_unmounts_stacked_mounts_and_odd_names(work: Path) -> None:
     assert is_mounted(odd)
     unmount_all_under(work)
     assert not is_mounted(odd)
+
+
+def test_auto_mount_falls_back_on_kernels_without_lowerdir_plus(
+    work: Path, sn: OverlaySnapshotter, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Linux < 6.8 (Debian 12's 6.1 in the VM) rejects "lowerdir+" with EINVAL: mount(2) must take over."""
+    import errno
+
+    real_fsconfig = syscalls.fsconfig
+
+    def fsconfig_of_linux_6_1(fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0):
+        if key == "lowerdir+":
+            raise OSError(errno.EINVAL, "fsconfig(lowerdir+): Invalid argument")
+        return real_fsconfig(fd, cmd, key, value, aux)
+
+    monkeypatch.setattr(syscalls, "fsconfig", fsconfig_of_linux_6_1)
+    top = unpack(sn, [layer(TarBuilder().file("a", b"1")), layer(TarBuilder().file("b", b"2"))])
+    mnt = mounted_dir(work, "m")
+    with caplog.at_level("INFO", logger="engine.snapshots.mounts"):
+        mount(sn.prepare("c", top), mnt)
+    try:
+        assert sorted(os.listdir(mnt)) == ["a", "b"]
+    finally:
+        unmount(mnt)
+    assert "falling back to mount(2)" in caplog.text
