@@ -31,12 +31,14 @@ def container_status(store: StateStore, record: ContainerRecord) -> str:
         return "creating"
     if not is_running(record.pid, record.pid_start_time):
         return "stopped"
-    if os.path.exists(store.fifo_path(record.id)):
-        return "created"
     if record.cgroup_path is not None:
+        # Checked first: a created container can be paused too (runc reports "paused" then),
+        # and `start` must not wait on a frozen init.
         cgroup = open_container_cgroup(record.cgroup_path, record.id)
         if cgroup is not None and cgroup.is_frozen():
             return "paused"
+    if os.path.exists(store.fifo_path(record.id)):
+        return "created"
     return "running"
 
 

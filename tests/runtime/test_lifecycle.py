@@ -152,3 +152,16 @@ def test_container_without_a_pid_namespace_is_deleted_cleanly(bundle: Bundle, ru
     for other in pids:
         reap_if_child(other)
         assert not Path(f"/proc/{other}").exists() or Path(f"/proc/{other}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_paused_created_container_refuses_start_until_resumed(bundle: Bundle, runtime: RuntimeCLI) -> None:
+    bundle.set_process(["true"])
+    cid = runtime.new_id()
+    runtime("create", "--bundle", str(bundle.path), cid)
+    runtime("pause", cid)
+    assert runtime.state(cid)["status"] == "paused"
+    refused = runtime("start", cid, check=False)
+    assert refused.returncode == 1 and b"paused" in refused.stderr
+    runtime("resume", cid)
+    assert runtime.state(cid)["status"] == "created"
+    runtime("start", cid)
