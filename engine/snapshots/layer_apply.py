@@ -211,7 +211,7 @@ class _Extractor:
 
     def _apply_whiteout(self, member: tarfile.TarInfo, parts: list[str]) -> None:
         base = parts[-1]
-        parent = self.root.make_dirs(parts[:-1])
+        parent = self.root.make_dirs(parts[:-1], replace=self._whiteout_to_dir)
         if base == whiteouts.OPAQUE_MARKER:
             # The marker sits *in* the directory it makes opaque.
             os.setxattr(proc_path(parent, ""), whiteouts.OPAQUE_XATTR, b"y")
