@@ -6,8 +6,10 @@ matches runc's libcontainer/specconv mountPropagationMapping and flag table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import syscalls as sc
 
@@ -110,3 +112,51 @@ def propagation_flag(name: str) -> int:
 
 def remount_flags(parsed: MountOptions) -> int:
     return sc.MS_REMOUNT | sc.MS_BIND | (parsed.flags & _REMOUNT_FLAGS)
+
+
+@dataclass(frozen=True)
+class MountCall:
+    """One mount(2) call; ``keep_locked`` marks a bind remount that must keep kernel-locked flags."""
+
+    source: str | None
+    target: str
+    fstype: str | None
+    flags: int
+    data: str | None = None
+    keep_locked: bool = False
+
+
+@dataclass
+class MountPlan:
+    """What one config.json mount entry turns into (``kind``: bind, cgroup or filesystem)."""
+
+    kind: str
+    source: str
+    options: MountOptions
+    calls: list[MountCall]  # the main mount (none for cgroup: see rootfs.mount_cgroupfs) and its remount
+    propagation: list[MountCall]
+
+
+def plan_mount(entry: Mapping[str, Any], dest: str, bundle: str) -> MountPlan:
+    """Pure: an OCI mount entry (config.md#mounts) with its resolved host destination -> mount calls.
+
+    A bind source relative to nothing is relative to the bundle (runc's behaviour);
+    flags other than bind/rec on a bind mount need a second MS_REMOUNT call.
+    """
+    mount_type = entry.get("type") or None
+    options = parse_mount_options(entry.get("options", []) or [], mount_type)
+    raw_source = entry.get("source")
+    propagation = [MountCall(None, dest, None, flag) for flag in options.propagation]
+    if options.is_bind:
+        source = str(raw_source)
+        if not os.path.isabs(source):
+            source = os.path.join(bundle, source)
+        calls = [MountCall(source, dest, None, options.flags & (sc.MS_BIND | sc.MS_REC))]
+        if options.needs_remount:
+            calls.append(MountCall(None, dest, None, remount_flags(options), keep_locked=True))
+        return MountPlan("bind", source, options, calls, propagation)
+    if mount_type == "cgroup":
+        return MountPlan("cgroup", str(raw_source or "cgroup"), options, [], propagation)
+    source = str(raw_source) if raw_source else str(mount_type)
+    call = MountCall(source, dest, str(mount_type), options.flags & ~sc.MS_REMOUNT, options.data_string)
+    return MountPlan("filesystem", source, options, [call], propagation)

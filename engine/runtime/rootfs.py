@@ -20,7 +20,7 @@ from typing import Any
 
 from . import syscalls as sc
 from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
-from .mount_options import MountOptions, parse_mount_options, propagation_flag, remount_flags
+from .mount_options import MountCall, MountOptions, parse_mount_options, plan_mount, propagation_flag
 from .paths_in_root import make_target, resolve_in_root
 
 log = logging.getLogger(__name__)
@@ -89,46 +89,46 @@ def make_parent_mount_private(rootfs: str) -> None:
 
 
 def mount_entry(rootfs: str, entry: Mapping[str, Any], bundle: str, in_user_ns: bool) -> None:
-    mount_type = entry.get("type") or None
-    options = parse_mount_options(entry.get("options", []) or [], mount_type)
     dest = resolve_in_root(rootfs, str(entry["destination"]))
-    source = entry.get("source")
-    if options.is_bind:
-        source = str(source)
-        if not os.path.isabs(source):
-            source = os.path.join(bundle, source)
-        make_target(dest, is_dir=os.path.isdir(source))
-        sc.mount(source, dest, None, options.flags & (sc.MS_BIND | sc.MS_REC))
-        if options.needs_remount:
-            _remount(dest, remount_flags(options))
-    elif mount_type == "cgroup":
-        make_target(dest, is_dir=True)
-        mount_cgroupfs(dest, options)
+    plan = plan_mount(entry, dest, bundle)
+    make_target(dest, is_dir=plan.kind != "bind" or os.path.isdir(plan.source))
+    if plan.kind == "cgroup":
+        mount_cgroupfs(dest, plan.options)
+    elif plan.kind == "filesystem":
+        _mount_filesystem(plan.calls[0])
     else:
-        make_target(dest, is_dir=True)
-        _mount_filesystem(str(source) if source else str(mount_type), dest, str(mount_type), options)
-    for flag in options.propagation:
-        sc.mount(None, dest, None, flag)
+        for call in plan.calls:
+            _apply(call)
+    for call in plan.propagation:
+        _apply(call)
 
 
-def _mount_filesystem(source: str, dest: str, fstype: str, options: MountOptions) -> None:
-    flags = options.flags & ~sc.MS_REMOUNT
+def _apply(call: MountCall) -> None:
+    if call.keep_locked:
+        _remount(call.target, call.flags)
+    else:
+        sc.mount(call.source, call.target, call.fstype, call.flags, call.data)
+
+
+def _mount_filesystem(call: MountCall) -> None:
+    """The main mount of a filesystem entry, with runc's two fallbacks."""
     try:
-        sc.mount(source, dest, fstype, flags, options.data_string)
+        _apply(call)
     except PermissionError:
-        if fstype != "sysfs":
+        if call.fstype != "sysfs":
             raise
         # Without a new network namespace the kernel refuses a fresh sysfs;
         # runc then binds the host's /sys (rootfs_linux.go mountToRootfs).
-        sc.mount("/sys", dest, None, sc.MS_BIND | sc.MS_REC)
-        kept = flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-        _remount(dest, sc.MS_REMOUNT | sc.MS_BIND | kept)
+        sc.mount("/sys", call.target, None, sc.MS_BIND | sc.MS_REC)
+        kept = call.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        _remount(call.target, sc.MS_REMOUNT | sc.MS_BIND | kept)
     except OSError as exc:
-        if fstype != "devpts" or exc.errno != errno.EINVAL or not any(d.startswith("gid=") for d in options.data):
+        data = (call.data or "").split(",")
+        if call.fstype != "devpts" or exc.errno != errno.EINVAL or not any(d.startswith("gid=") for d in data):
             raise
         # In a user namespace gid 5 (tty) may be unmapped: retry without gid=, like runc.
-        data = ",".join(d for d in options.data if not d.startswith("gid="))
-        sc.mount(source, dest, fstype, flags, data or None)
+        kept_data = ",".join(d for d in data if not d.startswith("gid="))
+        sc.mount(call.source, call.target, call.fstype, call.flags, kept_data or None)
 
 
 def mount_cgroupfs(dest: str, options: MountOptions) -> None:

@@ -108,3 +108,28 @@ def test_state_store_reserves_ids_and_writes_atomically(tmp_path: Path) -> None:
     store.remove("berthtest-a")
     with pytest.raises(ContainerNotFound):
         store.load("berthtest-a")
+
+
+def test_plan_of_a_read_only_bind_mount_is_bind_then_remount_then_propagation() -> None:
+    from engine.runtime.mount_options import MountCall, plan_mount
+
+    entry = {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "rslave"]}
+    plan = plan_mount(entry, "/root/rootfs/data", "/bundles/b1")
+    assert plan.kind == "bind" and plan.source == "/bundles/b1/data"  # relative to the bundle
+    assert plan.calls == [
+        MountCall("/bundles/b1/data", "/root/rootfs/data", None, sc.MS_BIND | sc.MS_REC),
+        MountCall(None, "/root/rootfs/data", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NOSUID,
+                  keep_locked=True),
+    ]
+    assert plan.propagation == [MountCall(None, "/root/rootfs/data", None, sc.MS_SLAVE | sc.MS_REC)]
+
+
+def test_plan_of_a_tmpfs_passes_its_data_and_flags_in_one_call() -> None:
+    from engine.runtime.mount_options import MountCall, plan_mount
+
+    entry = {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}
+    plan = plan_mount(entry, "/r/dev/shm", "/b")
+    assert plan.kind == "filesystem" and plan.propagation == []
+    assert plan.calls == [MountCall("shm", "/r/dev/shm", "tmpfs", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV,
+                                    "mode=1777,size=65536k")]
