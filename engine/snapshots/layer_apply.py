@@ -96,14 +96,18 @@ def apply_layer(
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.apply-", dir=target_dir.parent))
     try:
-        os.chmod(tmp, 0o755)
+        # mkdtemp's 0700 stays until the end: no other host user can reach into
+        # the tree (say, a world-writable /tmp in the layer) and race symlinks
+        # into it while it is being written.  The root's own metadata comes last.
         reader, compression = open_uncompressed(layer, media_type)
         with RootedDir(tmp) as root:
-            entries = _Extractor(root).run(cast(IO[bytes], reader))
-        reader.drain()
-        diff_id = reader.digest()
-        if expected_diff_id is not None and diff_id != expected_diff_id:
-            raise LayerError(f"layer DiffID is {diff_id}, expected {expected_diff_id}")
+            extractor = _Extractor(root)
+            entries = extractor.run(cast(IO[bytes], reader))
+            reader.drain()
+            diff_id = reader.digest()
+            if expected_diff_id is not None and diff_id != expected_diff_id:
+                raise LayerError(f"layer DiffID is {diff_id}, expected {expected_diff_id}")
+            extractor.finish_root()
         if durable:
             _sync_filesystem(tmp)
         # rename(2) atomically replaces an empty directory.
@@ -138,6 +142,9 @@ class _Extractor:
         self.root = root
         # Directory mtimes are set last: creating children changes them.
         self.dir_times: dict[str, int] = {}
+        # The root's (uid, gid, mode, xattrs member), applied by finish_root();
+        # a layer without a "./" entry gets root:root 0755, like Docker's.
+        self.root_member: tarfile.TarInfo | None = None
 
     def run(self, stream: IO[bytes]) -> int:
         count = 0
@@ -200,14 +207,22 @@ class _Extractor:
             raise LayerError(f"unsupported tar entry type {member.type!r}", member.name)
 
     def _apply_root(self, member: tarfile.TarInfo) -> None:
-        """``./`` describes the snapshot's root directory itself."""
+        """``./`` describes the snapshot's root directory itself (applied in :meth:`finish_root`)."""
         if not member.isdir():
             raise LayerError("the layer root must be a directory", member.name)
-        fd = self.root.fd
-        os.chown(".", member.uid, member.gid, dir_fd=fd)
-        os.chmod(".", stat.S_IMODE(member.mode), dir_fd=fd)
-        self._set_xattrs(member, proc_path(fd, ""), follow=True)
+        self.root_member = member
         self.dir_times[""] = _mtime_ns(member)
+
+    def finish_root(self) -> None:
+        fd = self.root.fd
+        member = self.root_member
+        uid, gid, mode = (member.uid, member.gid, stat.S_IMODE(member.mode)) if member else (0, 0, 0o755)
+        os.chown(".", uid, gid, dir_fd=fd)
+        os.chmod(proc_path(fd, ""), mode)
+        if member is not None:
+            self._set_xattrs(member, proc_path(fd, ""), follow=True)
+            ns = self.dir_times[""]
+            os.utime(proc_path(fd, ""), ns=(ns, ns))
 
     def _apply_whiteout(self, member: tarfile.TarInfo, parts: list[str]) -> None:
         base = parts[-1]
@@ -299,10 +314,8 @@ class _Extractor:
             raise LayerError(f"cannot hardlink to {member.linkname!r} (a directory?)", member.name) from exc
 
     def _set_owner_mode_xattrs(self, member: tarfile.TarInfo, parent: int, base: str) -> None:
-        # The entry was created (or checked to be a directory) just now, so
-        # following the final component here cannot leave it.
         os.chown(base, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-        os.chmod(base, stat.S_IMODE(member.mode), dir_fd=parent)
+        _chmod_nofollow(parent, base, stat.S_IMODE(member.mode))
         self._set_xattrs(member, proc_path(parent, base))
 
     def _set_xattrs(self, member: tarfile.TarInfo, where: int | str, follow: bool = False) -> None:
@@ -324,18 +337,32 @@ class _Extractor:
 
     def _set_dir_times(self) -> None:
         for key in sorted(self.dir_times, key=lambda k: k.count("/"), reverse=True):
+            if not key:
+                continue  # the root: finish_root()
+            parts = key.split("/")
             ns = self.dir_times[key]
-            parts = key.split("/") if key else []
             try:
-                parent = self.root.open_dir(parts[:-1]) if parts else self.root.fd
-                name = parts[-1] if parts else "."
-                if parts:
-                    st = _lstat(name, parent)
-                    if st is None or not stat.S_ISDIR(st.st_mode):
-                        continue
-                os.utime(name, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
+                parent = self.root.open_dir(parts[:-1])
+                st = _lstat(parts[-1], parent)
+                if st is None or not stat.S_ISDIR(st.st_mode):
+                    continue  # replaced by a later entry
+                os.utime(parts[-1], ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
             except OSError as exc:
                 raise LayerError(f"cannot set directory time: {exc.strerror}", key) from exc
+
+
+def _chmod_nofollow(parent: int, name: str, mode: int) -> None:
+    """chmod that never follows a symlink at ``name`` (Python's chmod refuses dir_fd + nofollow).
+
+    The O_PATH fd pins the very inode we checked; /proc/self/fd/N then names it.
+    """
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    try:
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            raise OSError(errno.ELOOP, "refusing to chmod through a symlink", name)
+        os.chmod(f"/proc/self/fd/{fd}", mode)
+    finally:
+        os.close(fd)
 
 
 def _sync_filesystem(path: Path) -> None:

@@ -209,3 +209,22 @@ def test_garbage_xattr_record_is_refused_cleanly(target: Path) -> None:
     tb = TarBuilder().file("f", b"x")
     tb.members[0][0].pax_headers = {"LIBARCHIVE.xattr.user.x": "!!!not base64!!!"}
     assert_refused(target, tb, "f")
+
+
+def test_tree_is_private_while_it_is_written(target: Path) -> None:
+    """Until the rename, other host users cannot enter the tree (a world-writable dir in the layer
+    would otherwise let them race symlinks into it)."""
+    seen: list[int] = []
+
+    class Spy(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            for p in target.parent.iterdir():
+                if p.name.startswith(".target.apply-"):
+                    seen.append(os.stat(p).st_mode & 0o777)
+            return super().read(n)
+
+    data = TarBuilder().dir("./", mode=0o755).dir("tmp", mode=0o1777).file("tmp/x", b"x" * 100_000).build()
+    apply_layer(target, Spy(data))
+    assert seen and set(seen) == {0o700}
+    assert os.stat(target).st_mode & 0o7777 == 0o755
+    assert os.stat(target / "tmp").st_mode & 0o7777 == 0o1777
