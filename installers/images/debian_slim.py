@@ -105,7 +105,12 @@ class DebianSlimRecipe:
         # The newest suite date: the image is as old as the newest package it could hold.
         epoch = max(r.date for r in releases)
         rootfs = workdir / "rootfs"
-        argv = [mmdebstrap, "--quiet", "--mode=root", "--variant=minbase", "--format=directory"]
+        # Root mode mounts /proc, /sys and /dev inside the tree; a private mount
+        # namespace keeps those mounts off the host and makes them vanish with
+        # the process even if it is killed half-way.
+        unshare = require_tool("unshare", "util-linux")
+        argv = [unshare, "--mount", "--propagation", "private", "--"]
+        argv += [mmdebstrap, "--quiet", "--mode=root", "--variant=minbase", "--format=directory"]
         if _MERGED_USR_HOOKS.is_dir():
             # Merges /usr itself instead of installing `usrmerge`, which drags in perl (~50 MB).
             argv.append(f"--hook-dir={_MERGED_USR_HOOKS}")
