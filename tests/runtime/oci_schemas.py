@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -11,7 +10,9 @@ import pytest
 import referencing
 import referencing.jsonschema
 
-SPECS = Path("/work/shared/specs/oci-runtime-spec-v1.3.0")
+from tests.specs import SPECS_DIR
+
+SPECS = SPECS_DIR / "oci-runtime-spec-v1.3.0"
 
 
 def validate(document: Any, schema_name: str) -> None:
