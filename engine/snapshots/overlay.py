@@ -47,6 +47,10 @@ class OverlaySnapshotter:
     def __init__(self, root: Path, store: MetadataStore | None = None) -> None:
         self.root = Path(os.path.abspath(root))
         (self.root / "snapshots").mkdir(parents=True, exist_ok=True)
+        # Layers hold world-writable dirs and setuid files: host users must not
+        # reach them except through a mount (containerd's root is 0700 too).
+        os.chmod(self.root, 0o700)
+        os.chmod(self.root / "snapshots", 0o700)
         self._lock_fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

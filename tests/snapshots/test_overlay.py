@@ -159,6 +159,7 @@ def test_layout_uses_short_numeric_ids_and_remove_frees_them(sn: OverlaySnapshot
     top = unpack(sn, [layer(TarBuilder().file("a", b"x")), layer(TarBuilder().file("b", b"y"))])
     mounts = sn.prepare("c", top)
     assert sorted(os.listdir(sn.root / "snapshots")) == ["1", "2", "3"]
+    assert os.stat(sn.root).st_mode & 0o777 == 0o700  # host users cannot reach setuid files in layers
     assert set(os.listdir(sn.root / "snapshots" / "3")) == {"fs", "work"}
     assert mounts[0].options[-1] == f"lowerdir={sn.root}/snapshots/2/fs:{sn.root}/snapshots/1/fs"
     sn.remove("c")
