@@ -150,7 +150,12 @@ class OverlaySnapshotter:
             state = self._copy_state()
             del state.snapshots[key]
             self._save(state)
-            shutil.rmtree(self._dir(rec.id), ignore_errors=False)
+            # Out of the way under the lock, deleted outside it: a big layer
+            # takes a while and other snapshots need not wait (cleanup() finishes
+            # the job if we crash in between).
+            doomed = self.root / "snapshots" / f"rm-{rec.id}"
+            os.rename(self._dir(rec.id), doomed)
+        shutil.rmtree(doomed)
         log.info("removed snapshot %s (id %d)", key, rec.id)
 
     def cleanup(self) -> None:
