@@ -56,14 +56,10 @@ def now_rfc3339() -> str:
 
 
 def image_config_json(config: dict[str, Any]) -> dict[str, Any]:
-    """The `Config` member: the runtime config of the image, ImageConfig keys only."""
+    """The `Config` member: ImageConfig keys only, empty ones left out (dockerd 28
+    serializes this with omitempty, and the v1.51 schema has no nulls here)."""
     runtime: dict[str, Any] = config.get("config") or {}
-    shaped: dict[str, Any] = {"User": "", "Env": None, "Cmd": None, "WorkingDir": "", "Entrypoint": None,
-                              "OnBuild": None, "Labels": None}
-    for key in IMAGE_CONFIG_KEYS:
-        if key in runtime:
-            shaped[key] = runtime[key]
-    return {key: shaped[key] for key in IMAGE_CONFIG_KEYS if key in shaped}
+    return {key: runtime[key] for key in IMAGE_CONFIG_KEYS if runtime.get(key) not in (None, "", [], {})}
 
 
 def inspect_json(record: ImageRecord, config: dict[str, Any]) -> dict[str, Any]:
