@@ -25,14 +25,15 @@ import logging
 import os
 import shutil
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, NotFound, SnapshotError
+from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, MountError, NotFound, SnapshotError
 from engine.snapshots.metadata import JsonMetadataStore, MetadataStore, SnapshotRecord, SnapshotState
-from engine.snapshots.mounts import Mount
+from engine.snapshots.mounts import Mount, mount, unmount, unmount_all_under
 from engine.snapshots.snapshotter import Info, Kind, Usage
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,11 @@ class OverlaySnapshotter:
         self._mutex = threading.RLock()
         self._state = self._store.load()
         self.cleanup()
+        try:
+            probe_overlay(self.root)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -166,6 +172,11 @@ class OverlaySnapshotter:
                 if entry.name not in known:
                     log.warning("removing orphan snapshot directory %s", entry.path)
                     shutil.rmtree(entry.path)
+            for entry in os.scandir(self.root):
+                if entry.name.startswith(".probe-"):
+                    log.warning("removing leftover overlay probe %s", entry.path)
+                    unmount_all_under(Path(entry.path))
+                    shutil.rmtree(entry.path)
 
     # -- internals --------------------------------------------------------
 
@@ -249,6 +260,32 @@ class OverlaySnapshotter:
 
     def _fs(self, sid: int) -> Path:
         return self._dir(sid) / "fs"
+
+
+def probe_overlay(root: Path) -> None:
+    """Mount a tiny two-lower overlay under ``root`` to prove its filesystem can hold snapshots.
+
+    Fails early with the kernel's own reason (e.g. "filesystem ... not
+    supported as upperdir" when the data root itself is on overlayfs, as
+    inside a container) instead of at the first container start; what
+    containerd's overlayutils.Supported checks.
+    """
+    probe = Path(tempfile.mkdtemp(prefix=".probe-", dir=root))
+    try:
+        for name in ("l1", "l2", "u", "w", "m"):
+            (probe / name).mkdir()
+        (probe / "l2" / "f").write_bytes(b"")
+        opts = (*OVERLAY_OPTIONS, f"workdir={probe}/w", f"upperdir={probe}/u", f"lowerdir={probe}/l1:{probe}/l2")
+        try:
+            mount([Mount("overlay", "overlay", opts)], probe / "m")
+        except MountError as exc:
+            raise SnapshotError(f"overlayfs cannot keep snapshots under {root}: {exc}") from exc
+        try:
+            (probe / "m" / "f").unlink()  # a whiteout in the upper: needs mknod and trusted xattrs there
+        finally:
+            unmount(probe / "m")
+    finally:
+        shutil.rmtree(probe)
 
 
 def _info(rec: SnapshotRecord) -> Info:

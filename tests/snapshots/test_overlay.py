@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from engine.runtime import syscalls
-from engine.snapshots.errors import Conflict
-from engine.snapshots.mounts import MAX_MOUNT_DATA, is_mounted, mount, unmount
+from engine.snapshots.errors import Conflict, MountError, SnapshotError
+from engine.snapshots.mounts import MAX_MOUNT_DATA, Mount, is_mounted, mount, unmount, unmount_all_under
 from engine.snapshots.overlay import OverlaySnapshotter
 from engine.snapshots.unpack import LayerSource, chain_ids, unpack
 from tests.snapshots.helpers import TarBuilder
@@ -86,11 +86,14 @@ def test_state_survives_reopen_and_orphans_are_cleaned(work: Path) -> None:
         OverlaySnapshotter(work / "root")  # one owner at a time
     s1.close()
     (work / "root" / "snapshots" / "999" / "fs").mkdir(parents=True)  # as a crash would leave it
+    (work / "root" / ".probe-crashed" / "m").mkdir(parents=True)
+    mount([Mount("bind", str(work / "root" / "snapshots"), ("rbind", "ro"))], work / "root" / ".probe-crashed" / "m")
     s2 = OverlaySnapshotter(work / "root")
     try:
         assert sn_names(s2) == {top, "active"}
         assert s2.stat("active").labels == {"l": "v"}
         assert not (work / "root" / "snapshots" / "999").exists()
+        assert not (work / "root" / ".probe-crashed").exists()
         assert s2.update("active", {"l": "w"}).labels == {"l": "w"}
     finally:
         s2.close()
@@ -144,9 +147,6 @@ def test_directory_after_its_own_whiteout_replaces_the_lower_one(work: Path, sn:
 
 
 def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:
-    from engine.snapshots.errors import MountError
-    from engine.snapshots.mounts import Mount
-
     bad = Mount("overlay", "overlay", ("lowerdir=/nonexistent-berthtest-a:/nonexistent-berthtest-b",))
     mnt = mounted_dir(work, "m")
     with pytest.raises(MountError, match="overlay on"):
@@ -168,8 +168,6 @@ def test_layout_uses_short_numeric_ids_and_remove_frees_them(sn: OverlaySnapshot
 
 
 def test_cleanup_unmounts_stacked_mounts_and_odd_names(work: Path) -> None:
-    from engine.snapshots.mounts import Mount, unmount_all_under
-
     src = work / "src"
     src.mkdir()
     odd = work / "with space\tand tab"
@@ -204,3 +202,16 @@ def test_auto_mount_falls_back_on_kernels_without_lowerdir_plus(
     finally:
         unmount(mnt)
     assert "falling back to mount(2)" in caplog.text
+
+
+def test_root_on_overlayfs_is_refused_early_with_the_kernels_reason(work: Path) -> None:
+    """Berth inside a container: its data root is on overlayfs, which cannot be an upperdir."""
+    for name in ("l1", "l2", "u", "w", "m"):
+        (work / name).mkdir()
+    outer = Mount("overlay", "overlay", (f"workdir={work}/w", f"upperdir={work}/u", f"lowerdir={work}/l1:{work}/l2"))
+    mount([outer], work / "m")
+    try:
+        with pytest.raises(SnapshotError, match="not supported as upperdir"):
+            OverlaySnapshotter(work / "m" / "root")
+    finally:
+        unmount(work / "m")
