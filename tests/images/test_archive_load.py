@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -24,7 +25,9 @@ from .archive_factory import Link, docker_save_members, write_archive_with_write
 from .image_factory import layer_tar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SEED_ARCHIVES = sorted((REPO_ROOT / "build" / "images").glob("*.tar"))
+# `make images` output; BERTH_SEED_IMAGES_DIR points elsewhere (a private build).
+SEED_DIR = Path(os.environ.get("BERTH_SEED_IMAGES_DIR") or REPO_ROOT / "build" / "images")
+SEED_ARCHIVES = sorted(SEED_DIR.glob("*.tar"))
 LAYER_A = layer_tar({"bin/a": b"a" * 100})
 LAYER_B = layer_tar({"etc/b": b"b" * 50})
 
