@@ -297,6 +297,40 @@ class ImageStore:
         self._delete(image_id, force, prune, report, quiet=False)
         return report
 
+    def prune(self, dangling_only: bool = True) -> dict[str, Any]:
+        """`POST /images/prune`: remove dangling images (no tag, no child), or with
+        `dangling_only=False` every image no container uses.  Images a container
+        uses are kept either way.  Returns the ImagePruneResponse shape."""
+        before = self._content_bytes()
+        deleted: builtins.list[dict[str, str]] = []
+        for record in self.list():
+            if self.users.containers_using(record.id):
+                continue
+            if dangling_only and (record.tags or record.repo_digests):
+                continue
+            if records.children_of(self.db.connection(), record.id):
+                continue
+            report: builtins.list[dict[str, str]] = []
+            try:
+                if not dangling_only:
+                    for ref in [*record.tags, *record.repo_digests]:
+                        self._untag(ref, record.id)
+                        report.append({"Untagged": ref.familiar()})
+                self._delete(record.id, False, False, report, quiet=True)
+            except NotFound:
+                continue  # removed meanwhile, or as the parent of one pruned before
+            deleted.extend(report)
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - self._content_bytes())}
+
+    def _content_bytes(self) -> int:
+        total = 0
+        for digest in self.content.walk():
+            try:
+                total += self.content.size(digest)
+            except NotFound:
+                continue  # deleted by a concurrent gc
+        return total
+
     def _untag(self, ref: refs.Reference, image_id: str) -> refs.Reference:
         with self.db.transaction() as conn:
             if not records.remove_reference(conn, ref):

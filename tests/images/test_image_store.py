@@ -224,3 +224,18 @@ def test_gc_keeps_referenced_and_leased_blobs(store: ImageStore) -> None:
     assert store.gc() == [in_flight]
     assert store.content.has(record.id)
     assert store.content.has(record.layers[0].blob_digest)
+
+
+def test_prune_dangling_then_unused(store: ImageStore) -> None:
+    tagged = store.add_image(make_image(store, [{"a": b"1" * 100}], tags=["app:1"]))
+    dangling = store.add_image(make_image(store, [{"b": b"2" * 200}]))
+    used = store.add_image(make_image(store, [{"c": b"3"}]))
+    store.users = _Users({used.id: [("c" * 64, False)]})
+    result = store.prune()
+    assert result["ImagesDeleted"][0] == {"Deleted": dangling.id}
+    assert result["SpaceReclaimed"] > 200
+    assert {r.id for r in store.list()} == {tagged.id, used.id}
+    result = store.prune(dangling_only=False)
+    assert result["ImagesDeleted"][:2] == [{"Untagged": "app:1"}, {"Deleted": tagged.id}]
+    assert [r.id for r in store.list()] == [used.id]
+    assert store.prune() == {"ImagesDeleted": None, "SpaceReclaimed": 0}
