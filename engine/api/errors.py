@@ -58,4 +58,39 @@ class NotImplementedYet(APIError):
 def status_for(exc: BaseException) -> int:
     if isinstance(exc, APIError):
         return exc.status
+    for cls in type(exc).__mro__:
+        status = _backend_statuses().get(f"{cls.__module__}.{cls.__qualname__}")
+        if status is not None:
+            if status == -1:  # decided by the instance
+                return 400 if getattr(exc, "user_error", False) else 500
+            return status
     return 500
+
+
+_STATUSES: dict[str, int] | None = None
+
+
+def _backend_statuses() -> dict[str, int]:
+    """Each backend's error classes, by name, and the status Docker gives them.
+
+    Named rather than imported so that a request error does not import every
+    backend; the classes live in engine/<area>/errors.py.
+    """
+    global _STATUSES
+    if _STATUSES is None:
+        _STATUSES = {
+            "engine.images.errors.NotFound": 404,
+            "engine.images.errors.InvalidReference": 400,
+            "engine.images.errors.InvalidParameter": 400,
+            "engine.images.errors.InvalidArchive": 400,
+            "engine.images.errors.Conflict": 409,
+            "engine.images.errors.DigestMismatch": 500,
+            "engine.containers.errors.InvalidConfig": 400,
+            "engine.containers.errors.NoSuchContainer": 404,
+            "engine.containers.errors.NameConflict": 409,
+            "engine.containers.errors.StateConflict": 409,
+            "engine.containers.errors.StartFailed": -1,
+            "engine.containers.json_log.LogOptionError": 400,
+            "engine.containers.users.UserError": 400,
+        }
+    return _STATUSES

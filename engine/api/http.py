@@ -174,7 +174,14 @@ class HTTPConnection:
             self._send(h11.Data(data=data))
             await self.writer.drain()
 
-    async def end_stream(self) -> None:
+    async def end_stream(self, last: bytes = b"") -> None:
+        """Ends a streamed body, sending `last` with the terminator in one write.
+
+        One write matters for `wait`: the CLI hangs up as soon as it has the
+        JSON, and a separate terminator would then hit a closed socket.
+        """
+        if last:
+            self._send(h11.Data(data=last))
         self._send(h11.EndOfMessage())
         await self.writer.drain()
 

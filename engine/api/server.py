@@ -99,9 +99,12 @@ class APIServer:
         self._unix_paths: list[Path] = []
 
     async def dispatch(self, request: Request, conn: HTTPConnection) -> Response | None:
+        log.debug("%s %s", request.method, request.target)
         try:
             handler = self.router.resolve(request)
             return await handler(request, conn)
+        except ConnectionError:
+            raise  # the client went away mid-stream: nothing to answer, nobody to answer to
         except Exception as exc:  # every error becomes Docker's {"message": ...}
             status = errors.status_for(exc)
             message = exc.message if isinstance(exc, errors.APIError) else str(exc)
@@ -114,6 +117,8 @@ class APIServer:
             if conn.response_started:
                 # Headers are gone already (a stream): all we can do is end it.
                 raise
+            if status == 304:
+                return Response.empty(304)
             return Response.json({"message": message}, status)
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

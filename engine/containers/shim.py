@@ -292,24 +292,31 @@ class Shim:
         writer.write(b'{"ok":true}\n')
         await writer.drain()
         self.attached.add(writer)
+        pump = asyncio.ensure_future(self._pump_stdin(reader, stdin))
+        try:
+            # Output flows until the container's stdio closes, whatever the client does with its side.
+            await self.outputs_done.wait()
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            self.attached.discard(writer)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+
+    async def _pump_stdin(self, reader: asyncio.StreamReader, stdin: bool) -> None:
         target = self.stdio.master if self.stdio.master is not None else self.stdio.stdin_w
         try:
-            while True:
-                data = await reader.read(READ_CHUNK)
-                if not data:
-                    break  # the client half-closed: its stdin ended
+            while data := await reader.read(READ_CHUNK):
                 if stdin and target is not None:
                     _write_all(target, data)
-            if stdin and self.stdio.stdin_w is not None and self.config.stdin_once:
-                os.close(self.stdio.stdin_w)
-                self.stdio.stdin_w = None
-            # Output keeps flowing after the half-close until the container ends.
-            await self.outputs_done.wait()
         except ConnectionError:
-            pass
-        finally:
-            self.attached.discard(writer)
-            writer.close()
+            return
+        # The client half-closed: its stdin ended.
+        if stdin and self.stdio.stdin_w is not None and self.config.stdin_once:
+            os.close(self.stdio.stdin_w)
+            self.stdio.stdin_w = None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -348,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from engine.runtime.foreground import become_subreaper
 
-    os.setsid()
+    if os.getsid(0) != os.getpid():
+        os.setsid()  # our own session: a daemon restart (or its terminal closing) must not reach us
     become_subreaper()
     report = os.fdopen(config.report_fd, "wb")
     shim = Shim(config)

@@ -30,6 +30,7 @@ KNOWN_KEYS = {
     "tlscacert",
     "tlscert",
     "tlskey",
+    "cgroup-parent",
 }
 
 
@@ -56,6 +57,7 @@ class DaemonConfig:
     tlscacert: str | None = None
     tlscert: str | None = None
     tlskey: str | None = None
+    cgroup_parent: str = "berth"
 
     @property
     def listen_hosts(self) -> list[str]:
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscacert")
     p.add_argument("--tlscert")
     p.add_argument("--tlskey")
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers (default: berth, under berthd's own)")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
@@ -92,7 +95,7 @@ def load_config(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespac
     # Flags win over the file, like dockerd (which refuses conflicts; we let the flag win and say so).
     for name in ("hosts", "data_root", "exec_root", "registry_mirrors", "insecure_registries",
                  "default_runtime", "live_restore", "debug", "pidfile", "group", "tlsverify",
-                 "tlscacert", "tlscert", "tlskey"):
+                 "tlscacert", "tlscert", "tlskey", "cgroup_parent"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)

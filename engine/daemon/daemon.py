@@ -7,8 +7,13 @@ import os
 import uuid
 from pathlib import Path
 
+from engine.containers.service import ContainerService, ServicePaths
+from engine.containers.store import ContainerStore
 from engine.daemon.config import DaemonConfig
 from engine.daemon.events import EventBus
+from engine.images.image_store import ImageStore
+from engine.snapshots.overlay import OverlaySnapshotter
+from engine.store import MetadataDB
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +25,23 @@ class Daemon:
         self.config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._engine_id = _load_or_make_engine_id(self.config.data_root / "engine-id")
         self.events = EventBus()
+        # The one metadata database; each area adds its own tables to it.
+        self.db = MetadataDB.in_data_root(config.data_root)
+        self.containers_store = ContainerStore(self.db)
+        self.images = ImageStore(config.data_root, db=self.db, users=self.containers_store)
+        self.snapshotter = OverlaySnapshotter(config.data_root / "snapshots")
+        self.containers = ContainerService(
+            ServicePaths(config.data_root, config.exec_root, config.cgroup_parent),
+            self.containers_store, self.images, self.snapshotter, self.events.publish,
+            log_opts=dict(config.log_opts),
+        )
+
+    async def restore(self) -> None:
+        await self.containers.restore()
+
+    def close(self) -> None:
+        self.snapshotter.close()
+        self.db.close()
 
     # SystemBackend
     def engine_id(self) -> str:
@@ -29,11 +51,12 @@ class Daemon:
         return str(self.config.data_root)
 
     def container_counts(self) -> dict[str, int]:
-        # No container store exists yet (issue #5): there are no containers to count.
-        return {"total": 0, "running": 0, "paused": 0, "stopped": 0}
+        states = [r.state.status for r in self.containers_store.all()]
+        return {"total": len(states), "running": states.count("running"), "paused": states.count("paused"),
+                "stopped": len(states) - states.count("running") - states.count("paused")}
 
     def image_count(self) -> int:
-        return 0
+        return len(self.images.list())
 
     def cgroup_version(self) -> str:
         return "2" if _pure_cgroup2() else "1"

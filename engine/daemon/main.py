@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import events, system
+from engine.api import containers, events, images, system
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -48,6 +48,9 @@ async def serve(config: DaemonConfig) -> None:
     router = Router()
     system.register(router, daemon)
     events.register(router, daemon.events)
+    images.register(router, daemon.images, daemon.events.publish)
+    containers.register(router, daemon.containers)
+    await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
     try:
@@ -69,6 +72,8 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await server.close()
+        # Containers keep running under their shims; the next berthd reconnects to them.
+        daemon.close()
 
 
 def _reload(daemon: Daemon) -> None:

@@ -1,0 +1,109 @@
+"""Image endpoints over the image store: list, inspect, history, tag, remove, load, save."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.api.errors import InvalidParameter
+from engine.api.http import HTTPConnection, Request, Response
+from engine.api.router import Router
+
+MAX_LOAD_BYTES = 64 * 1024**3
+
+
+class ImagesBackend(Protocol):
+    """engine.images.image_store.ImageStore, as far as the API uses it."""
+
+    data_root: Any
+
+    def get(self, ref_or_id: str) -> Any: ...
+    def inspect(self, ref_or_id: str) -> dict[str, Any]: ...
+    def summaries(self) -> builtins.list[dict[str, Any]]: ...
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]: ...
+    def tag(self, source: str, target: str) -> Any: ...
+    def remove(self, ref_or_id: str, force: bool = False, prune: bool = True) -> builtins.list[dict[str, str]]: ...
+
+
+def register(router: Router, images: Any, publish: Any) -> None:
+    """`images` is an engine.images.image_store.ImageStore (see ImagesBackend for what is used)."""
+    async def list_(request: Request, conn: HTTPConnection) -> Response:
+        return Response.json(await asyncio.to_thread(images.summaries))
+
+    async def inspect(request: Request, conn: HTTPConnection) -> Response:
+        return Response.json(await asyncio.to_thread(images.inspect, request.params["name"]))
+
+    async def history(request: Request, conn: HTTPConnection) -> Response:
+        return Response.json(await asyncio.to_thread(images.history, request.params["name"]))
+
+    async def tag(request: Request, conn: HTTPConnection) -> Response:
+        repo = request.arg("repo")
+        if not repo:
+            raise InvalidParameter("repository name must have at least one component")
+        target = f"{repo}:{request.arg('tag')}" if request.arg("tag") else repo
+        ref = await asyncio.to_thread(images.tag, request.params["name"], target)
+        record = await asyncio.to_thread(images.get, target)
+        publish("image", "tag", record.id, {"name": ref.familiar() if hasattr(ref, "familiar") else target})
+        return Response.empty(201)
+
+    async def remove(request: Request, conn: HTTPConnection) -> Response:
+        deleted = await asyncio.to_thread(images.remove, request.params["name"], request.flag("force"),
+                                          not request.flag("noprune"))
+        for item in deleted:
+            if "Untagged" in item:
+                publish("image", "untag", item["Untagged"], {"name": item["Untagged"]})
+            if "Deleted" in item:
+                publish("image", "delete", item["Deleted"], {"name": item["Deleted"]})
+        return Response.json(deleted)
+
+    async def load(request: Request, conn: HTTPConnection) -> None:
+        from engine.images.archive_load import load as load_archive
+
+        tmp_dir = images.data_root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="load-", suffix=".tar")
+        try:
+            total = 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.body_chunks():
+                    total += len(chunk)
+                    if total > MAX_LOAD_BYTES:
+                        raise InvalidParameter("image archive is too large")
+                    out.write(chunk)
+            result = await asyncio.to_thread(load_archive, images, Path(path))
+        finally:
+            os.unlink(path)
+        for image_id in result.image_ids:
+            publish("image", "load", image_id, {"name": image_id})
+        await conn.start_stream(200, "application/json")
+        for message in result.messages():
+            await conn.write_chunk(json.dumps({"stream": message + "\n"}).encode() + b"\n")
+        await conn.end_stream()
+
+    async def save(request: Request, conn: HTTPConnection) -> None:
+        from engine.images.archive_save import save as save_archive
+
+        names = request.query.get("names") or ([request.params["name"]] if "name" in request.params else [])
+        tmp_dir = images.data_root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=tmp_dir) as out:
+            await asyncio.to_thread(save_archive, images, names, out)
+            out.seek(0)
+            await conn.start_stream(200, "application/x-tar")
+            while chunk := await asyncio.to_thread(out.read, 1024 * 1024):
+                await conn.write_chunk(chunk)
+            await conn.end_stream()
+
+    router.add("GET", "/images/json", list_)
+    router.add("POST", "/images/load", load)
+    router.add("GET", "/images/get", save)
+    router.add("GET", "/images/{name*}/json", inspect)
+    router.add("GET", "/images/{name*}/history", history)
+    router.add("GET", "/images/{name*}/get", save)
+    router.add("POST", "/images/{name*}/tag", tag)
+    router.add("DELETE", "/images/{name*}", remove)

@@ -1,0 +1,534 @@
+"""Container lifecycle in the daemon: create, start, wait, stop, kill, remove, and restore after a restart.
+
+The daemon owns the records (engine/store) and the rootfs snapshots; each
+running container has a shim (engine/containers/shim.py) that owns its
+processes and stdio.  This module ties them together, like moby's
+daemon/{create,start,monitor,delete}.go over containerd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.containers import oci_spec
+from engine.containers.attach import AttachHub
+from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed, StateConflict
+from engine.containers.json_log import LogOptions, rfc3339_nano
+from engine.containers.names import generate_name, validate_name
+from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
+from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record
+from engine.containers.store import ContainerStore
+
+log = logging.getLogger(__name__)
+
+# Image config keys Docker copies into a container's Config when the request leaves them empty.
+_INHERITED = ("Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal", "Healthcheck", "Shell")
+
+
+@dataclass
+class ServicePaths:
+    data_root: Path
+    exec_root: Path
+    cgroup_parent: str = "berth"
+
+    def data_dir(self, container_id: str) -> Path:
+        return self.data_root / "containers" / container_id
+
+    def exec_dir(self, container_id: str) -> Path:
+        # Short: unix socket paths (shim.sock) must stay under 108 bytes.
+        return self.exec_root / "c" / container_id[:12]
+
+    def log_path(self, container_id: str) -> Path:
+        return self.data_dir(container_id) / f"{container_id}-json.log"
+
+    @property
+    def runtime_root(self) -> Path:
+        return self.exec_root / "runtime"
+
+
+@dataclass
+class Live:
+    """Per-container in-memory state: attach fan-out and exit notifications."""
+
+    hub: AttachHub = field(default_factory=AttachHub)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)  # replaced at each start
+    exit_waiters: list[asyncio.Future[ContainerRecord]] = field(default_factory=list)
+    removal_waiters: list[asyncio.Future[ContainerRecord]] = field(default_factory=list)
+    monitor: asyncio.Task[None] | None = None
+
+    def resolve(self, waiters: list[asyncio.Future[ContainerRecord]], record: ContainerRecord) -> None:
+        for future in waiters:
+            if not future.done():
+                future.set_result(record)
+        waiters.clear()
+
+
+class ContainerService:
+    def __init__(self, paths: ServicePaths, store: ContainerStore, images: Any, snapshotter: Any,
+                 publish: Callable[[str, str, str, dict[str, str]], object],
+                 log_opts: dict[str, str] | None = None) -> None:
+        self.paths = paths
+        self.store = store
+        self.images = images
+        self.snapshotter = snapshotter
+        self.publish = publish
+        self.log_opts = dict(log_opts or {})
+        self.live: dict[str, Live] = {}
+
+    def _live(self, container_id: str) -> Live:
+        return self.live.setdefault(container_id, Live())
+
+    def _event(self, record: ContainerRecord, action: str, extra: dict[str, str] | None = None) -> None:
+        attributes = {"name": record.name, "image": record.image_name}
+        attributes.update({k: str(v) for k, v in (record.config.get("Labels") or {}).items()})
+        attributes.update(extra or {})
+        self.publish("container", action, record.id, attributes)
+
+    # ------------------------------------------------------------------ create
+    async def create(self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
+                     ) -> tuple[ContainerRecord, list[str]]:
+        image_ref = str(config.get("Image") or "")
+        if not image_ref:
+            raise InvalidConfig("config.Image must not be empty")
+        image = self.images.get(image_ref)
+        image_config = (self.images.config(image.id).get("config") or {})
+        merged = merge_config(config, image_config)
+        # Validate what can be checked before there is a rootfs (dockerd's verifyContainerSettings).
+        oci_spec.resources(host_config, bool(host_config.get("Privileged")))
+        oci_spec.capabilities(host_config)
+        oci_spec.security_options(host_config)
+        for bind in host_config.get("Binds") or []:
+            oci_spec.bind_mount(str(bind))
+        LogOptions.from_opts(dict((host_config.get("LogConfig") or {}).get("Config") or self.log_opts))
+        oci_spec.command_line(merged, {})
+        container_name = validate_name(name) if name else generate_name(self.store.names())
+        container_id = secrets.token_hex(32)
+        record = ContainerRecord(
+            id=container_id, name=container_name, created=rfc3339_nano(time.time_ns()), image_id=image.id,
+            image_name=image_ref, config=merged, host_config=_normalize_host_config(host_config),
+            snapshot_key=f"container-{container_id}",
+        )
+        top = await asyncio.to_thread(self._unpack, image)
+        self.store.add(record)  # name conflicts surface here, before any disk work is kept
+        try:
+            await asyncio.to_thread(self.snapshotter.prepare, record.snapshot_key, top)
+            self.paths.data_dir(container_id).mkdir(parents=True, exist_ok=True)
+        except BaseException:
+            self.store.remove(container_id)
+            raise
+        self._live(container_id)
+        self._event(record, "create")
+        warnings = []
+        if str(host_config.get("NetworkMode") or "default") not in ("none", "host"):
+            warnings.append("bridge networking is not implemented yet: the container gets a private network "
+                            "namespace with loopback only")
+        return record, warnings
+
+    def _unpack(self, image: Any) -> str:
+        from engine.snapshots.unpack import LayerSource, unpack
+
+        def opener(digest: str) -> Callable[[], Any]:
+            return lambda: self.images.content.open(digest)
+
+        layers = [LayerSource(open=opener(layer.blob_digest), diff_id=layer.diff_id, media_type=layer.media_type)
+                  for layer in image.layers]
+        return unpack(self.snapshotter, layers)
+
+    # ------------------------------------------------------------------ start
+    async def start(self, ref: str) -> None:
+        record = self.store.get(ref)
+        if record.state.status in ("running", "paused"):
+            raise AlreadyRunning(record.id)
+        live = self._live(record.id)
+        exec_dir = self.paths.exec_dir(record.id)
+        if exec_dir.exists():
+            await asyncio.to_thread(self._cleanup_run, record)
+        exec_dir.mkdir(parents=True, exist_ok=True)
+        rootfs = exec_dir / "rootfs"
+        rootfs.mkdir(exist_ok=True)
+        from engine.snapshots.mounts import mount
+
+        await asyncio.to_thread(mount, self.snapshotter.mounts(record.snapshot_key), rootfs)
+        try:
+            etc = self._write_etc_files(record)
+            built = oci_spec.build_spec(oci_spec.SpecInputs(
+                container_id=record.id, config=record.config, host_config=record.host_config, image_config={},
+                rootfs=str(rootfs), cgroups_path=f"{self.paths.cgroup_parent}/{record.id}",
+                cgroup_v2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"), etc_files=etc,
+            ))
+            bundle = exec_dir / "bundle"
+            bundle.mkdir(exist_ok=True)
+            (bundle / "config.json").write_text(json.dumps(built.spec))
+            with contextlib.suppress(FileNotFoundError):
+                (exec_dir / EXIT_FILE).unlink()
+            init_pid, shim_pid = await asyncio.to_thread(self._spawn_shim, record, bundle, exec_dir)
+            reader, writer = await asyncio.open_unix_connection(str(exec_dir / SHIM_SOCKET))
+            writer.write(json.dumps({"op": "attach", "stdin": bool(record.config.get("OpenStdin"))}).encode() + b"\n")
+            await writer.drain()
+            await reader.readline()
+            live.exited = asyncio.Event()
+            await live.hub.connect(reader, writer, bool(record.config.get("StdinOnce")))
+            from engine.runtime.lifecycle import start_container
+            from engine.runtime.state import StateStore
+
+            await asyncio.to_thread(start_container, StateStore(str(self.paths.runtime_root)), record.id)
+        except BaseException as exc:
+            await asyncio.to_thread(self._cleanup_run, record)
+            await self._start_failed(record, exc)
+            raise
+        record.state = ContainerState(status="running", pid=init_pid, started_at=rfc3339_nano(time.time_ns()),
+                                      shim_pid=shim_pid)
+        self.store.save(record)
+        live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
+        self._event(record, "start")
+
+    async def _start_failed(self, record: ContainerRecord, exc: BaseException) -> None:
+        """Like dockerd: record the error, end attached streams, and honour --rm."""
+        live = self._live(record.id)
+        user_error = isinstance(exc, StartFailed) and exc.user_error
+        record.state = ContainerState(status="exited" if record.state.started_at != ZERO_TIME else "created",
+                                      exit_code=127 if user_error else 128, error=str(exc),
+                                      started_at=record.state.started_at, finished_at=rfc3339_nano(time.time_ns()))
+        self.store.save(record)
+        live.hub.close_all()
+        live.resolve(live.exit_waiters, record)
+        if record.host_config.get("AutoRemove"):
+            with contextlib.suppress(NoSuchContainer):
+                await self.remove(record.id, force=True)
+
+    def _write_etc_files(self, record: ContainerRecord) -> dict[str, str]:
+        data_dir = self.paths.data_dir(record.id)
+        hostname = str(record.config.get("Hostname") or record.id[:12])
+        files = {
+            "/etc/hostname": (data_dir / "hostname", f"{hostname}\n"),
+            "/etc/hosts": (data_dir / "hosts",
+                           f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+            "/etc/resolv.conf": (data_dir / "resolv.conf", _resolv_conf()),
+        }
+        for path, content in files.values():
+            path.write_text(content)
+        if str(record.host_config.get("NetworkMode")) == "host":
+            files.pop("/etc/hostname")
+        return {dest: str(path) for dest, (path, _) in files.items()}
+
+    def _spawn_shim(self, record: ContainerRecord, bundle: Path, exec_dir: Path) -> tuple[int, int]:
+        read_fd, write_fd = os.pipe()
+        log_config = record.host_config.get("LogConfig") or {}
+        log_opts = dict(log_config.get("Config") or self.log_opts)
+        cmd = [sys.executable, "-m", "engine.containers.shim", "--runtime-root", str(self.paths.runtime_root),
+               "--id", record.id, "--bundle", str(bundle), "--workdir", str(exec_dir),
+               "--log-path", str(self.paths.log_path(record.id)), "--log-opts", json.dumps(log_opts),
+               "--report-fd", str(write_fd)]
+        if record.config.get("Tty"):
+            cmd.append("--tty")
+        if record.config.get("OpenStdin"):
+            cmd.append("--open-stdin")
+            if record.config.get("StdinOnce"):
+                cmd.append("--stdin-once")
+        with open(exec_dir / "shim.stderr", "wb") as stderr:
+            proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=stderr, start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as report:
+            line = report.readline()
+        try:
+            ready = json.loads(line)
+        except ValueError:
+            proc.wait()
+            lines = (exec_dir / "shim.stderr").read_text(errors="replace").strip().splitlines()
+            raise StartFailed(f"shim failed: {lines[-1] if lines else 'no output'}", user_error=False) from None
+        if "error" in ready:
+            proc.wait()
+            message = str(ready["error"])
+            user_error = "executable file not found" in message or "no such file or directory" in message
+            raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
+        # The shim runs on its own (new session); it is reaped by whoever adopts it after we exit.
+        _forget(proc)
+        return int(ready["pid"]), int(ready["shim_pid"])
+
+    async def _monitor(self, container_id: str, exec_dir: Path) -> None:
+        """Wait for the run to end and record it: exit code, `die` event, rootfs unmounted, auto-remove."""
+        exit_record = None
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(exec_dir / SHIM_SOCKET))
+            writer.write(b'{"op":"wait"}\n')
+            await writer.drain()
+            line = await reader.readline()
+            writer.close()
+            if line:
+                exit_record = json.loads(line)
+        except (ConnectionError, FileNotFoundError, ValueError) as exc:
+            log.warning("lost the shim of %s (%s); reading its exit file", container_id, exc)
+        await self._record_exit(container_id, exec_dir, exit_record)
+
+    async def _record_exit(self, container_id: str, exec_dir: Path, exit_json: dict[str, Any] | None) -> None:
+        live = self._live(container_id)
+        await live.hub.wait_run_end()
+        if exit_json is None:
+            for _ in range(100):  # the shim writes exit.json just before it closes its socket
+                saved = read_exit_record(exec_dir)
+                if saved is not None:
+                    exit_json = saved.to_json()
+                    break
+                await asyncio.sleep(0.05)
+        try:
+            record = self.store.get(container_id)
+        except NoSuchContainer:
+            return
+        if exit_json is None:
+            exit_json = {"ExitCode": 255, "FinishedAt": rfc3339_nano(time.time_ns()), "OOMKilled": False,
+                         "Error": "the container's supervisor disappeared without an exit status"}
+        record.state = ContainerState(status="exited", exit_code=int(exit_json["ExitCode"]),
+                                      finished_at=str(exit_json["FinishedAt"]),
+                                      oom_killed=bool(exit_json.get("OOMKilled")),
+                                      error=str(exit_json.get("Error", "")), started_at=record.state.started_at)
+        self.store.save(record)
+        await asyncio.to_thread(self._cleanup_run, record)
+        if record.state.oom_killed:
+            self._event(record, "oom")
+        self._event(record, "die", {"exitCode": str(record.state.exit_code)})
+        live.exited.set()
+        live.resolve(live.exit_waiters, record)
+        if record.host_config.get("AutoRemove"):
+            with contextlib.suppress(NoSuchContainer):
+                await self.remove(container_id, force=True)
+
+    def _cleanup_run(self, record: ContainerRecord) -> None:
+        from engine.snapshots.mounts import unmount_all_under
+
+        exec_dir = self.paths.exec_dir(record.id)
+        unmount_all_under(exec_dir)
+        shutil.rmtree(exec_dir, ignore_errors=True)
+
+    # ------------------------------------------------------------------ signals
+    async def kill(self, ref: str, sig: str | int | None) -> None:
+        record = self.store.get(ref)
+        if record.state.status not in ("running", "paused"):
+            raise StateConflict(f"Container {record.id} is not running")
+        number = parse_signal(sig or "SIGKILL")
+        await asyncio.to_thread(self._runtime_kill, record.id, number)
+        self._event(record, "kill", {"signal": str(number)})
+
+    def _runtime_kill(self, container_id: str, number: int) -> None:
+        from engine.runtime.errors import ContainerNotFound, InvalidState
+        from engine.runtime.lifecycle import kill_container
+        from engine.runtime.state import StateStore
+
+        try:
+            kill_container(StateStore(str(self.paths.runtime_root)), container_id, number, all_processes=False)
+        except (ContainerNotFound, InvalidState) as exc:  # it stopped between our check and the signal
+            log.info("kill %s: %s", container_id, exc)
+
+    async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
+        record = self.store.get(ref)
+        if record.state.status not in ("running", "paused"):
+            raise AlreadyStopped(record.id)
+        live = self._live(record.id)
+        stop_signal = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
+        grace = 10 if timeout is None else timeout
+        if record.state.status == "paused":
+            await self.unpause(record.id)
+        await asyncio.to_thread(self._runtime_kill, record.id, stop_signal)
+        if grace < 0:
+            await live.exited.wait()
+        else:
+            try:
+                await asyncio.wait_for(live.exited.wait(), grace)
+            except TimeoutError:
+                log.info("container %s did not stop after %ds: SIGKILL", record.id, grace)
+                await asyncio.to_thread(self._runtime_kill, record.id, signal.SIGKILL)
+                await live.exited.wait()
+        self._event(self.store.get(record.id), "stop")
+
+    async def pause(self, ref: str) -> None:
+        from engine.runtime.lifecycle import pause_container
+        from engine.runtime.state import StateStore
+
+        record = self.store.get(ref)
+        if record.state.status != "running":
+            raise StateConflict(f"Container {record.id} is not running" if record.state.status != "paused"
+                                else f"Container {record.id} is already paused")
+        await asyncio.to_thread(pause_container, StateStore(str(self.paths.runtime_root)), record.id)
+        record.state.status = "paused"
+        self.store.save(record)
+        self._event(record, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        from engine.runtime.lifecycle import resume_container
+        from engine.runtime.state import StateStore
+
+        record = self.store.get(ref)
+        if record.state.status != "paused":
+            raise StateConflict(f"Container {record.id} is not paused")
+        await asyncio.to_thread(resume_container, StateStore(str(self.paths.runtime_root)), record.id)
+        record.state.status = "running"
+        self.store.save(record)
+        self._event(record, "unpause")
+
+    # ------------------------------------------------------------------ wait / remove
+    def wait(self, ref: str, condition: str) -> asyncio.Future[ContainerRecord]:
+        """A future for the condition, registered now: the API sends headers, then awaits it.
+
+        Registering before the response goes out matters: `docker run` sends
+        `start` only after it saw the headers of `wait`, and the exit must not
+        slip in between.
+        """
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidConfig(f"invalid condition: {condition!r}")
+        record = self.store.get(ref)
+        live = self._live(record.id)
+        future: asyncio.Future[ContainerRecord] = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            live.removal_waiters.append(future)
+        elif condition == "next-exit" or record.state.status in ("running", "paused"):
+            live.exit_waiters.append(future)
+        else:
+            future.set_result(record)
+        return future
+
+    async def remove(self, ref: str, force: bool = False) -> None:
+        record = self.store.get(ref)
+        if record.state.status in ("running", "paused"):
+            if not force:
+                raise StateConflict(
+                    f"cannot remove container \"/{record.name}\": container is running: stop the container "
+                    "before removing or force remove"
+                )
+            await self.kill(record.id, "SIGKILL")
+            await self._live(record.id).exited.wait()
+        await asyncio.to_thread(self._cleanup_run, record)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
+        shutil.rmtree(self.paths.data_dir(record.id), ignore_errors=True)
+        self.store.remove(record.id)
+        self._event(record, "destroy")
+        live = self.live.pop(record.id, None)
+        if live is not None:
+            live.resolve(live.removal_waiters, record)
+            live.resolve(live.exit_waiters, record)
+
+    # ------------------------------------------------------------------ restore
+    async def restore(self) -> None:
+        """After a daemon restart: reattach to shims that kept running, record the runs that ended."""
+        for record in self.store.all():
+            live = self._live(record.id)
+            if record.state.status not in ("running", "paused"):
+                live.exited.set()
+                continue
+            exec_dir = self.paths.exec_dir(record.id)
+            if _shim_answers(exec_dir / SHIM_SOCKET):
+                try:
+                    reader, writer = await asyncio.open_unix_connection(str(exec_dir / SHIM_SOCKET))
+                    writer.write(b'{"op":"attach","stdin":false}\n')
+                    await writer.drain()
+                    await reader.readline()
+                    await live.hub.connect(reader, writer, False)
+                except (ConnectionError, FileNotFoundError):
+                    pass
+                live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
+                log.info("reconnected to running container %s", record.id[:12])
+            else:
+                await self._record_exit(record.id, exec_dir, None)
+
+
+class AlreadyRunning(Exception):
+    """Start of a running container: Docker answers 304 Not Modified."""
+
+
+class AlreadyStopped(Exception):
+    """Stop of a stopped container: Docker answers 304 Not Modified."""
+
+
+def parse_signal(value: str | int) -> int:
+    if isinstance(value, int) or str(value).isdigit():
+        number = int(value)
+    else:
+        name = str(value).upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        try:
+            number = int(signal.Signals[name])
+        except KeyError:
+            raise InvalidConfig(f"Invalid signal: {value}") from None
+    if not 0 < number < 65:
+        raise InvalidConfig(f"Invalid signal: {value}")
+    return number
+
+
+def merge_config(config: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
+    """dockerd's merge of the image's config into a new container's Config."""
+    merged = dict(config)
+    for key in _INHERITED:
+        if not merged.get(key) and image_config.get(key):
+            merged[key] = image_config[key]
+    if config.get("Entrypoint") and not config.get("Cmd"):
+        merged["Cmd"] = None  # a new entrypoint drops the image's Cmd
+    env: dict[str, str] = {}
+    order: list[str] = []
+    for item in [*(image_config.get("Env") or []), *(config.get("Env") or [])]:
+        key = str(item).split("=", 1)[0]
+        if key not in env:
+            order.append(key)
+        env[key] = str(item)
+    merged["Env"] = [env[k] for k in order]
+    labels = dict(image_config.get("Labels") or {})
+    labels.update(config.get("Labels") or {})
+    merged["Labels"] = labels
+    exposed = dict(image_config.get("ExposedPorts") or {})
+    exposed.update(config.get("ExposedPorts") or {})
+    if exposed:
+        merged["ExposedPorts"] = exposed
+    volumes = dict(image_config.get("Volumes") or {})
+    volumes.update(config.get("Volumes") or {})
+    if volumes:
+        merged["Volumes"] = volumes
+    return merged
+
+
+def _normalize_host_config(host: dict[str, Any]) -> dict[str, Any]:
+    normalized = dict(host)
+    normalized.setdefault("NetworkMode", "default")
+    normalized.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    normalized.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    return normalized
+
+
+def _resolv_conf() -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = [line for line in f if not line.startswith("nameserver 127.")]
+    except OSError:
+        lines = []
+    return "".join(lines)
+
+
+def _shim_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _forget(proc: subprocess.Popen[bytes]) -> None:
+    # Popen reaps in __del__ only if still a child; the shim setsid()s and stays our child until
+    # it exits, so reap it from a thread that waits without blocking the event loop.
+    import threading
+
+    threading.Thread(target=proc.wait, name=f"reap-shim-{proc.pid}", daemon=True).start()
