@@ -109,7 +109,8 @@ def insert_image(
     for manifest in image.manifests:
         conn.execute(
             "INSERT INTO image_manifests(image_id, digest, media_type, size, is_target) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET is_target = max(is_target, excluded.is_target)",
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(image_id, digest) "
+            "DO UPDATE SET is_target = max(is_target, excluded.is_target)",
             (image.config_digest, manifest.digest, manifest.media_type, manifest.size, int(manifest.is_target)),
         )
     for ref in image.tags:

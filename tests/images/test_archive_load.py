@@ -292,3 +292,51 @@ def test_failed_load_keeps_blobs_other_images_use(store: ImageStore, tmp_path: P
         load(store, _broken(tmp_path, "bad-diff-id"))
     assert sorted(store.content.walk()) == before
     assert store.resolve("app:1") == image_id
+
+
+def test_loading_the_same_archive_twice_is_idempotent(store: ImageStore, tmp_path: Path) -> None:
+    members, image_id = docker_save_members([LAYER_A, LAYER_B], ["app:1"])
+    archive = write_tar(tmp_path / "a.tar", members)
+    load(store, archive)
+    blobs = sorted(store.content.walk())
+    assert load(store, archive).image_ids == [image_id]
+    assert [r.id for r in store.list()] == [image_id]
+    assert sorted(store.content.walk()) == blobs
+
+
+def _oci_blob(members: list[tuple[str, bytes | Link | int]], data: bytes) -> dict[str, object]:
+    digest = sha256_digest(data)
+    members.append((f"blobs/sha256/{digest[7:]}", data))
+    return {"digest": digest, "size": len(data)}
+
+
+def test_multi_platform_index_loads_the_host_manifest(store: ImageStore, tmp_path: Path) -> None:
+    from engine.images.platforms import host_architecture
+
+    from .image_factory import config_json
+
+    members: list[tuple[str, bytes | Link | int]] = [("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')]
+    layer = gzip.compress(LAYER_A)
+    layer_desc = {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_oci_blob(members, layer)}
+    config = config_json([sha256_digest(LAYER_A)])
+    config_desc = {"mediaType": "application/vnd.oci.image.config.v1+json", **_oci_blob(members, config)}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": config_desc, "layers": [layer_desc]}).encode()
+    host_manifest = {"mediaType": "application/vnd.oci.image.manifest.v1+json", **_oci_blob(members, manifest),
+                     "platform": {"os": "linux", "architecture": host_architecture()}}
+    absent = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "e" * 64,
+              "size": 10, "platform": {"os": "linux", "architecture": "s390x"}}
+    attestation = {**host_manifest, "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                   "platform": {"os": "unknown", "architecture": "unknown"}}
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": [absent, attestation, host_manifest]}).encode()
+    index_desc = {"mediaType": "application/vnd.oci.image.index.v1+json", **_oci_blob(members, index),
+                  "annotations": {"io.containerd.image.name": "example.com/multi:1",
+                                  "org.opencontainers.image.ref.name": "1"}}
+    members.append(("index.json", json.dumps({"schemaVersion": 2, "manifests": [index_desc]}).encode()))
+    result = load(store, write_tar(tmp_path / "multi.tar", members))
+    assert result.tags == ["example.com/multi:1"]
+    record = store.get("example.com/multi:1")
+    assert record.target is not None and record.target.digest == index_desc["digest"]
+    assert {m.digest for m in record.manifests} == {index_desc["digest"], host_manifest["digest"]}
+    assert store.inspect("example.com/multi:1")["Descriptor"]["digest"] == index_desc["digest"]
