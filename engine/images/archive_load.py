@@ -389,8 +389,9 @@ def _put_member(store: ImageStore, reader: ArchiveReader, layer: _LayerPlan, lea
             return layer.digest
     try:
         with reader.open(layer.member) as source, store.content.writer(layer.digest, layer.size) as writer:
-            if writer.exists:
-                return layer.digest or ""
+            if writer.exists:  # only with a known digest: another load stored it meanwhile
+                assert layer.digest is not None
+                return layer.digest
             writer.reset()  # an archive is read from its start, never resumed
             while chunk := source.read(_CHUNK):
                 writer.write(chunk)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,8 +102,3 @@ def _layer_tar(store: ImageStore, layer: LayerRecord, tmp: Path) -> Path:
         target.unlink()
         raise DigestMismatch(f"layer blob {layer.blob_digest} does not unpack to {layer.diff_id}")
     return target
-
-
-def remove_tree(path: Path) -> None:
-    """Used by the daemon's startup cleanup of abandoned save/load temp dirs."""
-    shutil.rmtree(path, ignore_errors=True)
