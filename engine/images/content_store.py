@@ -67,7 +67,7 @@ class BlobWriter:
         store: ContentStore,
         digest: str | None,
         expected_size: int | None,
-        ingest_dir: Path,
+        ingest_dir: Path | None,
         lock_fd: int | None,
     ) -> None:
         self._store = store
@@ -87,6 +87,7 @@ class BlobWriter:
             self._open_data()
 
     def _open_data(self) -> None:
+        assert self._ingest_dir is not None
         data_path = self._ingest_dir / "data"
         self._file = open(data_path, "ab+")  # noqa: SIM115 - lives as long as the writer
         self._file.seek(0)
@@ -149,6 +150,7 @@ class BlobWriter:
         self._file = None
         target = self._store.path(actual)
         target.parent.mkdir(parents=True, exist_ok=True)
+        assert self._ingest_dir is not None
         data_path = self._ingest_dir / "data"
         os.chmod(data_path, 0o444)
         # rename over an existing identical blob (a racing writer of an unknown
@@ -181,7 +183,8 @@ class BlobWriter:
 
     def _remove_ingest(self) -> None:
         # Remove while still holding the lock so the next writer starts clean.
-        shutil.rmtree(self._ingest_dir, ignore_errors=True)
+        if self._ingest_dir is not None:
+            shutil.rmtree(self._ingest_dir, ignore_errors=True)
         self._release()
 
     def _release(self) -> None:
@@ -250,6 +253,10 @@ class ContentStore:
         """Open an ingest.  With a digest, a partial ingest left by an earlier
         attempt is resumed (see `BlobWriter.offset`) and parallel writers of that
         digest take turns; `wait=False` raises BlobLocked instead of waiting."""
+        if digest is not None and self.has(digest):
+            # Committed blobs never change: no ingest, no lock (and no touching
+            # the ingest of a writer that is still busy with this digest).
+            return BlobWriter(self, digest, expected_size, None, None)
         key = hex_of(digest) if digest is not None else "ref-" + secrets.token_hex(16)
         ingest_dir = self._ingest / key
         while True:
