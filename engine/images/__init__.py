@@ -19,5 +19,6 @@ Where things are (one job per module):
     rootfs_import.py   `docker import`
     config_changes.py  `--change` instructions for import/commit
     rootfs_prepare.py  image → snapshots → container rootfs (engine/snapshots)
+    pull_record.py     a PulledImage (registry/) → an image record; LeasedSink
     registry/          the registry client (pull/push, auth)
 """
