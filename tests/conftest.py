@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures import capabilities, cleanup
+from tests.fixtures.dockerd import reference_dockerd  # noqa: F401  (shared session fixture)
 from tests.fixtures.registry import (
     BasicAuth,
     LocalRegistry,

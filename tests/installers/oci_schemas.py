@@ -1,4 +1,4 @@
-"""Validators for the OCI image-spec v1.1.1 JSON Schemas kept in /work/shared/specs.
+"""Validators for the OCI image-spec v1.1.1 JSON Schemas kept in ../shared/specs.
 
 The schemas name each other by relative file name (`"$ref": "content-descriptor.json"`)
 and resolve those against their own `id`, which sits in two different URL
@@ -18,7 +18,9 @@ from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-SPEC_DIR = Path(os.environ.get("BERTH_OCI_SPEC_DIR", "/work/shared/specs/oci-image-spec-v1.1.1"))
+from tests.specs import SPECS_DIR
+
+SPEC_DIR = Path(os.environ.get("BERTH_OCI_SPEC_DIR", str(SPECS_DIR / "oci-image-spec-v1.1.1")))
 _BASES = ("https://opencontainers.org/schema/", "https://opencontainers.org/schema/image/")
 
 SCHEMA_FILES = {
