@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import decimal
+import enum
 import errno
 import logging
 import os
@@ -66,6 +67,21 @@ _TAR_BUFSIZE = 64 << 10
 _NOFOLLOW_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class WhiteoutMode(enum.Enum):
+    """How a layer lands (and so what its whiteouts become).
+
+    OVERLAY: into an empty overlay upperdir; whiteouts become overlay
+    whiteouts and opaque xattrs; extracted in a temp dir renamed into place.
+    DELETE: onto a full copy of the parent tree (a native, copying
+    snapshotter); whiteouts delete what they name and an opaque marker deletes
+    what this layer did not bring into its directory.  Applied in place: the
+    caller owns a private, not yet committed snapshot and discards it on error.
+    """
+
+    OVERLAY = "overlay"
+    DELETE = "delete"
+
+
 @dataclass(frozen=True)
 class AppliedLayer:
     diff_id: str  # "sha256:<hex>" of the uncompressed tar (image-spec config.md rootfs.diff_ids)
@@ -81,6 +97,7 @@ def apply_layer(
     *,
     expected_diff_id: str | None = None,
     durable: bool = True,
+    whiteout_mode: WhiteoutMode = WhiteoutMode.OVERLAY,
 ) -> AppliedLayer:
     """Unpack ``layer`` (tar, gzip or zstd; detected from its magic bytes) into ``target_dir``.
 
@@ -91,6 +108,8 @@ def apply_layer(
     so a snapshot committed after a crash never holds half-written files.
     """
     target_dir = Path(target_dir)
+    if whiteout_mode is WhiteoutMode.DELETE:
+        return _apply_in_place(target_dir, layer, media_type, expected_diff_id, durable)
     if target_dir.exists() and any(target_dir.iterdir()):
         raise LayerError(f"apply target {target_dir} is not empty")
     started = time.monotonic()
@@ -122,6 +141,30 @@ def apply_layer(
     return AppliedLayer(diff_id=diff_id, size=reader.size, compression=compression, entries=entries)
 
 
+def _apply_in_place(
+    target_dir: Path, layer: IO[bytes], media_type: str | None, expected_diff_id: str | None, durable: bool
+) -> AppliedLayer:
+    started = time.monotonic()
+    if not target_dir.is_dir():
+        raise LayerError(f"apply target {target_dir} is not a directory")
+    reader, compression = open_uncompressed(layer, media_type)
+    with RootedDir(target_dir) as root:
+        extractor = _Extractor(root, WhiteoutMode.DELETE)
+        entries = extractor.run(cast(IO[bytes], reader))
+        reader.drain()
+        diff_id = reader.digest()
+        if expected_diff_id is not None and diff_id != expected_diff_id:
+            raise LayerError(f"layer DiffID is {diff_id}, expected {expected_diff_id}")
+        extractor.finish_root()
+    if durable:
+        _sync_filesystem(target_dir)
+    log.info(
+        "applied layer %s (%s, %d entries, %d bytes) onto %s in %.3fs",
+        diff_id, compression.value, entries, reader.size, target_dir, time.monotonic() - started,
+    )
+    return AppliedLayer(diff_id=diff_id, size=reader.size, compression=compression, entries=entries)
+
+
 def tar_xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
     """xattrs carried in a member's PAX records (GNU/star and libarchive spellings)."""
     out: dict[str, bytes] = {}
@@ -138,8 +181,12 @@ def tar_xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
 class _Extractor:
     """Applies members one by one; every path goes through :class:`RootedDir`."""
 
-    def __init__(self, root: RootedDir) -> None:
+    def __init__(self, root: RootedDir, mode: WhiteoutMode = WhiteoutMode.OVERLAY) -> None:
         self.root = root
+        self.mode = mode
+        # Lexical paths this layer brought (with their parents): what a
+        # whiteout or opaque marker of the same layer must leave alone.
+        self.brought: set[str] = set()
         # Directory mtimes are set last: creating children changes them.
         self.dir_times: dict[str, int] = {}
         # The root's (uid, gid, mode, xattrs member), applied by finish_root();
@@ -152,6 +199,7 @@ class _Extractor:
             with tarfile.open(fileobj=stream, mode="r|", bufsize=_TAR_BUFSIZE) as tar:
                 for member in tar:
                     count += 1
+                    self.root.release()
                     try:
                         self._apply(tar, member)
                     except OSError as exc:
@@ -173,8 +221,14 @@ class _Extractor:
             return
         base = parts[-1]
         if base.startswith(whiteouts.WHITEOUT_PREFIX):
-            self._apply_whiteout(member, parts)
+            if self.mode is WhiteoutMode.DELETE:
+                self._delete_whiteout(member, parts)
+            else:
+                self._apply_whiteout(member, parts)
             return
+        if self.mode is WhiteoutMode.DELETE:
+            for i in range(1, len(parts) + 1):
+                self.brought.add("/".join(parts[:i]))
         parent = self.root.make_dirs(parts[:-1], replace=self._whiteout_to_dir)
         existing = _lstat(base, parent)
         if member.isdir():
@@ -216,6 +270,8 @@ class _Extractor:
     def finish_root(self) -> None:
         fd = self.root.fd
         member = self.root_member
+        if member is None and self.mode is WhiteoutMode.DELETE:
+            return  # the copied parent's root stays as it was
         uid, gid, mode = (member.uid, member.gid, stat.S_IMODE(member.mode)) if member else (0, 0, 0o755)
         os.chown(".", uid, gid, dir_fd=fd)
         os.chmod(proc_path(fd, ""), mode)
@@ -243,6 +299,32 @@ class _Extractor:
             log.debug("whiteout %r ignored: %r is in the same layer", member.name, victim)
             return
         whiteouts.make_overlay_whiteout(victim, parent)
+
+    def _delete_whiteout(self, member: tarfile.TarInfo, parts: list[str]) -> None:
+        """DELETE mode: carry out the whiteout on the copied parent tree."""
+        base = parts[-1]
+        dir_key = "/".join(parts[:-1])
+        try:
+            parent = self.root.open_dir(parts[:-1])
+        except FileNotFoundError:
+            return  # nothing there to delete
+        if base == whiteouts.OPAQUE_MARKER:
+            for name in os.listdir(proc_path(parent, "")):
+                key = f"{dir_key}/{name}" if dir_key else name
+                st = _lstat(name, parent)
+                if key not in self.brought and st is not None:
+                    self._remove(parent, name, st, key.split("/"))
+            return
+        victim = whiteouts.whited_out_name(base)
+        if victim is None:
+            log.debug("skipping reserved whiteout entry %r", member.name)
+            return
+        if victim in ("", ".", ".."):
+            raise LayerError("whiteout of an invalid name", member.name)
+        key = f"{dir_key}/{victim}" if dir_key else victim
+        st = _lstat(victim, parent)
+        if st is not None and key not in self.brought:
+            self._remove(parent, victim, st, key.split("/"))
 
     def _whiteout_to_dir(self, parent: int, name: str) -> bool:
         """A directory arrives where this layer put a whiteout (``.wh.d`` then ``d/x``).
@@ -339,6 +421,7 @@ class _Extractor:
         for key in sorted(self.dir_times, key=lambda k: k.count("/"), reverse=True):
             if not key:
                 continue  # the root: finish_root()
+            self.root.release()
             parts = key.split("/")
             ns = self.dir_times[key]
             try:

@@ -32,6 +32,12 @@ OVERLAY_OPTIONS = ("index=off", "redirect_dir=off", "metacopy=off")
 class OverlaySnapshotter(SnapshotDirs):
     extra_dirs = ("work",)
 
+    def layer_dirs(self, key: str) -> tuple[list[Path], Path]:
+        """(lower dirs top first, upper dir) of ``key``: what :func:`layer_diff.diff_layer` takes."""
+        with self._mutex:
+            rec = self._get(key)
+            return [self._fs(r.id) for r in self._chain(rec.parent)], self._fs(rec.id)
+
     def _check_root(self) -> None:
         probe_overlay(self.root)
 

@@ -52,13 +52,16 @@ class RootedDir:
 
     Directory fds are cached by path; :meth:`invalidate` must be called after
     anything is removed or replaced, since a cached path may then resolve
-    differently.
+    differently.  Invalidated fds stay open until :meth:`release` (called
+    between tar members), because the caller may still hold one: the parent
+    of an entry it just replaced is still the right directory.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fd = os.open(path, _DIR_FLAGS)
         self._cache: dict[str, int] = {}
+        self._retired: list[int] = []
 
     def __enter__(self) -> RootedDir:
         return self
@@ -70,12 +73,19 @@ class RootedDir:
 
     def close(self) -> None:
         self.invalidate()
+        self.release()
         os.close(self.fd)
 
     def invalidate(self) -> None:
-        for fd in self._cache.values():
-            os.close(fd)
+        """Forget every cached lookup (the fds are closed by the next :meth:`release`)."""
+        self._retired.extend(self._cache.values())
         self._cache.clear()
+
+    def release(self) -> None:
+        """Close the fds :meth:`invalidate` retired; no fd handed out earlier may be used after this."""
+        for fd in self._retired:
+            os.close(fd)
+        self._retired.clear()
 
     def open_dir(self, parts: list[str]) -> int:
         """An O_PATH fd of the directory at ``parts`` (resolved in the root); owned by the cache."""

@@ -108,12 +108,6 @@ class SnapshotDirs:
         with self._mutex:
             return self._fs(self._get(key).id)
 
-    def layer_dirs(self, key: str) -> tuple[list[Path], Path]:
-        """(lower dirs top first, own dir) of ``key``: what :func:`layer_diff.diff_layer` takes."""
-        with self._mutex:
-            rec = self._get(key)
-            return [self._fs(r.id) for r in self._chain(rec.parent)], self._fs(rec.id)
-
     # -- changes ----------------------------------------------------------
 
     def prepare(self, key: str, parent: str | None = None, labels: Mapping[str, str] | None = None) -> list[Mount]:

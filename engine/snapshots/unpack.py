@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engine.snapshots.errors import AlreadyExists, InvalidParameter, NotFound
-from engine.snapshots.layer_apply import apply_layer
+from engine.snapshots.layer_apply import WhiteoutMode, apply_layer
 from engine.snapshots.mounts import Mount
 from engine.snapshots.snapshotter import Snapshotter
 
@@ -44,21 +44,22 @@ class LayerSource:
     media_type: str | None = None
 
 
-def upper_dir(mounts: Sequence[Mount]) -> Path:
-    """The writable directory behind an active snapshot's mounts (overlay upperdir or bind source).
+def apply_target(mounts: Sequence[Mount]) -> tuple[Path, WhiteoutMode]:
+    """Where (and how) a layer lands in an active snapshot, read from its mounts.
 
-    Applying there directly, instead of through a mounted overlay, is what
-    containerd's overlay applier does too: the layer's whiteouts go in as
-    overlay whiteouts rather than as deletions of lower files.
+    An overlay: straight into its upperdir with overlay whiteouts -- what
+    containerd's overlay applier does, without mounting anything.  A bind
+    mount (a snapshot with no parent, or a native snapshot holding a copy of
+    its parent): onto its source, with whiteouts carried out as deletions.
     """
     if len(mounts) != 1:
         raise InvalidParameter(f"expected one mount, got {len(mounts)}")
     m = mounts[0]
     if m.type == "bind":
-        return Path(m.source)
+        return Path(m.source), WhiteoutMode.DELETE
     for opt in m.options:
         if opt.startswith("upperdir="):
-            return Path(opt[len("upperdir=") :])
+            return Path(opt[len("upperdir=") :]), WhiteoutMode.OVERLAY
     raise InvalidParameter(f"{m.type} mount has no writable directory")
 
 
@@ -78,8 +79,9 @@ def unpack(snapshotter: Snapshotter, layers: Sequence[LayerSource]) -> str:
         key = f"extract-{uuid.uuid4().hex[:12]} {chain_id}"
         mounts = snapshotter.prepare(key, parent, labels={"berth.unpack": layer.diff_id})
         try:
+            target, mode = apply_target(mounts)
             with layer.open() as blob:
-                apply_layer(upper_dir(mounts), blob, layer.media_type, expected_diff_id=layer.diff_id)
+                apply_layer(target, blob, layer.media_type, expected_diff_id=layer.diff_id, whiteout_mode=mode)
             snapshotter.commit(chain_id, key)
         except AlreadyExists:
             # Another unpack of the same layer won the race: use its snapshot.

@@ -155,3 +155,27 @@ def test_same_layer_content_beats_its_own_whiteout(target: Path) -> None:
     apply_layer(target, io.BytesIO(TarBuilder().file(".wh.a").file("a", b"kept").file("b", b"b").file(".wh.b").build()))
     assert (target / "a").read_bytes() == b"kept"
     assert (target / "b").read_bytes() == b"b"
+
+
+def test_entries_replace_earlier_ones_in_subdirectories(target: Path) -> None:
+    tb = (
+        TarBuilder()
+        .dir("a/b/c").file("a/b/c/f", b"1").symlink("a/b/s", "/etc")
+        .file("a/b/c", b"file now")  # a directory replaced by a file
+        .dir("a/b/s").file("a/b/s/x", b"x")  # a symlink replaced by a directory
+        .file("a/b/s/x", b"y")  # a file replaced by a file
+    )
+    apply_layer(target, io.BytesIO(tb.build()))
+    assert (target / "a/b/c").read_bytes() == b"file now"
+    assert (target / "a/b/s").is_dir() and not (target / "a/b/s").is_symlink()
+    assert (target / "a/b/s/x").read_bytes() == b"y"
+
+
+def test_many_directories_do_not_exhaust_file_descriptors(work: Path) -> None:
+    tb = TarBuilder()
+    for i in range(1500):  # beyond the lookup cache, so it is flushed several times
+        tb.dir(f"d{i}/sub").file(f"d{i}/sub/f", b"x")
+    fds_before = len(os.listdir("/proc/self/fd"))
+    apply_layer(work / "t", io.BytesIO(tb.build()), durable=False)
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert os.lstat(work / "t" / "d1499" / "sub").st_mtime_ns == MTIME * 10**9

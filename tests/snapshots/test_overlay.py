@@ -45,25 +45,6 @@ def test_chain_id_follows_the_image_spec() -> None:
     assert chain_ids([a, b])[1] == "sha256:" + hashlib.sha256(f"{a} {b}".encode()).hexdigest()
 
 
-def test_three_layers_whiteouts_and_opaque_dirs_hide_lower_content(work: Path, sn: OverlaySnapshotter) -> None:
-    base = TarBuilder().dir("etc").file("etc/keep", b"keep").file("etc/gone", b"gone").dir("opq").file(
-        "opq/old1", b"1").dir("opq/olddir").file("opq/olddir/x", b"x")
-    mid = TarBuilder().file("etc/.wh.gone").file("mid", b"mid").file("opq/old2", b"2")
-    top = TarBuilder().dir("opq").file("opq/.wh..wh..opq").file("opq/new", b"new").file(".wh.mid")
-    top_chain = unpack(sn, [layer(base), layer(mid), layer(top)])
-    mnt = mounted_dir(work, "merged")
-    mount(sn.view("v", top_chain), mnt)
-    try:
-        assert (mnt / "etc/keep").read_bytes() == b"keep"
-        assert not (mnt / "etc/gone").exists()
-        assert not (mnt / "mid").exists()
-        assert sorted(os.listdir(mnt / "opq")) == ["new"]
-        assert sorted(os.listdir(mnt)) == ["etc", "opq"]
-    finally:
-        unmount(mnt)
-    assert not is_mounted(mnt)
-
-
 def test_single_layer_view_is_a_read_only_bind(work: Path, sn: OverlaySnapshotter) -> None:
     top = unpack(sn, [layer(TarBuilder().file("a", b"x"))])
     mounts = sn.view("v", top)
@@ -131,19 +112,6 @@ def test_eighty_layer_chain_mounts(work: Path, method: str, caplog: pytest.LogCa
         assert os.getcwd() != str(sn.root / "snapshots")  # the relative-path mount did not move our cwd
     finally:
         sn.close()
-
-
-def test_directory_after_its_own_whiteout_replaces_the_lower_one(work: Path, sn: OverlaySnapshotter) -> None:
-    base = TarBuilder().dir("d").file("d/old", b"old").dir("e").file("e/old", b"old")
-    top = TarBuilder().file(".wh.d").file("d/new", b"new").file(".wh.e").dir("e").file("e/new2", b"new")
-    chain = unpack(sn, [layer(base), layer(top)])
-    mnt = mounted_dir(work, "m")
-    mount(sn.view("v", chain), mnt)
-    try:
-        assert os.listdir(mnt / "d") == ["new"]
-        assert os.listdir(mnt / "e") == ["new2"]
-    finally:
-        unmount(mnt)
 
 
 def test_mount_errors_are_clear(work: Path, sn: OverlaySnapshotter) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, LayerError, NotFound
 from engine.snapshots.mounts import mount, unmount
+from engine.snapshots.native import NativeSnapshotter
 from engine.snapshots.overlay import OverlaySnapshotter
 from engine.snapshots.snapshotter import Kind, Snapshotter
 from engine.snapshots.unpack import LayerSource, unpack
@@ -22,7 +24,10 @@ from tests.snapshots.helpers import TarBuilder
 
 pytestmark = pytest.mark.needs_root
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], Snapshotter]] = {"overlay": OverlaySnapshotter}
+IMPLEMENTATIONS: dict[str, Callable[[Path], Snapshotter]] = {
+    "overlay": OverlaySnapshotter,
+    "native": NativeSnapshotter,
+}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -165,3 +170,63 @@ def test_concurrent_unpack_of_the_same_layer_keeps_one_snapshot(snapshotter: Sna
     assert unpack(sn, [LayerSource(open=open_and_let_the_rival_win, diff_id=diff_id)]) == diff_id
     assert rival_done == [diff_id]
     assert names(sn) == [diff_id]
+
+
+def test_three_layers_whiteouts_and_opaque_dirs_hide_lower_content(work: Path, snapshotter: Snapshotter) -> None:
+    base = TarBuilder().dir("etc").file("etc/keep", b"keep").file("etc/gone", b"gone").dir("opq").file(
+        "opq/old1", b"1").dir("opq/olddir").file("opq/olddir/x", b"x")
+    mid = TarBuilder().file("etc/.wh.gone").file("mid", b"mid").file("opq/old2", b"2")
+    top = TarBuilder().dir("opq").file("opq/.wh..wh..opq").file("opq/new", b"new").file(".wh.mid")
+    top_chain = unpack(snapshotter, [layer(base), layer(mid), layer(top)])
+    mnt = work / "merged"
+    mnt.mkdir()
+    mount(snapshotter.view("v", top_chain), mnt)
+    try:
+        assert (mnt / "etc/keep").read_bytes() == b"keep"
+        assert not (mnt / "etc/gone").exists()
+        assert not (mnt / "mid").exists()
+        assert sorted(os.listdir(mnt / "opq")) == ["new"]
+        assert sorted(os.listdir(mnt)) == ["etc", "opq"]
+    finally:
+        unmount(mnt)
+
+
+def test_same_layer_whiteouts_follow_the_spec(work: Path, snapshotter: Snapshotter) -> None:
+    """layer.md: whiteouts hide lower layers only; a directory brought after its own whiteout
+    replaces the lower one; an opaque marker after new children keeps them."""
+    base = TarBuilder().dir("d").file("d/old", b"old").dir("e").file("e/old", b"old").dir("f").file("f/old", b"o")
+    top = (
+        TarBuilder()
+        .file(".wh.d").file("d/new", b"new")
+        .file(".wh.e").dir("e").file("e/new2", b"new")
+        .file("f/mine", b"m").file("f/.wh..wh..opq")
+        .file("g", b"g").file(".wh.g")
+    )
+    chain = unpack(snapshotter, [layer(base), layer(top)])
+    mnt = work / "m"
+    mnt.mkdir()
+    mount(snapshotter.view("v", chain), mnt)
+    try:
+        assert os.listdir(mnt / "d") == ["new"]
+        assert os.listdir(mnt / "e") == ["new2"]
+        assert os.listdir(mnt / "f") == ["mine"]
+        assert (mnt / "g").read_bytes() == b"g"
+    finally:
+        unmount(mnt)
+
+
+def test_layer_metadata_survives_the_chain(work: Path, snapshotter: Snapshotter) -> None:
+    cap = bytes.fromhex("0100000200040000" + "00" * 12)
+    base = TarBuilder().dir("bin").file("bin/su", b"su", mode=0o4755).file(
+        "bin/ping", b"p", xattrs={"security.capability": cap}).hardlink("bin/su2", "bin/su")
+    top = TarBuilder().file("other", b"x")
+    chain = unpack(snapshotter, [layer(base), layer(top)])
+    mnt = work / "m"
+    mnt.mkdir()
+    mount(snapshotter.view("v", chain), mnt)
+    try:
+        assert os.stat(mnt / "bin/su").st_mode & 0o7777 == 0o4755
+        assert os.stat(mnt / "bin/su").st_ino == os.stat(mnt / "bin/su2").st_ino
+        assert os.getxattr(mnt / "bin/ping", "security.capability") == cap
+    finally:
+        unmount(mnt)
