@@ -15,6 +15,7 @@ import pytest
 from engine.snapshots.errors import LayerError
 from engine.snapshots.layer_diff import diff_layer
 from engine.snapshots.mounts import mount, unmount
+from engine.snapshots.native import NativeSnapshotter
 from engine.snapshots.overlay import OverlaySnapshotter
 from engine.snapshots.unpack import LayerSource, unpack
 from tests.snapshots.helpers import TarBuilder, tree_state
@@ -57,7 +58,10 @@ def change_things(mnt: Path) -> None:
     os.setxattr(mnt / "c", "user.tag", b"\xff\x00bin")
 
 
-def test_diff_then_reapply_reproduces_the_merged_view(work: Path, sn: OverlaySnapshotter) -> None:
+@pytest.mark.parametrize("reapply_with", [OverlaySnapshotter, NativeSnapshotter])
+def test_diff_then_reapply_reproduces_the_merged_view(
+    work: Path, sn: OverlaySnapshotter, reapply_with: type[OverlaySnapshotter | NativeSnapshotter]
+) -> None:
     base = unpack(sn, [source(BASE)])
     mounts = sn.prepare("ctr", base)
     mnt = work / "merged"
@@ -87,7 +91,7 @@ def test_diff_then_reapply_reproduces_the_merged_view(work: Path, sn: OverlaySna
     assert not any("trusted.overlay" in k for m in members.values() for k in m.pax_headers)
 
     # A second, independent chain built from the base and the diff shows the same tree.
-    sn2 = OverlaySnapshotter(work / "root2")
+    sn2 = reapply_with(work / "root2")
     try:
         top = unpack(sn2, [source(BASE), source(data)])
         view = work / "view"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.snapshots.errors import LayerError
-from engine.snapshots.layer_apply import apply_layer
+from engine.snapshots.layer_apply import WhiteoutMode, apply_layer
 from tests.snapshots.helpers import TarBuilder
 
 pytestmark = pytest.mark.needs_root
@@ -51,14 +51,22 @@ def random_layer(rng: random.Random, sentinel: Path) -> TarBuilder:
     return tb
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_random_hostile_layer_never_escapes(work: Path, sentinel: Path, seed: int) -> None:
+@pytest.mark.parametrize("mode", list(WhiteoutMode))
+@pytest.mark.parametrize("seed", range(200))
+def test_random_hostile_layer_never_escapes(work: Path, sentinel: Path, seed: int, mode: WhiteoutMode) -> None:
     rng = random.Random(seed)
     target = work / "target"
+    if mode is WhiteoutMode.DELETE:
+        # In place, on top of a "parent" tree that the layer may delete from or write through.
+        (target / "etc").mkdir(parents=True)
+        (target / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\n")
+        os.symlink("/etc", target / "a")
+        (target / "b").mkdir()
     tb = random_layer(rng, sentinel)
     try:
-        apply_layer(target, io.BytesIO(tb.build()), durable=False)
+        apply_layer(target, io.BytesIO(tb.build()), durable=False, whiteout_mode=mode)
     except LayerError:
-        assert not target.exists() or list(target.iterdir()) == []
+        if mode is WhiteoutMode.OVERLAY:
+            assert not target.exists() or list(target.iterdir()) == []
     # Whatever happened, only the target (and nothing else) may exist beside the sentinel.
     assert sorted(os.listdir(work)) in (["sentinel"], ["sentinel", "target"])
