@@ -30,8 +30,9 @@ Safety policy (what a hostile layer gets):
   after its own whiteout replaces it, and a directory that replaces a
   whiteout is made opaque so the lower directory stays hidden.
 * Nothing is visible until the whole layer is applied: extraction happens in a
-  sibling temp directory renamed onto the target at the end, and is deleted on
-  any error.
+  sibling temp directory (mode 0700 until complete) renamed onto the target at
+  the end, and deleted on any error.  (In :attr:`WhiteoutMode.DELETE` the layer
+  lands in place on a private copy that the caller discards on error.)
 """
 
 from __future__ import annotations

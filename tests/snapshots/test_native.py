@@ -70,3 +70,23 @@ def test_each_native_snapshot_is_an_independent_copy(work: Path) -> None:
             unmount(mnt)
     finally:
         sn.close()
+
+
+def test_auto_selection_prefers_overlay_and_falls_back_to_native(work: Path) -> None:
+    from engine.snapshots.selection import open_snapshotter
+
+    sn = open_snapshotter(work / "plain")
+    assert isinstance(sn, OverlaySnapshotter)
+    sn.close()
+    for name in ("l1", "l2", "u", "w", "m"):
+        (work / name).mkdir()
+    mount([Mount("overlay", "overlay", (f"workdir={work}/w", f"upperdir={work}/u", f"lowerdir={work}/l1:{work}/l2"))],
+          work / "m")
+    try:
+        sn = open_snapshotter(work / "m" / "root")
+        assert isinstance(sn, NativeSnapshotter)
+        sn.close()
+        with pytest.raises(SnapshotError):
+            open_snapshotter(work / "m" / "root", "overlay")
+    finally:
+        unmount(work / "m")
