@@ -117,30 +117,33 @@ def register(router: Router, service: ContainerService) -> None:
             data = payload.encode()
             return data if tty else encode_frame(STDOUT if stream == "stdout" else STDERR, data)
 
+        live = service._live(record.id)
         follower = LogFollower(log_path)
         follower.start_at_end()
-        for entry in read_records(log_path, since, until, tail):
-            if want[entry.stream]:
-                await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
-        if request.flag("follow") and until is None:
-            live = service._live(record.id)
-            hangup = asyncio.ensure_future(conn.reader.read(1))
-            try:
-                while not hangup.done():
-                    for entry in follower.poll():
-                        if want[entry.stream]:
-                            await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
-                    current = service.store.get(record.id)
-                    if current.state.status not in ("running", "paused", "restarting") and live.exited.is_set():
+        try:
+            for entry in read_records(log_path, since, until, tail):
+                if want[entry.stream]:
+                    await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
+            running = record.state.status in ("running", "paused", "restarting")
+            if request.flag("follow") and until is None and running:
+                exited = live.exited
+                hangup: asyncio.Future[Any] = asyncio.ensure_future(conn.reader.read(1))
+                try:
+                    while not hangup.done():
                         for entry in follower.poll():
                             if want[entry.stream]:
                                 await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
-                        break
-                    await asyncio.sleep(0.1)
-            finally:
-                hangup.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await hangup
+                        if exited.is_set():
+                            break  # that poll, after the exit, drained what the run wrote
+                        ended = asyncio.ensure_future(exited.wait())
+                        await asyncio.wait({hangup, ended}, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+                        ended.cancel()
+                finally:
+                    hangup.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await hangup
+        finally:
+            follower.close()
         await conn.end_stream()
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:

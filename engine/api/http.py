@@ -261,6 +261,10 @@ async def serve_connection(
                 return
     except (ConnectionError, ConnectionClosed, asyncio.IncompleteReadError):
         log.debug("client connection closed early")
+    except Exception:
+        # A handler failed after its response had started (a stream): nothing can be
+        # sent any more; the connection is closed so the client sees the stream end.
+        log.exception("stream handler failed")
     finally:
         if not writer.is_closing():
             writer.close()

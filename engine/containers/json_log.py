@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmg]?)b?$", re.I)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -175,46 +176,55 @@ def read_records(path: Path, since_ns: int | None = None, until_ns: int | None =
 
 
 class LogFollower:
-    """Reads new records as the writer appends, across rotations (for `logs -f`)."""
+    """Reads new records as the writer appends, across rotations (for `logs -f`).
+
+    The current file stays open between polls, so what was written before the
+    container was removed (and its log deleted) is still delivered.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file: BinaryIO | None = None
         self._inode: int | None = None
-        self._offset = 0
         self._partial = b""
 
     def start_at_end(self) -> None:
         try:
-            st = self.path.stat()
+            self._file = open(self.path, "rb")  # noqa: SIM115 - kept open across polls on purpose
         except FileNotFoundError:
             return
-        self._inode, self._offset = st.st_ino, st.st_size
+        self._file.seek(0, os.SEEK_END)
+        self._inode = os.fstat(self._file.fileno()).st_ino
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def poll(self) -> Iterator[LogRecord]:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
+        if self._file is not None:
+            yield from self._drain()
+        current = _inode(self.path)
+        if current is None or current == self._inode:
             return
-        if self._inode is not None and st.st_ino != self._inode:
-            # Rotated (maybe several times) since the last poll: finish the file we
-            # were reading wherever it moved, then read every newer rotated file whole.
-            files = log_files(self.path)
-            inodes = [_inode(f) for f in files]
-            start = inodes.index(self._inode) if self._inode in inodes else None
-            if start is not None:
-                yield from self._read(files[start])
-            for older in files[(start + 1) if start is not None else 0:-1]:
-                self._offset, self._partial = 0, b""
-                yield from self._read(older)
-            self._offset, self._partial = 0, b""
-        self._inode = st.st_ino
-        yield from self._read(self.path)
+        # Rotated (maybe several times) since the last poll: every file newer than the one
+        # we held, read whole, oldest first; then the current one stays open.
+        files = log_files(self.path)
+        inodes = [_inode(f) for f in files]
+        start = inodes.index(self._inode) + 1 if self._inode in inodes else 0
+        for newer in files[start:]:
+            self.close()
+            try:
+                self._file = open(newer, "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                continue
+            self._inode = os.fstat(self._file.fileno()).st_ino
+            self._partial = b""
+            yield from self._drain()
 
-    def _read(self, file: Path) -> Iterator[LogRecord]:
-        with open(file, "rb") as f:
-            f.seek(self._offset)
-            data = self._partial + f.read()
-            self._offset = f.tell()
+    def _drain(self) -> Iterator[LogRecord]:
+        assert self._file is not None
+        data = self._partial + self._file.read()
         *lines, self._partial = data.split(b"\n")
         for line in lines:
             record = _parse(line)

@@ -1,0 +1,198 @@
+"""Containers through berthd, driven by the real docker CLI and docker-py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.api.conftest import RunningDaemon, start_berthd, stop
+from tests.fixtures.registry import seed_images_dir
+
+pytestmark = pytest.mark.needs_root
+
+
+@pytest.fixture(scope="module")
+def engine(run_tag: str) -> Iterator[RunningDaemon]:
+    archives = [seed_images_dir() / n for n in ("busybox.tar", "hello-world.tar")]
+    if not all(a.exists() for a in archives):
+        pytest.skip("seed images missing: run `make images`")
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-engine-") as tmp:
+        daemon = start_berthd(Path(tmp), "--cgroup-parent", run_tag)
+        try:
+            for archive in archives:
+                out = docker_cli(daemon, "load", "-q", "-i", str(archive))
+                assert out.returncode == 0, out.stderr
+            yield daemon
+        finally:
+            docker_cli(daemon, "rm", "-f", *docker_cli(daemon, "ps", "-aq").stdout.split())
+            stop(daemon)
+
+
+def docker_cli(daemon: RunningDaemon, *args: str, input: str | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], env=daemon.env(), capture_output=True, text=True, input=input,
+                          timeout=timeout)
+
+
+def test_run_rm_hello_world(engine: RunningDaemon) -> None:
+    out = docker_cli(engine, "run", "--rm", "hello-world")
+    assert out.returncode == 0, out.stderr
+    assert "Hello from Berth!" in out.stdout
+    assert docker_cli(engine, "ps", "-aq").stdout.strip() == ""  # --rm removed it
+
+
+def test_run_propagates_output_streams_and_exit_code(engine: RunningDaemon) -> None:
+    out = docker_cli(engine, "run", "--rm", "busybox", "sh", "-c", "echo to-out; echo to-err >&2; exit 3")
+    assert out.returncode == 3
+    assert out.stdout == "to-out\n"
+    assert "to-err\n" in out.stderr
+
+
+def test_run_interactive_stdin(engine: RunningDaemon) -> None:
+    result = docker_cli(engine, "run", "--rm", "-i", "busybox", "tr", "a-z", "A-Z", input="berth stdin\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "BERTH STDIN\n"
+
+
+def test_detached_lifecycle(engine: RunningDaemon) -> None:
+    cid = docker_cli(engine, "run", "-d", "--name", "lifecycle", "busybox", "sh", "-c",
+                     "echo started; trap 'echo got-usr1' USR1; while true; do sleep 0.1; done").stdout.strip()
+    assert len(cid) == 64
+    try:
+        assert docker_cli(engine, "inspect", "-f", "{{.State.Status}}", "lifecycle").stdout.strip() == "running"
+        assert "lifecycle" in docker_cli(engine, "ps", "--format", "{{.Names}}").stdout.split()
+        assert docker_cli(engine, "kill", "-s", "USR1", "lifecycle").returncode == 0
+        for _ in range(100):
+            if "got-usr1" in docker_cli(engine, "logs", "lifecycle").stdout:
+                break
+            time.sleep(0.05)
+        assert docker_cli(engine, "logs", "lifecycle").stdout.splitlines()[:2] == ["started", "got-usr1"]
+        assert docker_cli(engine, "pause", "lifecycle").returncode == 0
+        assert docker_cli(engine, "inspect", "-f", "{{.State.Status}}", "lifecycle").stdout.strip() == "paused"
+        assert docker_cli(engine, "unpause", "lifecycle").returncode == 0
+        stopped = docker_cli(engine, "stop", "-t", "1", "lifecycle")
+        assert stopped.returncode == 0, stopped.stderr
+        state = json.loads(docker_cli(engine, "inspect", "-f", "{{json .State}}", "lifecycle").stdout)
+        assert state["Status"] == "exited"
+        assert state["ExitCode"] == 137  # sh as PID 1 ignores SIGTERM: killed after the timeout, like Docker
+        exited = docker_cli(engine, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}").stdout
+        assert "lifecycle" in exited.split()
+        assert docker_cli(engine, "start", "lifecycle").returncode == 0
+        assert docker_cli(engine, "inspect", "-f", "{{.State.Running}}", "lifecycle").stdout.strip() == "true"
+        assert docker_cli(engine, "restart", "-t", "0", "lifecycle").returncode == 0
+        assert docker_cli(engine, "kill", "lifecycle").returncode == 0
+        assert docker_cli(engine, "wait", "lifecycle").stdout.strip() == "137"
+    finally:
+        assert docker_cli(engine, "rm", "-f", "lifecycle").returncode == 0
+    assert docker_cli(engine, "inspect", "lifecycle").returncode == 1
+
+
+def test_logs_follow_ends_when_the_container_exits(engine: RunningDaemon) -> None:
+    docker_cli(engine, "run", "-d", "--name", "follower", "busybox", "sh", "-c",
+               "for i in 1 2 3; do echo line $i; sleep 0.2; done")
+    try:
+        out = docker_cli(engine, "logs", "-f", "follower", timeout=30)
+        assert out.stdout == "line 1\nline 2\nline 3\n"
+        tail = docker_cli(engine, "logs", "--tail", "1", "follower").stdout
+        assert tail == "line 3\n"
+    finally:
+        docker_cli(engine, "rm", "-f", "follower")
+
+
+def test_rm_force_removes_a_running_container(engine: RunningDaemon) -> None:
+    docker_cli(engine, "run", "-d", "--name", "doomed", "busybox", "sleep", "300")
+    refused = docker_cli(engine, "rm", "doomed")
+    assert refused.returncode == 1
+    assert "container is running" in refused.stderr
+    assert docker_cli(engine, "rm", "-f", "doomed").returncode == 0
+    assert "doomed" not in docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "--type", "container", "nosuchthing"], "No such container: nosuchthing"),
+        (["start", "nosuchthing"], "No such container: nosuchthing"),
+        (["run", "--name", "bad name", "busybox", "true"], "Invalid container name (bad name)"),
+        (["run", "--memory", "1k", "busybox", "true"], "Minimum memory limit allowed is 6MB"),
+        (["run", "--cap-add", "FLYING", "busybox", "true"], "unknown capability"),
+    ],
+)
+def test_bad_requests_get_dockers_errors(engine: RunningDaemon, args: list[str], message: str) -> None:
+    out = docker_cli(engine, *args)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert engine.proc.poll() is None
+
+
+def test_duplicate_name_is_a_conflict(engine: RunningDaemon) -> None:
+    docker_cli(engine, "create", "--name", "twin", "busybox", "true")
+    try:
+        out = docker_cli(engine, "create", "--name", "twin", "busybox", "true")
+        assert out.returncode != 0
+        assert 'Conflict. The container name "/twin" is already in use' in out.stderr
+    finally:
+        docker_cli(engine, "rm", "twin")
+
+
+def test_docker_py_runs_lists_and_removes(engine: RunningDaemon) -> None:
+    client = docker.DockerClient(base_url=engine.docker_host, version="auto")
+    try:
+        assert client.containers.run("busybox", ["echo", "from docker-py"], remove=True) == b"from docker-py\n"
+        container = client.containers.run("busybox", ["sleep", "300"], detach=True, name="pyctr")
+        assert [c.name for c in client.containers.list()] == ["pyctr"]
+        container.stop(timeout=0)
+        container.reload()
+        assert container.status == "exited"
+        container.remove()
+        assert {t for i in client.images.list() for t in i.tags} >= {"busybox:latest", "hello-world:latest"}
+    finally:
+        client.close()
+
+
+def test_containers_survive_a_daemon_restart(run_tag: str) -> None:
+    archive = seed_images_dir() / "busybox.tar"
+    if not archive.exists():
+        pytest.skip("seed images missing: run `make images`")
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-restart-") as tmp:
+        root = Path(tmp)
+        daemon = start_berthd(root, "--cgroup-parent", run_tag)
+        try:
+            docker_cli(daemon, "load", "-q", "-i", str(archive))
+            docker_cli(daemon, "run", "-d", "--name", "survivor", "busybox", "sh", "-c",
+                       "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
+            docker_cli(daemon, "run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7")
+            pid = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "survivor").stdout)
+            quitter = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "quitter").stdout)
+            daemon.proc.send_signal(signal.SIGKILL)  # no chance to clean anything up
+            daemon.proc.wait(10)
+            for _ in range(200):  # the quitter ends while no daemon is there to see it
+                if not os.path.exists(f"/proc/{quitter}"):
+                    break
+                time.sleep(0.05)
+            assert os.path.exists(f"/proc/{pid}")  # the survivor outlived its daemon
+            daemon = start_berthd(root, "--cgroup-parent", run_tag)
+            assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "running"
+            quit_state = json.loads(docker_cli(daemon, "inspect", "-f", "{{json .State}}", "quitter").stdout)
+            assert (quit_state["Status"], quit_state["ExitCode"]) == ("exited", 7)
+            before = docker_cli(daemon, "logs", "survivor").stdout.count("tick")
+            for _ in range(100):
+                if docker_cli(daemon, "logs", "survivor").stdout.count("tick") > before:
+                    break
+                time.sleep(0.05)
+            assert docker_cli(daemon, "logs", "survivor").stdout.count("tick") > before  # logs continue
+            assert docker_cli(daemon, "stop", "-t", "0", "survivor").returncode == 0
+            assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "exited"
+        finally:
+            docker_cli(daemon, "rm", "-f", "survivor", "quitter")
+            stop(daemon)
+
