@@ -56,3 +56,20 @@ def report(title: str, samples: Sequence[Sample], reference: str) -> str:
         lines.append(f"{s.label:<{width}}  {s.median * 1000:>8.1f}ms  {s.p90 * 1000:>8.1f}ms  {len(s.seconds):>5}  "
                      f"{s.median / ref.median:.2f}x")
     return "\n".join(lines)
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], object]], runs: int, warmup: int = 2) -> list[Sample]:
+    """Times each call `runs` times, taking turns (a b c, b c a, ...) so that drift on a shared
+    machine (another job starting, page cache warming) spreads over every row instead of one."""
+    labels = list(calls)
+    for _ in range(warmup):
+        for label in labels:
+            calls[label]()
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    for round_no in range(runs):
+        shift = round_no % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            start = time.perf_counter()
+            calls[label]()
+            times[label].append(time.perf_counter() - start)
+    return [Sample(label, times[label]) for label in labels]
