@@ -1,0 +1,141 @@
+"""berthd and Debian's dockerd side by side, each on a private socket with busybox loaded.
+
+Both are driven by the same real `docker` CLI (only DOCKER_HOST differs).
+dockerd comes from tests/fixtures/dockerd.py (no iptables, no bridge, no
+ip_forward: containers need `--network none`); berthd from tests/api/conftest.py,
+with a cgroup parent named after the bench's temp dir so cleanup removes
+only this run's cgroups.
+
+Those fixtures register their processes with the test cleanup guard, which
+needs a run tag: `bench_run_tag()` takes one and holds its lease, so a test
+session sweeping at the same time sees a live run and leaves our daemons alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.cgroup_cleanup import remove_cgroups
+from tests.api.conftest import start_berthd, stop
+from tests.fixtures.cleanup import TAG_ENV, RunLease, read_mountinfo, unregister_process
+from tests.fixtures.dockerd import running_dockerd
+
+REPO = Path(__file__).resolve().parents[1]
+BUSYBOX_ARCHIVE = REPO / "build" / "images" / "busybox.tar"
+_CLI_TIMEOUT_S = 120
+
+
+@dataclass
+class Engine:
+    label: str
+    env: dict[str, str]
+    daemon_pid: int
+    workdir: Path  # appears on the command line of every process the engine starts
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        result = subprocess.run(["docker", *args], env=self.env, capture_output=True, timeout=_CLI_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"[{self.label}] docker {' '.join(args)} exited {result.returncode}: "
+                               f"{result.stderr.decode(errors='replace').strip()}")
+        return result
+
+    def docker_quiet(self, *args: str) -> None:
+        """For timed calls: output to /dev/null (no pipe reading in the measurement), exit status checked."""
+        subprocess.run(["docker", *args], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True, timeout=_CLI_TIMEOUT_S)
+
+    def remove_all_containers(self) -> None:
+        ids = self.docker("ps", "-aq").stdout.decode().split()
+        if ids:
+            self.docker("rm", "-f", *ids, check=False)
+
+
+@contextlib.contextmanager
+def bench_run_tag() -> Iterator[str]:
+    tag = f"berthtest-{secrets.token_hex(4)}"
+    previous = os.environ.get(TAG_ENV)
+    os.environ[TAG_ENV] = tag
+    lease = RunLease(tag)
+    try:
+        yield tag
+    finally:
+        lease.release()
+        if previous is None:
+            os.environ.pop(TAG_ENV, None)
+        else:
+            os.environ[TAG_ENV] = previous
+
+
+@contextlib.contextmanager
+def berthd_engine(root: Path, cgroup_parent: str) -> Iterator[Engine]:
+    root.mkdir(parents=True, exist_ok=True)
+    daemon = start_berthd(root, "--cgroup-parent", cgroup_parent)
+    engine = Engine("berthd", daemon.env(), daemon.proc.pid, root)
+    try:
+        engine.docker("load", "-i", str(BUSYBOX_ARCHIVE))
+        yield engine
+    finally:
+        try:
+            engine.remove_all_containers()
+        finally:
+            stop(daemon)
+            unregister_process(daemon.proc.pid)
+            # Shims live in their own session and outlive berthd by design: end ours by pid.
+            for pid in pids_with_cmdline(str(root)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            _unmount_under(root)
+            for leak in remove_cgroups(cgroup_parent):
+                print(f"warning: cgroup left behind by berthd: {leak}")
+
+
+@contextlib.contextmanager
+def dockerd_engine(workdir: Path) -> Iterator[Engine]:
+    with running_dockerd(workdir) as daemon:
+        engine = Engine("dockerd", daemon.env(), daemon.pid, workdir)
+        try:
+            engine.docker("load", "-i", str(BUSYBOX_ARCHIVE))
+            yield engine
+        finally:
+            engine.remove_all_containers()
+
+
+@contextlib.contextmanager
+def both_engines(tmp: Path) -> Iterator[tuple[Engine, Engine]]:
+    """(berthd, dockerd), both ready with busybox:latest; everything stopped and removed on exit."""
+    with bench_run_tag(), berthd_engine(tmp / "berthd", tmp.name) as berth, dockerd_engine(tmp / "d") as docker:
+        yield berth, docker
+
+
+def pids_with_cmdline(marker: str) -> list[int]:
+    needle = marker.encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _unmount_under(root: Path) -> None:
+    prefix = str(root)
+    for _ in range(1000):  # bounded: each pass removes one mount
+        points = [m.mountpoint for m in read_mountinfo()
+                  if m.mountpoint == prefix or m.mountpoint.startswith(prefix + "/")]
+        if not points:
+            return
+        deepest = max(points, key=lambda p: p.count("/"))
+        subprocess.run(["umount", "--lazy", deepest], check=False)
