@@ -12,17 +12,27 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from typing import BinaryIO
 
 from engine.snapshots.errors import SnapshotError
 from engine.snapshots.metadata import SnapshotRecord
 from engine.snapshots.mounts import Mount
 from engine.snapshots.snapshot_dirs import SnapshotDirs
 from engine.snapshots.snapshotter import Kind
+from engine.snapshots.tar_writer import DiffResult
+from engine.snapshots.tree_diff import diff_trees
 
 log = logging.getLogger(__name__)
 
 
 class NativeSnapshotter(SnapshotDirs):
+    def diff(self, key: str, out: BinaryIO) -> DiffResult:
+        with self._mutex:
+            rec = self._get(key)
+            parent = self._fs(self._get(rec.parent).id) if rec.parent is not None else None
+            own = self._fs(rec.id)
+        return diff_trees(parent, own, out)
+
     def _populate(self, rec: SnapshotRecord) -> None:
         assert rec.parent is not None
         src = self._fs(self._get(rec.parent).id)

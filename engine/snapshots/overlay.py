@@ -14,12 +14,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.snapshots.errors import MountError, SnapshotError
+from engine.snapshots.layer_diff import diff_layer
 from engine.snapshots.metadata import SnapshotRecord
 from engine.snapshots.mounts import Mount, mount, unmount, unmount_all_under
 from engine.snapshots.snapshot_dirs import SnapshotDirs
 from engine.snapshots.snapshotter import Kind
+from engine.snapshots.tar_writer import DiffResult
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,10 @@ class OverlaySnapshotter(SnapshotDirs):
         with self._mutex:
             rec = self._get(key)
             return [self._fs(r.id) for r in self._chain(rec.parent)], self._fs(rec.id)
+
+    def diff(self, key: str, out: BinaryIO) -> DiffResult:
+        lowers, upper = self.layer_dirs(key)
+        return diff_layer(lowers, upper, out)
 
     def _check_root(self) -> None:
         probe_overlay(self.root)

@@ -28,11 +28,13 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.snapshots.errors import AlreadyExists, Conflict, InvalidParameter, NotFound, SnapshotError
 from engine.snapshots.metadata import JsonMetadataStore, MetadataStore, SnapshotRecord, SnapshotState
 from engine.snapshots.mounts import Mount
 from engine.snapshots.snapshotter import Info, Kind, Usage
+from engine.snapshots.tar_writer import DiffResult
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,10 @@ class SnapshotDirs:
     # -- hooks ------------------------------------------------------------
 
     def _mounts(self, rec: SnapshotRecord) -> list[Mount]:
+        raise NotImplementedError
+
+    def diff(self, key: str, out: BinaryIO) -> DiffResult:
+        """What ``key`` changed over its parent, as a layer tar (each kind has its own differ)."""
         raise NotImplementedError
 
     def _populate(self, rec: SnapshotRecord) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from engine.snapshots.mounts import Mount
+from engine.snapshots.tar_writer import DiffResult
 
 
 class Kind(enum.Enum):
@@ -58,5 +59,9 @@ class Snapshotter(Protocol):
     def remove(self, key: str) -> None: ...
 
     def walk(self) -> Iterator[Info]: ...
+
+    def diff(self, key: str, out: BinaryIO) -> DiffResult:
+        """Write what ``key`` (active, unmounted) changed over its parent to ``out`` as a layer tar."""
+        ...
 
     def close(self) -> None: ...

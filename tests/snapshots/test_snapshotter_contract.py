@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
+import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from engine.snapshots.native import NativeSnapshotter
 from engine.snapshots.overlay import OverlaySnapshotter
 from engine.snapshots.snapshotter import Kind, Snapshotter
 from engine.snapshots.unpack import LayerSource, unpack
-from tests.snapshots.helpers import TarBuilder
+from tests.snapshots.helpers import TarBuilder, tree_state
 
 pytestmark = pytest.mark.needs_root
 
@@ -230,3 +232,49 @@ def test_layer_metadata_survives_the_chain(work: Path, snapshotter: Snapshotter)
         assert os.getxattr(mnt / "bin/ping", "security.capability") == cap
     finally:
         unmount(mnt)
+
+
+def test_diff_reapplied_on_the_parent_reproduces_the_snapshot(work: Path, snapshotter: Snapshotter) -> None:
+    """The layer `docker commit` would store: re-applied over the same parent, it gives the same tree."""
+    sn = snapshotter
+    base_tar = (
+        TarBuilder().file("a", b"a0").file("b", b"b0").dir("d").file("d/x", b"x").dir("keep")
+        .file("keep/k", b"k").file("keep/same", b"s").build()
+    )
+    base = unpack(sn, [LayerSource(open=lambda: io.BytesIO(base_tar),
+                                   diff_id="sha256:" + hashlib.sha256(base_tar).hexdigest())])
+    mnt = work / "m"
+    mnt.mkdir()
+    mount(sn.prepare("ctr", base), mnt)
+    try:
+        (mnt / "a").write_bytes(b"a1")
+        (mnt / "b").unlink()
+        shutil.rmtree(mnt / "d")
+        (mnt / "d").mkdir()
+        (mnt / "d" / "new").write_bytes(b"n")
+        os.chmod(mnt / "keep" / "k", 0o4755)
+        os.symlink("/keep/k", mnt / "s")
+        os.mkfifo(mnt / "p")
+        merged = tree_state(mnt, with_times=False)
+    finally:
+        unmount(mnt)
+    out = io.BytesIO()
+    result = sn.diff("ctr", out)
+    data = out.getvalue()
+    assert result.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        listed = set(tar.getnames())
+    assert {"a", ".wh.b", "d/new", "keep/k", "s", "p"} <= listed
+    assert "keep/same" not in listed and "c" not in listed
+
+    again = unpack(sn, [
+        LayerSource(open=lambda: io.BytesIO(base_tar), diff_id="sha256:" + hashlib.sha256(base_tar).hexdigest()),
+        LayerSource(open=lambda: io.BytesIO(data), diff_id=result.diff_id),
+    ])
+    mount(sn.view("check", again), mnt)
+    try:
+        assert tree_state(mnt, with_times=False) == merged
+    finally:
+        unmount(mnt)
+    second = io.BytesIO()
+    assert sn.diff("ctr", second) == result and second.getvalue() == data  # deterministic
