@@ -195,7 +195,8 @@ class SnapshotDirs:
             d = self._dir(sid)
             d.mkdir()
             try:
-                (d / "fs").mkdir(mode=0o755)
+                (d / "fs").mkdir()
+                os.chmod(d / "fs", 0o755)  # a container's "/" by default, whatever our umask
                 for extra in self.extra_dirs:
                     (d / extra).mkdir(mode=0o700)
                 if parent is not None:
