@@ -87,6 +87,8 @@ def _backend_statuses() -> dict[str, int]:
             "engine.images.errors.DigestMismatch": 500,
             "engine.containers.errors.InvalidConfig": 400,
             "engine.containers.errors.NoSuchContainer": 404,
+            "engine.containers.execs.NoSuchExec": 404,
+            "engine.containers.execs.ExecFailed": 500,
             "engine.containers.errors.NameConflict": 409,
             "engine.containers.errors.StateConflict": 409,
             "engine.containers.errors.StartFailed": -1,

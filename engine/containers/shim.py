@@ -41,6 +41,7 @@ from engine.stdcopy import STDERR, STDOUT, encode_frame
 log = logging.getLogger("berth-shim")
 
 SHIM_SOCKET = "shim.sock"
+EXEC_EXIT_STREAM = 9  # Berth-private stdcopy stream id: the exec's exit status, last on its connection
 EXIT_FILE = "exit.json"
 READ_CHUNK = 32 * 1024
 
@@ -112,6 +113,8 @@ class Shim:
         self.open_outputs = 0
         self.outputs_done = asyncio.Event()
         self.finished = asyncio.Event()  # exit.json written, runtime state gone
+        self.exec_exits: dict[int, asyncio.Future[int]] = {}
+        self.exec_masters: dict[int, int] = {}  # exec pid -> its pty master, for resize
         self.clients: set[asyncio.Task[None]] = set()
         self.listener: socket.socket | None = None
 
@@ -221,6 +224,12 @@ class Shim:
                 return
             if pid == 0:
                 return
+            if pid in self.exec_exits:
+                code = os.waitstatus_to_exitcode(status)
+                future = self.exec_exits.pop(pid)
+                if not future.done():
+                    future.set_result(code if code >= 0 else 128 - code)
+                continue
             if pid == self.init_pid and self.exit is None:
                 code = os.waitstatus_to_exitcode(status)
                 self.exit = ExitRecord(code if code >= 0 else 128 - code, rfc3339_nano(time.time_ns()),
@@ -263,12 +272,16 @@ class Shim:
             if op == "attach":
                 await self._attach(reader, writer, bool(request.get("stdin")))
                 return
+            if op == "exec":
+                await ExecSession(self, reader, writer, request).run()
+                return
             if op == "wait":
                 await self.finished.wait()
                 assert self.exit is not None
                 reply: dict[str, Any] = self.exit.to_json()
             elif op == "resize":
-                reply = self._resize(int(request.get("height", 0)), int(request.get("width", 0)))
+                master = self.exec_masters.get(int(request.get("pid", 0)), self.stdio.master)
+                reply = self._resize(master, int(request.get("height", 0)), int(request.get("width", 0)))
             elif op == "status":
                 reply = {"pid": self.init_pid, "running": self.exit is None}
             else:
@@ -282,10 +295,10 @@ class Shim:
             if writer not in self.attached:
                 writer.close()
 
-    def _resize(self, height: int, width: int) -> dict[str, Any]:
-        if self.stdio.master is None:
+    def _resize(self, master: int | None, height: int, width: int) -> dict[str, Any]:
+        if master is None:
             return {"error": "the container has no TTY"}
-        fcntl.ioctl(self.stdio.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
         return {"ok": True}
 
     async def _attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stdin: bool) -> None:
@@ -317,6 +330,130 @@ class Shim:
         if stdin and self.stdio.stdin_w is not None and self.config.stdin_once:
             os.close(self.stdio.stdin_w)
             self.stdio.stdin_w = None
+
+
+class ExecSession:
+    """One `docker exec`: a process joined to the container, its stdio relayed on one connection.
+
+    Frames out are stdcopy (1 stdout, 2 stderr; all 1 for a TTY); the last
+    frame, on stream EXEC_EXIT_STREAM, carries `{"ExitCode": n}` as JSON.
+    """
+
+    def __init__(self, shim: Shim, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 request: dict[str, Any]) -> None:
+        self.shim = shim
+        self.reader = reader
+        self.writer = writer
+        self.process: dict[str, Any] = dict(request["process"])
+        self.want_stdin = bool(request.get("stdin"))
+        self.master: int | None = None
+        self.stdin_w: int | None = None
+        self.outputs: list[tuple[int, int]] = []  # (fd, stream)
+
+    def _spawn(self) -> int:
+        from engine.runtime.exec import exec_process
+        from engine.runtime.state import StateStore
+
+        store = StateStore(self.shim.config.runtime_root)
+        cid = self.shim.config.container_id
+        if self.process.get("terminal"):
+            from engine.runtime.foreground import accept_master, console_listener
+
+            with console_listener(str(self.shim.config.workdir)) as (path, listener):
+                pid = exec_process(store, cid, self.process, console_socket=path)
+                self.master = accept_master(listener)
+            os.set_blocking(self.master, False)
+            self.stdin_w = self.master if self.want_stdin else None
+            self.outputs = [(self.master, STDOUT)]
+            return pid
+        stdin_r, stdin_w = os.pipe() if self.want_stdin else (os.open(os.devnull, os.O_RDONLY), -1)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w))
+        except BaseException:
+            for fd in (stdin_w, out_r, err_r):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (stdin_r, out_w, err_w):
+                os.close(fd)
+        self.stdin_w = stdin_w if stdin_w >= 0 else None
+        for fd in (out_r, err_r):
+            os.set_blocking(fd, False)
+        self.outputs = [(out_r, STDOUT), (err_r, STDERR)]
+        return pid
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            pid = self._spawn()
+        except Exception as exc:
+            self.writer.write(json.dumps({"error": str(exc)}).encode() + b"\n")
+            await self.writer.drain()
+            self.writer.close()
+            return
+        exited: asyncio.Future[int] = loop.create_future()
+        self.shim.exec_exits[pid] = exited
+        if self.master is not None:
+            self.shim.exec_masters[pid] = self.master
+        self.shim._reap()  # it may be gone already
+        self.writer.write(json.dumps({"ok": True, "pid": pid}).encode() + b"\n")
+        await self.writer.drain()
+        outputs_done = asyncio.Event()
+        open_outputs = len(self.outputs)
+
+        def on_output(fd: int, stream: int) -> None:
+            nonlocal open_outputs
+            try:
+                data = os.read(fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self.writer.write(encode_frame(stream, data))
+                return
+            loop.remove_reader(fd)
+            if fd != self.master:  # the master is closed once, at the end
+                os.close(fd)
+            open_outputs -= 1
+            if open_outputs == 0:
+                outputs_done.set()
+
+        for fd, stream in self.outputs:
+            loop.add_reader(fd, on_output, fd, stream)
+        pump = asyncio.ensure_future(self._pump_stdin())
+        try:
+            code = await exited
+            await outputs_done.wait()
+            self.writer.write(encode_frame(EXEC_EXIT_STREAM, json.dumps({"ExitCode": code}).encode()))
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+            if self.master is not None:
+                self.shim.exec_masters.pop(pid, None)
+                with contextlib.suppress(OSError):
+                    os.close(self.master)
+            elif self.stdin_w is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self.stdin_w)
+            self.writer.close()
+
+    async def _pump_stdin(self) -> None:
+        try:
+            while data := await self.reader.read(READ_CHUNK):
+                if self.stdin_w is not None:
+                    _write_all(self.stdin_w, data)
+        except ConnectionError:
+            return
+        if self.stdin_w is not None and self.master is None:
+            os.close(self.stdin_w)  # the client's stdin ended: so does the process's
+            self.stdin_w = None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -7,6 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
+from engine.containers.execs import ExecService
 from engine.containers.service import ContainerService, ServicePaths
 from engine.containers.store import ContainerStore
 from engine.daemon.config import DaemonConfig
@@ -35,6 +36,7 @@ class Daemon:
             self.containers_store, self.images, self.snapshotter, self.events.publish,
             log_opts=dict(config.log_opts),
         )
+        self.execs = ExecService(self.containers)
 
     async def restore(self) -> None:
         await self.containers.restore()

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import containers, events, images, system
+from engine.api import containers, events, execs, images, system
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -50,6 +50,7 @@ async def serve(config: DaemonConfig) -> None:
     events.register(router, daemon.events)
     images.register(router, daemon.images, daemon.events.publish)
     containers.register(router, daemon.containers)
+    execs.register(router, daemon.execs)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)

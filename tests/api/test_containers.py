@@ -196,3 +196,74 @@ def test_containers_survive_a_daemon_restart(run_tag: str) -> None:
             docker_cli(daemon, "rm", "-f", "survivor", "quitter")
             stop(daemon)
 
+
+
+def _drive_pty(argv: list[str], env: dict[str, str], typed: bytes, rows: int = 0, cols: int = 0) -> tuple[str, int]:
+    """Run `argv` on a real pty, type `typed` once the program is up, return (screen text, exit code)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    if rows:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    output = b""
+    sent = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        if not sent and b"# " in output:  # the shell's prompt: it reads input now
+            os.write(fd, typed)
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+def test_exec_runs_in_the_container(engine: RunningDaemon) -> None:
+    docker_cli(engine, "run", "-d", "--name", "execbox", "busybox", "sleep", "300")
+    try:
+        out = docker_cli(engine, "exec", "execbox", "sh", "-c", "echo in-exec; echo err >&2; exit 4")
+        assert (out.returncode, out.stdout, out.stderr) == (4, "in-exec\n", "err\n")
+        assert docker_cli(engine, "exec", "-i", "execbox", "cat", input="piped\n").stdout == "piped\n"
+        assert docker_cli(engine, "exec", "-u", "nobody", "execbox", "id", "-u").stdout == "65534\n"
+        out = docker_cli(engine, "exec", "-w", "/tmp", "-e", "FOO=bar", "execbox", "sh", "-c", "pwd; echo $FOO")
+        assert out.stdout == "/tmp\nbar\n"
+        missing = docker_cli(engine, "exec", "execbox", "nosuchcmd")
+        assert missing.returncode == 127
+        assert 'exec: "nosuchcmd": executable file not found in $PATH' in missing.stdout + missing.stderr
+        # Same PID namespace as the container: its PID 1 is the container's sleep.
+        assert docker_cli(engine, "exec", "execbox", "cat", "/proc/1/cmdline").stdout == "sleep\x00300\x00"
+    finally:
+        docker_cli(engine, "rm", "-f", "execbox")
+
+
+def test_run_it_answers_typed_input_through_a_pty(engine: RunningDaemon) -> None:
+    screen, code = _drive_pty(["docker", "run", "-it", "--rm", "busybox", "sh"], engine.env(),
+                              b"echo $((6*7)); stty size; exit 5\n", rows=33, cols=99)
+    assert code == 5
+    lines = [line.strip() for line in screen.splitlines()]
+    assert "42" in lines  # the typed arithmetic ran in the container's shell
+    assert "33 99" in lines  # the pty's size reached the container
+
+
+def test_exec_it_through_a_pty(engine: RunningDaemon) -> None:
+    docker_cli(engine, "run", "-d", "--name", "ptybox", "busybox", "sleep", "300")
+    try:
+        screen, code = _drive_pty(["docker", "exec", "-it", "ptybox", "sh"], engine.env(), b"tty; exit 6\n")
+        assert code == 6
+        assert "/dev/pts/" in screen
+    finally:
+        docker_cli(engine, "rm", "-f", "ptybox")
