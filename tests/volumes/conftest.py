@@ -54,3 +54,6 @@ def fstype_at(path: Path) -> str | None:
             if fields[4] == str(path):
                 found = fields[sep + 1]
     return found
+
+
+TMPFS_OPTS = {"type": "tmpfs", "device": "tmpfs", "o": "size=1m,mode=0750"}
