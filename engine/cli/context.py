@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from engine.client.sync import Client
 
 
 class UsageError(Exception):
-    """Bad command line: unknown command or flag, missing argument."""
+    """Bad command line: unknown command or flag (docker: exit 125), missing argument (docker: exit 1)."""
+
+    def __init__(self, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StatusError(Exception):
+    """A command that failed with a message and a specific exit status (docker's cli.StatusError)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -30,10 +42,61 @@ class GlobalOptions:
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports errors as UsageError (docker's exit 125), not exit 2 + usage dump."""
+    """argparse speaking docker's errors: `unknown flag: --x` (exit 125), missing arguments (exit 1), one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # docker (cobra/pflag) never accepts a flag prefix
+        super().__init__(*args, **kwargs)
+
+    @property
+    def command(self) -> str:
+        return self.prog.removeprefix("berth ")
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}\nSee 'berth {self.prog.removeprefix('berth ')} --help'.")
+        if message.startswith("the following arguments are required"):
+            raise UsageError(f"'berth {self.command}' requires at least 1 argument. "
+                             f"See 'berth {self.command} --help'.", exit_code=1)
+        raise UsageError(f"{message}. See 'berth {self.command} --help'.")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: Any = None) -> argparse.Namespace:
+        opts, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._unknown(extras[0])
+        assert isinstance(opts, argparse.Namespace)
+        return opts
+
+    def _unknown(self, arg: str) -> NoReturn:
+        if not arg.startswith("-"):
+            raise UsageError(f"'berth {self.command}' got an unexpected argument {arg!r}. "
+                             f"See 'berth {self.command} --help'.", exit_code=1)
+        import difflib
+
+        flags = [s for action in self._actions for s in action.option_strings]
+        close = difflib.get_close_matches(arg.partition("=")[0], flags, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise UsageError(f"unknown flag: {arg}.{hint} See 'berth {self.command} --help'.")
+
+    def takes_value(self, flag: str) -> bool:
+        """Whether `flag` (as typed, without `=value`) consumes the next argument."""
+        action = self._option_string_actions.get(flag)
+        if action is None and flag.startswith("-") and not flag.startswith("--") and len(flag) > 2:
+            # Bundled short flags (`-it`, `-dp 80`): only the last one can take a value.
+            action = self._option_string_actions.get("-" + flag[-1])
+        return action is not None and action.nargs != 0
+
+    def split_positionals(self, args: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Flags up to the first positional, then the rest untouched: `run [OPTIONS] IMAGE [COMMAND] [ARG...]`."""
+        args = list(args)
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                return args[:i], args[i + 1:]
+            if not arg.startswith("-") or arg == "-":
+                return args[:i], args[i:]
+            i += 2 if "=" not in arg and self.takes_value(arg) else 1
+        return args, []
 
 
 class CLIContext:
@@ -62,6 +125,9 @@ class CLIContext:
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")
 
+    def warn(self, text: str) -> None:
+        self.err.write(text + "\n")
+
     def run(self, command: Callable[[CLIContext, list[str]], int | None], args: list[str]) -> int:
         from engine.client.errors import ClientError
 
@@ -69,7 +135,11 @@ class CLIContext:
             return command(self, args) or 0
         except UsageError as exc:
             self.err.write(f"berth: {exc}\n")
-            return 125
+            return exc.exit_code
+        except StatusError as exc:
+            if str(exc):
+                self.err.write(f"{exc}\n")
+            return exc.exit_code
         except ClientError as exc:
             if self.options.debug:
                 raise
@@ -79,3 +149,8 @@ class CLIContext:
             return 130
         except BrokenPipeError:
             return 0
+        except Exception as exc:  # a bug of ours: still one line, the traceback is behind --debug
+            if self.options.debug:
+                raise
+            self.err.write(f"berth: unexpected error: {type(exc).__name__}: {exc} (-D shows the traceback)\n")
+            return 1

@@ -15,12 +15,47 @@ from engine.cli.context import CLIContext, GlobalOptions, UsageError
 
 # command -> (module under engine.cli.commands, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("run", "run", "Create and run a new container from an image"),
+    "create": ("containers", "create", "Create a new container"),
+    "start": ("containers", "start", "Start one or more stopped containers"),
+    "stop": ("containers", "stop", "Stop one or more running containers"),
+    "restart": ("containers", "restart", "Restart one or more containers"),
+    "kill": ("containers", "kill", "Kill one or more running containers"),
+    "rm": ("containers", "rm", "Remove one or more containers"),
+    "ps": ("containers", "ps", "List containers"),
+    "logs": ("containers", "logs", "Fetch the logs of a container"),
+    "attach": ("containers", "attach", "Attach local standard input, output, and error streams to a running container"),
+    "wait": ("containers", "wait", "Block until one or more containers stop, then print their exit codes"),
+    "pause": ("containers", "pause", "Pause all processes within one or more containers"),
+    "unpause": ("containers", "unpause", "Unpause all processes within one or more containers"),
+    "inspect": ("inspect", "inspect", "Return low-level information on Berth objects"),
+    "images": ("images", "images", "List images"),
+    "rmi": ("images", "rmi", "Remove one or more images"),
+    "tag": ("images", "tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "save": ("images", "save", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "load": ("images", "load", "Load an image from a tar archive or STDIN"),
+    "history": ("images", "history", "Show the history of an image"),
     "version": ("system", "version", "Show the Berth version information"),
     "info": ("system", "info", "Display system-wide information"),
     "events": ("system", "events", "Get real time events from the engine"),
+    "completion": ("completion", "completion", "Generate the autocompletion script for the specified shell"),
+}
+# Reached only through their management command (`berth image inspect`): not top-level names.
+GROUP_ONLY: dict[str, tuple[str, str, str]] = {
+    "container inspect": ("inspect", "container_inspect", "Display detailed information on containers"),
+    "image inspect": ("images", "image_inspect", "Display detailed information on images"),
 }
 # `berth system info` == `berth info`, like docker's management commands.
 GROUPS: dict[str, dict[str, str]] = {
+    "container": {
+        "run": "run", "create": "create", "start": "start", "stop": "stop", "restart": "restart", "kill": "kill",
+        "rm": "rm", "remove": "rm", "ls": "ps", "list": "ps", "ps": "ps", "logs": "logs", "attach": "attach",
+        "wait": "wait", "pause": "pause", "unpause": "unpause", "inspect": "container inspect",
+    },
+    "image": {
+        "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "save": "save",
+        "load": "load", "history": "history", "inspect": "image inspect",
+    },
     "system": {"info": "info", "events": "events"},
 }
 
@@ -72,10 +107,16 @@ def resolve(args: list[str]) -> tuple[str, list[str]]:
         return name, args[1:]
     import difflib
 
-    known = list(COMMANDS) + list(GROUPS)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"\nDid you mean '{close[0]}'?" if close else ""
-    raise UsageError(f"'{name}' is not a berth command.{hint}\nSee 'berth --help'")
+    if name in GROUPS:
+        candidates, what = list(GROUPS[name]), f"berth {name}"
+        typed = args[1] if len(args) > 1 else ""
+        if not typed:
+            raise UsageError(f"'berth {name}' requires a subcommand: {', '.join(sorted(GROUPS[name]))}.", exit_code=1)
+    else:
+        candidates, what, typed = list(COMMANDS) + list(GROUPS), "berth", name
+    close = difflib.get_close_matches(typed, candidates, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise UsageError(f"'{typed}' is not a {what} command.{hint} See '{what} --help'.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command, command_args = resolve(rest)
     except UsageError as exc:
         print(f"berth: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    module_name, function, _ = COMMANDS[command]
+        return exc.exit_code
+    module_name, function, _ = COMMANDS.get(command) or GROUP_ONLY[command]
     from importlib import import_module
 
     module = import_module(f"engine.cli.commands.{module_name}")

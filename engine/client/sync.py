@@ -148,7 +148,7 @@ class Client:
 
     def _start(self, method: str, path: str, query: Mapping[str, Any] | None, body: bytes | Iterable[bytes] | None,
                content_type: str | None, headers: Mapping[str, str] | None, *, versioned: bool = True,
-               upgrade: bool = False) -> tuple[_Exchange, h11.Response]:
+               upgrade: bool = False) -> tuple[_Exchange, h11.Response | h11.InformationalResponse]:
         version = self.version if versioned else None
         exchange = _Exchange(self.address, self.timeout)
         try:
@@ -170,7 +170,7 @@ class Client:
             while True:
                 event = exchange.next_event()
                 if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                    return exchange, h11.Response(status_code=101, headers=event.headers)
+                    return exchange, event  # h11 refuses to build a Response with a 1xx status
                 if isinstance(event, h11.Response):
                     return exchange, event
                 if isinstance(event, h11.ConnectionClosed):

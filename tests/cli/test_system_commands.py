@@ -74,7 +74,7 @@ def test_events_streams_reload(daemon: RunningDaemon) -> None:
     ("args", "code", "line"),
     [
         (["verson"], 125, "berth: 'verson' is not a berth command."),
-        (["version", "--bogus"], 125, "berth: unrecognized arguments: --bogus"),
+        (["version", "--bogus"], 125, "berth: unknown flag: --bogus"),
         (["--nope", "version"], 125, "berth: unknown flag: --nope"),
         (["version", "--format", "{{.Server.Version"], 125, "berth: template parsing error"),
     ],

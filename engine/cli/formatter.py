@@ -1,0 +1,69 @@
+"""Lists the way docker prints them (`ps`, `images`, `history`): the `table` directive, headers, tabwriter.
+
+Docker renders each row with a Go template over a context whose fields are
+strings (cli/command/formatter): `table ...` adds a header row and aligns the
+columns like Go's tabwriter(minwidth 10, padding 3); `json` prints each row as
+one JSON object; anything else prints the template per row, unaligned.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.cli.context import CLIContext
+
+TABLE = "table"
+MIN_WIDTH = 10
+PADDING = 3
+
+
+def tabwrite(lines: Sequence[str], min_width: int = MIN_WIDTH, padding: int = PADDING) -> list[str]:
+    """Go's text/tabwriter: every tab-terminated cell padded to its column's width; the last cell is not."""
+    rows = [line.split("\t") for line in lines]
+    width: dict[int, int] = {}
+    for cells in rows:
+        for i, cell in enumerate(cells[:-1]):
+            width[i] = max(width.get(i, min_width), len(cell) + padding)
+    return ["".join(cell.ljust(width[i]) for i, cell in enumerate(cells[:-1])) + cells[-1] for cells in rows]
+
+
+def _prepare(fmt: str) -> tuple[bool, str]:
+    # cli/command/formatter.Context.preFormat: drop `table`, trim spaces, unescape \t and \n.
+    is_table = fmt.startswith(TABLE)
+    body = fmt[len(TABLE):] if is_table else fmt
+    return is_table, body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+
+
+def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> None:
+    """Print `rows` (field -> text) per the docker format `fmt` (`table ...`, `json` or a template)."""
+    from engine.cli.context import UsageError
+    from engine.cli.gotemplate import Template, TemplateError
+
+    if fmt == "json":
+        for row in rows:
+            ctx.print(json.dumps(dict(sorted(row.items())), separators=(",", ":")))
+        return
+    is_table, body = _prepare(fmt)
+    try:
+        template = Template(body)
+        rendered = [template.render(row) for row in rows]
+        header = template.render({key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)})
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from exc
+    if not is_table:
+        for text in rendered:
+            ctx.print(text)
+        return
+    lines = [header, *rendered] if body else rendered
+    for line in tabwrite("\n".join(lines).split("\n")):
+        ctx.print(line)
+
+
+def _all_keys(rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> list[str]:
+    keys = dict.fromkeys(headers)
+    for row in rows[:1]:
+        keys.update(dict.fromkeys(row))
+    return list(keys)
