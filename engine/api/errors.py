@@ -80,6 +80,10 @@ def _backend_statuses() -> dict[str, int]:
     if _STATUSES is None:
         _STATUSES = {
             "engine.images.errors.NotFound": 404,
+            "engine.images.registry.errors.PullAccessDenied": 404,
+            "engine.images.registry.errors.Unauthorized": 401,
+            "engine.images.registry.errors.CredentialsError": 400,
+            "engine.images.registry.errors.RegistryUnavailable": 500,
             "engine.images.errors.InvalidReference": 400,
             "engine.images.errors.InvalidParameter": 400,
             "engine.images.errors.InvalidArchive": 400,

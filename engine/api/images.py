@@ -17,6 +17,10 @@ from engine.api.router import Router
 MAX_LOAD_BYTES = 64 * 1024**3
 
 
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
 class ImagesBackend(Protocol):
     """engine.images.image_store.ImageStore, as far as the API uses it."""
 
@@ -30,8 +34,12 @@ class ImagesBackend(Protocol):
     def remove(self, ref_or_id: str, force: bool = False, prune: bool = True) -> builtins.list[dict[str, str]]: ...
 
 
-def register(router: Router, images: Any, publish: Any) -> None:
-    """`images` is an engine.images.image_store.ImageStore (see ImagesBackend for what is used)."""
+def register(router: Router, images: Any, publish: Any, registry_config: Any = None) -> None:
+    """`images` is an engine.images.image_store.ImageStore (see ImagesBackend for what is used).
+
+    `registry_config` is a callable returning the daemon's registry settings
+    (`registry-mirrors`, `insecure-registries`), read per pull so SIGHUP applies.
+    """
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         return Response.json(await asyncio.to_thread(images.summaries))
 
@@ -99,6 +107,70 @@ def register(router: Router, images: Any, publish: Any) -> None:
                 await conn.write_chunk(chunk)
             await conn.end_stream()
 
+    async def pull(request: Request, conn: HTTPConnection) -> None:
+        from engine.images.pull_record import LeasedSink, record_pull
+        from engine.images.reference import parse_docker_ref
+        from engine.images.registry.client import RegistryClient
+        from engine.images.registry.credentials import credentials_from_registry_auth_header
+        from engine.images.registry.hosts import RegistryHosts
+
+        if request.arg("fromSrc"):
+            raise InvalidParameter("import with fromSrc is not supported yet; use `docker load`")
+        name = request.arg("fromImage")
+        if not name:
+            raise InvalidParameter("fromImage or fromSrc is required")
+        tag = request.arg("tag")
+        wanted = f"{name}@{tag}" if tag and tag.startswith("sha256:") else (f"{name}:{tag}" if tag else name)
+        ref = parse_docker_ref(wanted)
+        hosts = RegistryHosts.from_daemon_config(registry_config() if registry_config else {})
+        credentials = credentials_from_registry_auth_header(request.headers.get("x-registry-auth", ""))
+        started = False
+        pending: list[dict[str, Any]] = []
+
+        def on_progress(event: Any) -> None:
+            pending.append(event.to_json())
+
+        async def flush() -> None:
+            nonlocal started
+            if not pending:
+                return
+            if not started:
+                # Like dockerd: errors before the first progress line are plain HTTP errors.
+                await conn.start_stream(200, "application/json")
+                started = True
+                await conn.write_chunk(_line({"status": f"Pulling from {ref.path}", "id": ref.tag or "latest"}))
+            lines, pending[:] = list(pending), []
+            await conn.write_chunk(b"".join(_line(m) for m in lines))
+
+        async with RegistryClient(hosts, credentials) as client:
+            with images.lease() as lease:
+                task = asyncio.ensure_future(client.pull(ref, LeasedSink(images, lease),
+                                                         platform=request.arg("platform") or None,
+                                                         progress=on_progress))
+                try:
+                    while not task.done():
+                        await asyncio.wait({task}, timeout=0.1)
+                        await flush()
+                    pulled = task.result()
+                    await asyncio.to_thread(record_pull, images, pulled)
+                except Exception as exc:
+                    if not started:
+                        raise
+                    message = str(exc)
+                    await conn.end_stream(_line({"errorDetail": {"message": message}, "error": message}))
+                    return
+                finally:
+                    task.cancel()
+        await flush()
+        if not started:
+            await conn.start_stream(200, "application/json")
+        digest = pulled.index_digest or pulled.digest
+        familiar = ref.familiar()
+        publish("image", "pull", familiar, {"name": familiar})
+        await conn.end_stream(_line({"status": f"Digest: {digest}"}) +
+                              _line({"status": f"Status: Downloaded newer image for {familiar}"}))
+
+    router.add("POST", "/images/create", pull)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/load", load)
     router.add("GET", "/images/get", save)

@@ -69,6 +69,11 @@ class Daemon:
     def insecure_registries(self) -> list[str]:
         return list(self.config.insecure_registries)
 
+    def registry_config(self) -> dict[str, list[str]]:
+        """daemon.json's registry keys, as the registry client reads them (live: SIGHUP updates them)."""
+        return {"registry-mirrors": list(self.config.registry_mirrors),
+                "insecure-registries": list(self.config.insecure_registries)}
+
     def events_listeners(self) -> int:
         return self.events.listeners
 

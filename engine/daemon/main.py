@@ -48,7 +48,7 @@ async def serve(config: DaemonConfig) -> None:
     router = Router()
     system.register(router, daemon)
     events.register(router, daemon.events)
-    images.register(router, daemon.images, daemon.events.publish)
+    images.register(router, daemon.images, daemon.events.publish, daemon.registry_config)
     containers.register(router, daemon.containers)
     execs.register(router, daemon.execs)
     await daemon.restore()
