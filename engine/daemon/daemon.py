@@ -13,7 +13,7 @@ from engine.containers.store import ContainerStore
 from engine.daemon.config import DaemonConfig
 from engine.daemon.events import EventBus
 from engine.images.image_store import ImageStore
-from engine.snapshots.overlay import OverlaySnapshotter
+from engine.snapshots.selection import open_snapshotter
 from engine.store import MetadataDB
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ class Daemon:
         self.db = MetadataDB.in_data_root(config.data_root)
         self.containers_store = ContainerStore(self.db)
         self.images = ImageStore(config.data_root, db=self.db, users=self.containers_store)
-        self.snapshotter = OverlaySnapshotter(config.data_root / "snapshots")
+        # Overlay when the data root allows it; plain copies otherwise (e.g. a data root on overlayfs).
+        self.snapshotter = open_snapshotter(config.data_root / "snapshots")
         self.containers = ContainerService(
             ServicePaths(config.data_root, config.exec_root, config.cgroup_parent),
             self.containers_store, self.images, self.snapshotter, self.events.publish,

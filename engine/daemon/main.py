@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ListenerError, OSError) as exc:
         print(f"berthd: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # start-up failed (e.g. the data root is in use): one line, logged in full
+        log.exception("berthd failed to start")
+        print(f"berthd: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     finally:
