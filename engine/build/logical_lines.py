@@ -1,0 +1,112 @@
+"""Physical lines → logical instruction lines (BuildKit frontend/dockerfile/parser/parser.go Parse).
+
+* a UTF-8 BOM on the first line is dropped; lines end at ``\\n`` (a ``\\r`` before it is dropped);
+* a line whose first non-blank character is ``#`` is a comment, also in the
+  middle of a continuation (Docker drops it and keeps joining), so is a blank
+  line inside a continuation;
+* the escape character followed only by spaces/tabs at the end of a line
+  joins the next line; the first line of an instruction is left-trimmed, the
+  continuation lines are not;
+* after a RUN/COPY/ADD line that opens heredocs, the bodies follow line by
+  line until each terminator, in the order they were opened.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from engine.build.directives import DirectiveReader, Directives
+from engine.build.errors import DockerfileError
+from engine.build.heredoc import HEREDOC_INSTRUCTIONS, Heredoc, chomp, markers_in_line
+
+
+@dataclass(frozen=True)
+class LogicalLine:
+    text: str  # continuations joined, comments dropped (Docker's Node.Original)
+    start_line: int  # 1-based
+    end_line: int
+    heredocs: tuple[Heredoc, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SplitDockerfile:
+    directives: Directives
+    lines: list[LogicalLine]
+
+
+# The escape character, then only spaces/tabs, ends a line that continues (parser.go lineContinuationRegex).
+_CONTINUATION = {escape: re.compile(re.escape(escape) + r"[ \t]*$") for escape in ("\\", "`")}
+
+
+def _physical_lines(text: str) -> list[str]:
+    text = text.removeprefix("\ufeff")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
+def split_lines(text: str) -> SplitDockerfile:
+    physical = _physical_lines(text)
+    reader = DirectiveReader()
+    result: list[LogicalLine] = []
+    index = 0
+    while index < len(physical):
+        first = physical[index].lstrip()
+        reader.feed(first)
+        index += 1
+        start = index
+        continuation = _CONTINUATION[reader.result.escape]
+        if _is_comment(first):
+            continue
+        line, ended = _trim_continuation(first, continuation)
+        if ended and not line:
+            continue  # blank line
+        while not ended and index < len(physical):
+            raw = physical[index]
+            reader.feed(raw)
+            index += 1
+            if _is_comment(raw) or not raw.strip():
+                continue  # comments and blank lines inside a continuation are dropped
+            more, ended = _trim_continuation(raw, continuation)
+            line += more
+        heredocs: list[Heredoc] = []
+        keyword = line.split(None, 1)[0].lower() if line.strip() else ""
+        if keyword in HEREDOC_INSTRUCTIONS and "<<" in line:
+            for marker in markers_in_line(line):
+                body: list[str] = []
+                terminated = False
+                while index < len(physical):
+                    raw = physical[index]
+                    index += 1
+                    candidate = raw.lstrip("\t") if marker.chomp else raw
+                    if candidate == marker.name:
+                        terminated = True
+                        break
+                    body.append(raw + "\n")
+                if not terminated:
+                    raise DockerfileError("unterminated heredoc", start)
+                content = "".join(body)
+                heredocs.append(
+                    Heredoc(
+                        name=marker.name,
+                        content=chomp(content) if marker.chomp else content,
+                        expand=marker.expand,
+                        chomp=marker.chomp,
+                        fd=marker.fd,
+                    )
+                )
+        result.append(LogicalLine(line, start, index, tuple(heredocs)))
+    return SplitDockerfile(reader.result, result)
+
+
+def _trim_continuation(line: str, pattern: re.Pattern[str]) -> tuple[str, bool]:
+    match = pattern.search(line)
+    if match is None:
+        return line, True
+    return line[: match.start()], False
