@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -34,6 +35,16 @@ _CHUNK = 1 << 20
 def is_empty(directory: Path) -> bool:
     with os.scandir(directory) as entries:
         return next(entries, None) is None
+
+
+def empty_directory(directory: Path) -> None:
+    """Delete what a failed copy left; the directory was empty before it, so nothing below is a mount."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 def copy_up(image_root: Path, path_in_image: str, dest: Path) -> bool:

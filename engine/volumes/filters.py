@@ -7,6 +7,7 @@ except `label`, where every term must match, as in moby's filters.MatchKVList.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from engine.volumes.errors import InvalidParameter
@@ -45,10 +46,18 @@ def _label_term_matches(term: str, labels: Mapping[str, str]) -> bool:
     return key in labels and (not eq or labels[key] == want)
 
 
+def _name_matches(pattern: str, name: str) -> bool:
+    """moby filters.Match: the term is an unanchored regular expression (so a plain word is a substring)."""
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return False
+
+
 def match_list(filters: Filters, record: VolumeRecord, in_use: bool) -> bool:
     _check_keys(filters, LIST_KEYS)
     names = filters.get("name", ())
-    if names and not any(n in record.name for n in names):
+    if names and not any(_name_matches(n, record.name) for n in names):
         return False
     drivers = filters.get("driver", ())
     if drivers and record.driver not in drivers:

@@ -25,6 +25,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 
 VOLUMES_DIR = "volumes"
 DATA_DIR = "_data"
+
+
+@dataclass
+class RestoreReport:
+    unmounted: list[str] = field(default_factory=list)
+    recreated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
 class VolumeService:
@@ -177,23 +185,54 @@ class VolumeService:
                 # Docker never merges image content into data a user already has.
                 self.store.mark_populated(name)
                 return False
-            copied = copy_up.copy_up(Path(image_rootfs_dir), path_in_image, path)
+            try:
+                copied = copy_up.copy_up(Path(image_rootfs_dir), path_in_image, path)
+            except BaseException:
+                # Leave it empty, as it was, so the next start can copy again instead of keeping half a copy.
+                copy_up.empty_directory(path)
+                raise
             self.store.mark_populated(name)
         if copied:
             log.info("volume %s populated from the image's %s", name, path_in_image)
         return copied
 
-    def restore(self) -> list[str]:
-        """At daemon start: unmount backing filesystems no reference needs (left by a crash)."""
-        unmounted = []
+    def release_container(self, container_id: str) -> list[str]:
+        """Drop every reference ``container_id`` holds (container removal); returns the volumes it used."""
+        with self._lock:
+            names_used = [n for n, users in self.store.all_refs().items() if container_id in users]
+            for name in names_used:
+                self.release(name, container_id)
+        return names_used
+
+    def restore(self) -> RestoreReport:
+        """At daemon start, make the disk agree with the database after a crash.
+
+        Unmounts backing filesystems no reference needs, recreates a missing
+        _data directory, and deletes volume directories that have no row (a
+        removal that died between the database and the disk).
+        """
+        report = RestoreReport()
         with self._lock:
             refs = self.store.all_refs()
+            known = set()
             for record in self.store.all():
+                known.add(record.name)
                 path = self.mountpoint(record.name)
                 if not refs.get(record.name) and is_mounted(path):
                     local_options.unmount_if_mounted(path)
-                    unmounted.append(record.name)
-        return unmounted
+                    report.unmounted.append(record.name)
+                if not path.is_dir():
+                    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    report.recreated.append(record.name)
+            for entry in sorted(self.root.iterdir()):
+                if entry.name not in known and entry.is_dir() and not entry.is_symlink():
+                    self._remove_dir(entry.name)
+                    report.removed.append(entry.name)
+        for what, volume_names in (("unmounted", report.unmounted), ("recreated", report.recreated),
+                                   ("removed leftover", report.removed)):
+            if volume_names:
+                log.warning("volume restore %s: %s", what, ", ".join(volume_names))
+        return report
 
     # -- remove / prune ---------------------------------------------------
 

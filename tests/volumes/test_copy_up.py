@@ -135,3 +135,16 @@ def test_copy_up_lands_in_a_tmpfs_volume(service: VolumeService, rootfs: Path) -
     assert (vol / "f").read_text() == "by 1000"
     service.release("scratch", "c1")
     assert not (vol / "f").exists()
+
+
+def test_a_failed_copy_leaves_the_volume_empty_and_unpopulated(service: VolumeService, work: Path) -> None:
+    image = work / "big-image"
+    (image / "data").mkdir(parents=True)
+    (image / "data" / "small").write_text("fits")
+    (image / "data" / "zbig").write_bytes(b"\0" * (2 << 20))  # more than the 1 MiB tmpfs holds
+    vol = _volume(service, "tiny", driver_opts=TMPFS_OPTS)
+    with pytest.raises(OSError) as info:
+        service.populate_from("tiny", image, "/data")
+    assert info.value.errno == errno.ENOSPC
+    assert list(vol.iterdir()) == []
+    assert service.get("tiny").populated is False

@@ -102,8 +102,41 @@ def test_restore_unmounts_what_no_reference_needs(db: MetadataDB, data_root: Pat
     service.store.drop_ref("orphan", "c1")  # the daemon died before it could release
 
     restarted = VolumeService(db, data_root)
-    assert restarted.restore() == ["orphan"]
+    assert restarted.restore().unmounted == ["orphan"]
     assert fstype_at(restarted.mountpoint("kept")) == "tmpfs"
     assert not is_mounted(restarted.mountpoint("orphan"))
     restarted.release("kept", "c1")
     assert not is_mounted(restarted.mountpoint("kept"))
+
+
+def test_restore_removes_leftover_directories_and_recreates_missing_ones(
+    service: VolumeService, work: Path
+) -> None:
+    host = work / "host-dir"
+    host.mkdir()
+    (host / "keep").write_text("precious")
+    service.create("gone", driver_opts={"type": "none", "device": str(host), "o": "bind"})
+    service.acquire("gone", "c1")
+    service.mount_for("gone")
+    service.create("lost")
+    service.mountpoint("lost").rmdir()
+    # A removal that died after deleting the row: directory (still mounted) but no row.
+    service.store.drop_ref("gone", "c1")
+    service.store.delete_if_unused("gone")
+
+    report = service.restore()
+    assert report.removed == ["gone"] and report.recreated == ["lost"]
+    assert not (service.root / "gone").exists() and service.mountpoint("lost").is_dir()
+    assert (host / "keep").read_text() == "precious"
+
+
+def test_release_container_drops_all_its_references(service: VolumeService) -> None:
+    service.create("va", driver_opts=TMPFS)
+    service.create("vb")
+    for name in ("va", "vb"):
+        service.acquire(name, "c1")
+    service.acquire("vb", "c2")
+    service.mount_for("va")
+    assert service.release_container("c1") == ["va", "vb"]
+    assert not is_mounted(service.mountpoint("va"))
+    assert service.users("va") == [] and service.users("vb") == ["c2"]

@@ -192,6 +192,8 @@ def test_list_filters(service: VolumeService) -> None:
 
     assert names(name=["data"]) == ["db-data", "web-data"]
     assert names(name=["web", "scr"]) == ["scratch", "web-data"]
+    assert names(name=["^db"]) == ["db-data"]  # a regular expression, like moby's filters.Match
+    assert names(name=["("]) == []
     assert names(label=["app"]) == ["db-data", "web-data"]
     assert names(label=["app=web"]) == ["web-data"]
     assert names(label=["app=web", "tier=back"]) == []
