@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,10 +67,14 @@ def start_berthd(root: Path, *extra: str) -> RunningDaemon:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         from tests.fixtures.cleanup import register_process
-    except ImportError:  # the cleanup guard is optional for this module
-        pass
-    else:
+
         register_process(proc.pid)
+    except Exception:
+        # Not under the test session's guard (a bench script without a run tag): nobody
+        # would ever stop this daemon, so do not leave it running.
+        proc.kill()
+        proc.wait()
+        raise
     wait_for_socket(proc, sock, log)
     return RunningDaemon(proc, root, sock, log)
 
@@ -82,11 +89,33 @@ def stop(daemon: RunningDaemon) -> None:
             daemon.proc.wait()
 
 
-@pytest.fixture
-def berthd() -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
-        daemon = start_berthd(Path(tmp))
+@contextlib.contextmanager
+def running_berthd(run_tag: str, *extra: str, config: dict[str, Any] | None = None) -> Iterator[RunningDaemon]:
+    """A berthd in a short, run-tagged temp dir (unix socket paths must stay under 108 bytes).
+
+    Its containers' cgroups go under the run tag, so the cleanup guard can sweep them.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-d-") as tmp:
+        root = Path(tmp)
+        args = ["--cgroup-parent", run_tag, *extra]
+        if config is not None:
+            (root / "daemon.json").write_text(json.dumps(config))
+            args += ["--config-file", str(root / "daemon.json")]
+        daemon = start_berthd(root, *args)
         try:
             yield daemon
         finally:
             stop(daemon)
+
+
+@pytest.fixture
+def berthd(run_tag: str) -> Iterator[RunningDaemon]:
+    with running_berthd(run_tag) as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def reloadable_berthd(run_tag: str) -> Iterator[RunningDaemon]:
+    """A berthd with a daemon.json, so SIGHUP has something to reload (and emits an event)."""
+    with running_berthd(run_tag, config={"debug": False}) as daemon:
+        yield daemon

@@ -14,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.api.conftest import RunningDaemon, start_berthd, stop
+from tests.api.conftest import RunningDaemon, running_berthd, start_berthd, stop
 from tests.fixtures.registry import seed_images_dir
 
 pytestmark = pytest.mark.needs_root
@@ -25,8 +25,7 @@ def engine(run_tag: str) -> Iterator[RunningDaemon]:
     archives = [seed_images_dir() / n for n in ("busybox.tar", "hello-world.tar")]
     if not all(a.exists() for a in archives):
         pytest.skip("seed images missing: run `make images`")
-    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-engine-") as tmp:
-        daemon = start_berthd(Path(tmp), "--cgroup-parent", run_tag)
+    with running_berthd(run_tag) as daemon:
         try:
             for archive in archives:
                 out = docker_cli(daemon, "load", "-q", "-i", str(archive))
@@ -34,7 +33,6 @@ def engine(run_tag: str) -> Iterator[RunningDaemon]:
             yield daemon
         finally:
             docker_cli(daemon, "rm", "-f", *docker_cli(daemon, "ps", "-aq").stdout.split())
-            stop(daemon)
 
 
 def docker_cli(daemon: RunningDaemon, *args: str, input: str | None = None,

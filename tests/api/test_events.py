@@ -5,27 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from engine.api.events import parse_timestamp
-from tests.api.conftest import RunningDaemon, start_berthd, stop
-
-
-@pytest.fixture
-def reloadable() -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
-        root = Path(tmp)
-        (root / "daemon.json").write_text(json.dumps({"debug": False}))
-        daemon = start_berthd(root, "--config-file", str(root / "daemon.json"))
-        try:
-            yield daemon
-        finally:
-            stop(daemon)
+from tests.api.conftest import RunningDaemon
 
 
 def _events(daemon: RunningDaemon, *args: str) -> list[dict]:
@@ -35,36 +18,36 @@ def _events(daemon: RunningDaemon, *args: str) -> list[dict]:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-def test_reload_event_is_replayed_with_since_until(reloadable: RunningDaemon) -> None:
+def test_reload_event_is_replayed_with_since_until(reloadable_berthd: RunningDaemon) -> None:
     start = time.time() - 1
-    reloadable.proc.send_signal(signal.SIGHUP)
+    reloadable_berthd.proc.send_signal(signal.SIGHUP)
     # The CLI's --until ends the stream by itself; poll until the reload is in the history.
     for _ in range(100):
-        got = _events(reloadable, "--since", f"{start:.0f}", "--until", f"{time.time():.3f}")
+        got = _events(reloadable_berthd, "--since", f"{start:.0f}", "--until", f"{time.time():.3f}")
         if got:
             break
         time.sleep(0.05)
     assert [(e["Type"], e["Action"]) for e in got] == [("daemon", "reload")]
     assert got[0]["Actor"]["Attributes"]["debug"] == "false"
-    assert _events(reloadable, "--since", f"{start:.0f}", "--until", f"{time.time():.3f}",
+    assert _events(reloadable_berthd, "--since", f"{start:.0f}", "--until", f"{time.time():.3f}",
                    "--filter", "type=container") == []
 
 
-def test_live_stream_delivers_and_filters(reloadable: RunningDaemon) -> None:
+def test_live_stream_delivers_and_filters(reloadable_berthd: RunningDaemon) -> None:
     watcher = subprocess.Popen(
         ["docker", "events", "--filter", "type=daemon", "--filter", "event=reload",
          "--format", "{{.Type}} {{.Action}}"],
-        env=reloadable.env(), stdout=subprocess.PIPE, text=True,
+        env=reloadable_berthd.env(), stdout=subprocess.PIPE, text=True,
     )
     try:
         # The subscription exists once the daemon counts the listener.
         for _ in range(200):
             info = subprocess.run(["docker", "info", "--format", "{{.NEventsListener}}"],
-                                  env=reloadable.env(), capture_output=True, text=True)
+                                  env=reloadable_berthd.env(), capture_output=True, text=True)
             if info.stdout.strip() == "1":
                 break
             time.sleep(0.025)
-        reloadable.proc.send_signal(signal.SIGHUP)
+        reloadable_berthd.proc.send_signal(signal.SIGHUP)
         assert watcher.stdout is not None
         assert watcher.stdout.readline().strip() == "daemon reload"
     finally:
@@ -73,19 +56,19 @@ def test_live_stream_delivers_and_filters(reloadable: RunningDaemon) -> None:
     # The hang-up is noticed and the subscription released.
     for _ in range(200):
         info = subprocess.run(["docker", "info", "--format", "{{.NEventsListener}}"],
-                              env=reloadable.env(), capture_output=True, text=True)
+                              env=reloadable_berthd.env(), capture_output=True, text=True)
         if info.stdout.strip() == "0":
             break
         time.sleep(0.025)
     assert info.stdout.strip() == "0"
 
 
-def test_bad_filters_and_timestamps_are_400(reloadable: RunningDaemon) -> None:
+def test_bad_filters_and_timestamps_are_400(reloadable_berthd: RunningDaemon) -> None:
     from tests.api.test_system import raw_get
 
-    status, _, body = raw_get(reloadable.socket, '/events?filters={"nope":["x"]}')
+    status, _, body = raw_get(reloadable_berthd.socket, '/events?filters={"nope":["x"]}')
     assert status == 400 and json.loads(body)["message"] == "invalid filter 'nope'"
-    status, _, body = raw_get(reloadable.socket, "/events?since=yesterday")
+    status, _, body = raw_get(reloadable_berthd.socket, "/events?since=yesterday")
     assert status == 400 and "invalid timestamp" in json.loads(body)["message"]
 
 

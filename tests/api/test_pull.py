@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import RunningDaemon, start_berthd, stop
+from tests.api.conftest import RunningDaemon, running_berthd
 from tests.api.test_containers import docker_cli
 from tests.fixtures.registry import LocalRegistry
 
@@ -18,14 +16,8 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
 
 @pytest.fixture(scope="module")
 def mirrored(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-pull-") as tmp:
-        root = Path(tmp)
-        (root / "daemon.json").write_text(json.dumps({"registry-mirrors": [seeded_registry.url]}))
-        daemon = start_berthd(root, "--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json"))
-        try:
-            yield daemon
-        finally:
-            stop(daemon)
+    with running_berthd(run_tag, config={"registry-mirrors": [seeded_registry.url]}) as daemon:
+        yield daemon
 
 
 def test_pull_from_a_mirror_then_run(mirrored: RunningDaemon) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,19 +14,13 @@ from engine.client import AsyncClient, Client, EngineUnreachable, NotFound, pars
 from engine.client.errors import BadParameter
 from engine.client.protocol import JSONLinesDecoder, encode_query, negotiate
 from engine.stdcopy import STDERR, STDOUT, FrameDecoder, encode_frame
-from tests.api.conftest import RunningDaemon, start_berthd, stop
+from tests.api.conftest import RunningDaemon, running_berthd
 
 
 @pytest.fixture
-def daemon() -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-client-") as tmp:
-        root = Path(tmp)
-        (root / "daemon.json").write_text(json.dumps({"debug": False}))
-        running = start_berthd(root, "--config-file", str(root / "daemon.json"))
-        try:
-            yield running
-        finally:
-            stop(running)
+def daemon(run_tag: str) -> Iterator[RunningDaemon]:
+    with running_berthd(run_tag, config={"debug": False}) as running:
+        yield running
 
 
 def wait_listeners(client: Client, count: int) -> None:
