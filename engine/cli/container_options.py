@@ -85,6 +85,15 @@ def read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
     return [_env_value(line.lstrip(), environ) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def normalize_caps(names: list[str]) -> list[str] | None:
+    """`net_admin` → `CAP_NET_ADMIN`, `ALL` kept: the form the docker CLI (>= 23) sends."""
+    out = []
+    for name in names:
+        upper = name.strip().upper()
+        out.append(upper if upper == "ALL" or upper.startswith("CAP_") else "CAP_" + upper)
+    return out or None
+
+
 def _restart_policy(value: str) -> dict[str, Any]:
     name, _, count = value.partition(":")
     if name not in ("no", "always", "unless-stopped", "on-failure"):
@@ -121,8 +130,8 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "AutoRemove": opts.rm,
         "Privileged": opts.privileged,
         "ReadonlyRootfs": opts.read_only,
-        "CapAdd": opts.cap_add or None,
-        "CapDrop": opts.cap_drop or None,
+        "CapAdd": normalize_caps(opts.cap_add),
+        "CapDrop": normalize_caps(opts.cap_drop),
         "RestartPolicy": _restart_policy(opts.restart),
         "NetworkMode": opts.network or "default",
         "Tmpfs": {d: o for d, _, o in (t.partition(":") for t in opts.tmpfs)} or None,
@@ -145,11 +154,13 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "Labels": labels,
         "Tty": opts.tty,
         "OpenStdin": opts.interactive,
-        "StdinOnce": False,
-        "AttachStdin": False,
-        "AttachStdout": False,
-        "AttachStderr": False,
-        "Volumes": anonymous or None,
+        # As docker's opts.go: a created container is attachable on stdout/stderr (and stdin with -i);
+        # `run -d` clears these.  StdinOnce: the container's stdin closes when the attached client's does.
+        "StdinOnce": opts.interactive,
+        "AttachStdin": opts.interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Volumes": anonymous,
         "HostConfig": host,
     }
     if opts.hostname:

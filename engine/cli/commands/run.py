@@ -85,9 +85,11 @@ def run(ctx: CLIContext, args: list[str]) -> int:
         raise StatusError("the input device is not a TTY", 1)
     attach_stdin = not opts.detach and (opts.interactive or "stdin" in streams)
     body = request.body
-    body["AttachStdin"] = attach_stdin
-    body["AttachStdout"] = body["AttachStderr"] = not opts.detach
-    body["StdinOnce"] = attach_stdin  # the container's stdin closes when this client's does
+    body["AttachStdin"] = body["StdinOnce"] = attach_stdin
+    if opts.detach:
+        body["AttachStdout"] = body["AttachStderr"] = False
+    elif streams:
+        body["AttachStdout"], body["AttachStderr"] = "stdout" in streams, "stderr" in streams
     keys = parse_detach_keys(opts.detach_keys) if opts.detach_keys else DEFAULT_DETACH_KEYS
     container_id = create_container(ctx, request, opts.pull)
     if opts.detach:
