@@ -84,6 +84,35 @@ class MountSpec:
         }
 
 
+    def oci_mount(self, host_source: str = "") -> dict[str, Any]:
+        """The OCI runtime-spec mount; ``host_source`` is the volume's host path (from VolumeService.mount_for).
+
+        Binds and volumes are recursive binds (unless NonRecursive); tmpfs gets
+        Docker's defaults `noexec,nosuid,nodev` under the asked options (moby oci_linux.go setMounts).
+        """
+        if self.type == "tmpfs":
+            options = merge_tmpfs_options(["noexec", "nosuid", "nodev", *_mode_words(self.tmpfs_options)])
+            return {"destination": self.target, "type": "tmpfs", "source": "tmpfs", "options": options}
+        source = host_source if self.type == "volume" else self.source
+        if self.type == "volume" and not source:
+            raise InvalidParameter(f"volume mount on {self.target} has no host path yet: mount the volume first")
+        options = ["bind" if self.non_recursive else "rbind", "ro" if self.read_only else "rw"]
+        options.append(self.propagation or DEFAULT_PROPAGATION)
+        return {"destination": self.target, "type": "bind", "source": source, "options": options}
+
+
+def merge_tmpfs_options(words: Sequence[str]) -> list[str]:
+    """Later words win: `exec` cancels `noexec`, `size=2m` replaces `size=1m` (moby mount.MergeTmpfsOptions)."""
+    merged: list[str] = []
+    for word in words:
+        key = word.partition("=")[0]
+        opposite = key[2:] if key.startswith("no") else "no" + key
+        merged = [w for w in merged if w.partition("=")[0] not in (key, opposite)]
+        merged.append(word)
+    # exec/suid/dev only cancel their "no" form; on their own they are the kernel's defaults.
+    return [w for w in merged if w not in ("exec", "suid", "dev")]
+
+
 # -- `-v` -------------------------------------------------------------------
 
 

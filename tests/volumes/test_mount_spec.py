@@ -265,3 +265,30 @@ def test_mount_point_json() -> None:
     }
     bind = parse_bind("/h:/c")
     assert bind.mount_point()["Source"] == "/h" and bind.mount_point()["Propagation"] == "rprivate"
+
+
+@pytest.mark.parametrize("raw", ["/h:/c", "/h:/c:ro", "/h:/c:rw,rshared", "/h:/c:slave"])
+def test_oci_bind_mount_agrees_with_the_container_code(raw: str) -> None:
+    from engine.containers.oci_spec import bind_mount
+
+    assert parse_bind(raw).oci_mount() == bind_mount(raw)
+
+
+@pytest.mark.parametrize("options", ["", "size=64m", "exec,size=1m", "mode=1777,suid"])
+def test_oci_tmpfs_mount_agrees_with_the_container_code(options: str) -> None:
+    from engine.containers.oci_spec import tmpfs_mount
+
+    [spec] = resolve_mounts(tmpfs={"/run": options})
+    assert spec.oci_mount() == tmpfs_mount("/run", options)
+
+
+def test_oci_volume_and_tmpfs_mounts() -> None:
+    volume = parse_bind("data:/data:ro")
+    assert volume.oci_mount("/vol/_data") == {"destination": "/data", "type": "bind", "source": "/vol/_data",
+                                              "options": ["rbind", "ro", "rprivate"]}
+    with pytest.raises(InvalidParameter, match="mount the volume first"):
+        volume.oci_mount()
+    tmpfs = parse_mount(parse_mount_flag("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=700"))
+    assert tmpfs.oci_mount()["options"] == ["noexec", "nosuid", "nodev", "mode=700", "size=1m"]
+    flat = parse_mount({"Type": "bind", "Source": "/", "Target": "/h", "BindOptions": {"NonRecursive": True}})
+    assert flat.oci_mount()["options"] == ["bind", "rw", "rprivate"]
