@@ -200,7 +200,7 @@ def _validate_target(mount_type: str, target: str) -> None:
         raise _MountConfigError(mount_type, f"invalid mount path: '{target}' mount path must be absolute")
 
 
-def _is_local_subpath(path: str) -> bool:
+def is_local_subpath(path: str) -> bool:
     """Go's filepath.IsLocal: relative, non-empty, never climbing above its start."""
     if not path or path.startswith("/"):
         return False
@@ -255,7 +255,7 @@ def _from_mount(mount: Mapping[str, Any], check_bind_source: bool) -> MountSpec:
         if subpath:
             if not source:
                 raise _MountConfigError(mount_type, "must not set Subpath when using anonymous volumes")
-            if not _is_local_subpath(subpath):
+            if not is_local_subpath(subpath):
                 raise _MountConfigError(mount_type, "subpath must be a relative path within the volume")
         if read_only and not source:
             raise _MountConfigError(mount_type, "must not set ReadOnly mode when using anonymous volumes")

@@ -34,9 +34,11 @@ from engine.snapshots.errors import MountError
 from engine.snapshots.mounts import is_mounted, unmount_all_under
 from engine.store import MetadataDB
 from engine.volumes import copy_up, filters, local_options, names
-from engine.volumes.errors import Conflict, InUse, MountFailed, NotFound
+from engine.volumes.errors import Conflict, InUse, InvalidParameter, MountFailed, NotFound
+from engine.volumes.mount_spec import is_local_subpath
 from engine.volumes.records import LOCAL_DRIVER, UsageData, VolumeRecord
 from engine.volumes.store import VolumeStore
+from engine.volumes.subpath import resolve_subpath
 from engine.volumes.usage import directory_size
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,17 @@ class VolumeService:
                 path.mkdir(mode=0o755, parents=True, exist_ok=True)
                 local_options.mount(opts, path)
             return path
+
+    def subpath(self, name: str, subpath: str) -> Path:
+        """Host path of ``subpath`` inside the volume (VolumeOptions.Subpath); call after `mount_for`.
+
+        The container code should bind it right away: the volume's content
+        may change between this call and the mount.
+        """
+        if not is_local_subpath(subpath):
+            raise InvalidParameter(f"subpath must be a relative path within the volume: {subpath}")
+        self.store.get(name)
+        return resolve_subpath(self.mountpoint(name), subpath)
 
     def populate_from(self, name: str, image_rootfs_dir: Path, path_in_image: str) -> bool:
         """Copy the image's content at ``path_in_image`` into the volume, once, and only while it is empty.

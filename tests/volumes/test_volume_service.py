@@ -232,3 +232,19 @@ def test_usage_does_not_follow_symlinks_out_of_the_volume(service: VolumeService
     data = Path(service.create("data")["Mountpoint"])
     os.symlink(str(outside), data / "escape")
     assert service.usage("data") == len(str(outside))
+
+
+def test_subpath_resolves_inside_the_volume(service: VolumeService, work: Path) -> None:
+    data = Path(service.create("data")["Mountpoint"])
+    (data / "a" / "b").mkdir(parents=True)
+    os.symlink("/a", data / "abs")  # absolute: means the volume's /a
+    os.symlink("../../../../..", data / "up")  # climbs to the volume root, no further
+    os.symlink(str(work), data / "host")  # a host path: does not exist inside the volume
+    assert service.subpath("data", "a/b") == data / "a" / "b"
+    assert service.subpath("data", "abs/b") == data / "a" / "b"
+    assert service.subpath("data", "up") == data
+    with pytest.raises(InvalidParameter, match="cannot access path host/x in the volume: no such file"):
+        service.subpath("data", "host/x")
+    for bad in ("../x", "/a", ""):
+        with pytest.raises(InvalidParameter, match="subpath must be a relative path within the volume"):
+            service.subpath("data", bad)
