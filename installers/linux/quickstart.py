@@ -26,6 +26,21 @@ def _tool(name: str) -> str:
     return str(found) if found.exists() else (shutil.which(name) or name)
 
 
+def _engine_answers(sock: Path) -> bool:
+    import socket
+
+    if not sock.exists():
+        return False
+    with socket.socket(socket.AF_UNIX) as probe:
+        probe.settimeout(2)
+        try:
+            probe.connect(str(sock))
+            probe.sendall(b"GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+            return probe.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+
 def _say(step: int, total: int, text: str) -> None:
     print(f"[{step}/{total}] {text}", flush=True)
 
@@ -46,34 +61,40 @@ def main() -> int:
     sock = paths.default_socket()
     sock.parent.mkdir(parents=True, exist_ok=True)
     log_path = paths.exec_root() / "berthd.log"
-    _say(2, total, f"starting berthd (state in {paths.data_root()}, socket {sock}, log {log_path})")
-    with open(log_path, "wb") as log:
-        daemon = subprocess.Popen(
-            [_tool("berthd"), "-H", f"unix://{sock}", "--data-root", str(paths.data_root())],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and daemon.poll() is None and not sock.exists():
-        time.sleep(0.05)
-    if daemon.poll() is not None or not sock.exists():
-        if daemon.poll() is None:
-            daemon.terminate()
-        reason = log_path.read_text(errors="replace").strip().splitlines()
-        return _stop(f"berthd did not come up: {reason[-1] if reason else 'no output'}")
+    if _engine_answers(sock):
+        _say(2, total, f"berthd is already running (socket {sock}); using it")
+        pid_text = "already running"
+    else:
+        _say(2, total, f"starting berthd (state in {paths.data_root()}, socket {sock}, log {log_path})")
+        with open(log_path, "wb") as log:
+            daemon = subprocess.Popen(
+                [_tool("berthd"), "-H", f"unix://{sock}", "--data-root", str(paths.data_root()),
+                 "--pidfile", str(paths.exec_root() / "berthd.pid")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and daemon.poll() is None and not _engine_answers(sock):
+            time.sleep(0.05)
+        if daemon.poll() is not None or not _engine_answers(sock):
+            if daemon.poll() is None:
+                daemon.terminate()
+            reason = log_path.read_text(errors="replace").strip().splitlines()
+            return _stop(f"berthd did not come up: {reason[-1] if reason else 'no output'}")
+        pid_text = f"pid {daemon.pid}"
 
     env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
     berth = _tool("berth")
     _say(3, total, "loading seed images into berthd")
     for name in SEED_IMAGES:
         if subprocess.run([berth, "load", "-q", "-i", str(images / f"{name}.tar")], env=env).returncode:
-            return _stop(f"`berth load` of {name} failed (berthd keeps running, pid {daemon.pid})")
+            return _stop(f"`berth load` of {name} failed (berthd keeps running, {pid_text})")
     _say(4, total, "berth run --rm hello-world")
     if subprocess.run([berth, "run", "--rm", "hello-world"], env=env).returncode:
-        return _stop(f"`berth run hello-world` failed (berthd keeps running, pid {daemon.pid})")
+        return _stop(f"`berth run hello-world` failed (berthd keeps running, {pid_text})")
     print(
-        f"\nBerth is running (berthd pid {daemon.pid}). Try next:\n"
+        f"\nBerth is running (berthd {pid_text}, log {log_path}). Try next:\n"
         "  .venv/bin/berth ps -a\n"
         "  .venv/bin/berth run -it --rm busybox sh\n"
         "  .venv/bin/berth-desktop\n"
