@@ -248,3 +248,42 @@ def test_subpath_resolves_inside_the_volume(service: VolumeService, work: Path) 
     for bad in ("../x", "/a", ""):
         with pytest.raises(InvalidParameter, match="subpath must be a relative path within the volume"):
             service.subpath("data", bad)
+
+
+def test_concurrent_acquire_and_remove_never_leave_a_reference_to_a_removed_volume(service: VolumeService) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def user(cid: str) -> None:
+        try:
+            for _ in range(40):
+                service.create("shared")
+                try:
+                    service.acquire("shared", cid)
+                except NotFound:
+                    continue  # removed between our create and acquire: fine
+                assert service.mount_for("shared").is_dir()
+                service.release("shared", cid)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    def remover() -> None:
+        try:
+            for _ in range(80):
+                try:
+                    service.remove("shared")
+                except (InUse, NotFound):
+                    pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(f"c{i}",)) for i in range(4)] + [threading.Thread(target=remover)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    volumes = service.list_volumes()["Volumes"]
+    for volume in volumes:
+        assert Path(volume["Mountpoint"]).is_dir() and service.users(volume["Name"]) == []
