@@ -1,13 +1,15 @@
 """Named volumes with the `local` driver: what the daemon's volume endpoints and containers call.
 
     volumes = VolumeService(db, data_root)
-    volumes.restore()                                   # at daemon start: drop mounts nobody uses
+    volumes.restore()                                   # daemon start: reconcile disk and database
     doc  = volumes.create("data", labels={...}, driver_opts={...})   # Volume JSON
     name = volumes.create(anonymous=True)["Name"]       # `-v /ctr`, image VOLUME
     volumes.acquire(name, container_id)                 # container create: in use from now on
     host = volumes.mount_for(name)                      # container start: mounts tmpfs/device volumes
-    volumes.populate_from(name, rootfs, "/ctr/path")    # first use: copy the image's content in
-    volumes.release(name, container_id)                 # container rm: unmounts after the last user
+    host = volumes.subpath(name, "sub/dir")             # VolumeOptions.Subpath, after mount_for
+    volumes.populate_from(name, rootfs, "/ctr/path")    # first use, unless nocopy: copy the image's content
+    volumes.release(name, container_id)                 # unmounts after the last user
+    volumes.release_container(container_id)             # container rm: every reference it held
     volumes.inspect(name) / list_volumes(filters) / remove(name, force) / prune(filters) / usage(name)
 
 Layout on disk is Docker's: <data-root>/volumes/<name>/_data is the Mountpoint.
