@@ -30,6 +30,7 @@ IMAGES_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.
 HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
                    "Size": "SIZE", "Comment": "COMMENT"}
 HISTORY_TABLE = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+HISTORY_TABLE_NOT_HUMAN = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 
 
 def short_id(full: str) -> str:
@@ -45,6 +46,15 @@ def go_time(seconds: float) -> str:
     """Go's time.Time.String() for a local time: `2026-11-27 23:04:43 +0000 UTC`."""
     local = time.localtime(seconds)
     return time.strftime("%Y-%m-%d %H:%M:%S %z ", local) + (local.tm_zone or "")
+
+
+def rfc3339(seconds: float) -> str:
+    """Go's time.RFC3339 in local time: `2026-05-07T20:33:45Z` in UTC, else `...+01:00`."""
+    local = time.localtime(seconds)
+    offset = local.tm_gmtoff or 0
+    sign, minutes = ("+" if offset > 0 else "-"), abs(offset) // 60
+    zone = "Z" if offset == 0 else f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + zone
 
 
 def ago(seconds: float, now: float | None = None) -> str:
@@ -153,8 +163,8 @@ def history_row(entry: Mapping[str, Any], trunc: bool = True, human: bool = True
     created_by = " ".join(str(entry.get("CreatedBy") or "").split()) if trunc else str(entry.get("CreatedBy") or "")
     return {
         "ID": short_id(image_id) if trunc and image_id != "<missing>" else image_id,
-        "CreatedSince": ago(created, now) if human else go_time(created),
-        "CreatedAt": go_time(created),
+        "CreatedSince": ago(created, now) if human else rfc3339(created),
+        "CreatedAt": rfc3339(created),
         "CreatedBy": ellipsis(created_by, 45) if trunc else created_by,
         "Size": human_size(int(entry.get("Size") or 0)) if human else str(entry.get("Size") or 0),
         "Comment": str(entry.get("Comment") or ""),

@@ -27,20 +27,10 @@ def images(ctx: CLIContext, args: list[str]) -> int:
         filters.setdefault("reference", []).append(opts.repository)
     entries = ctx.client.get("/images/json", {"all": opts.all or None, "filters": filters or None})
     rows = [row for entry in entries for row in image_rows(entry, trunc=not opts.no_trunc)]
-    if opts.repository:
-        # Engines that ignore the reference filter still get the docker result.
-        rows = [r for r in rows if _matches(opts.repository, r["Repository"], r["Tag"])]
     fmt = "{{.ID}}" if opts.quiet else opts.format or (
         IMAGES_TABLE.replace("{{.ID}}", "{{.Digest}}\t{{.ID}}") if opts.digests else IMAGES_TABLE)
     write_list(ctx, fmt, rows, IMAGE_HEADERS)
     return 0
-
-
-def _matches(pattern: str, repo: str, tag: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    want_repo, _, want_tag = pattern.rpartition(":") if ":" in pattern.rpartition("/")[2] else (pattern, "", "")
-    return fnmatchcase(repo, want_repo) and (not want_tag or fnmatchcase(tag, want_tag))
 
 
 def history(ctx: CLIContext, args: list[str]) -> int:
@@ -52,12 +42,13 @@ def history(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("image", metavar="IMAGE")
     opts = p.parse_args(args)
     from engine.cli.formatter import write_list
-    from engine.cli.rows import HISTORY_HEADERS, HISTORY_TABLE, history_row
+    from engine.cli.rows import HISTORY_HEADERS, HISTORY_TABLE, HISTORY_TABLE_NOT_HUMAN, history_row
 
     entries = ctx.client.get(f"/images/{opts.image}/history")
     human = opts.human.lower() not in ("false", "0")
     rows = [history_row(e, trunc=not opts.no_trunc, human=human) for e in entries]
-    write_list(ctx, "{{.ID}}" if opts.quiet else opts.format or HISTORY_TABLE, rows, HISTORY_HEADERS)
+    default = HISTORY_TABLE if human else HISTORY_TABLE_NOT_HUMAN
+    write_list(ctx, "{{.ID}}" if opts.quiet else opts.format or default, rows, HISTORY_HEADERS)
     return 0
 
 
