@@ -52,6 +52,8 @@ def rootfs(work: Path, outside: Path) -> Path:
     os.chown(owned, 1000, 1000)
     os.chmod(owned, 0o750)
     os.mkfifo(app / "fifo", 0o640)
+    os.mknod(app / "null", 0o620 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(app / "null", 0o620)  # past the umask
     os.utime(app / "bin", ns=(1_000_000_000, 2_000_000_000))
     os.chmod(app, 0o711)
     os.chown(app, 33, 33)
@@ -72,7 +74,8 @@ def test_copy_up_keeps_owners_modes_links_and_xattrs(service: VolumeService, roo
     vol = _volume(service)
     assert service.populate_from("data", rootfs, "/srv/app") is True
 
-    assert sorted(p.name for p in vol.iterdir()) == ["bin", "bin-hardlink", "bin-link", "escape", "fifo", "owned"]
+    assert sorted(p.name for p in vol.iterdir()) == ["bin", "bin-hardlink", "bin-link", "escape", "fifo", "null",
+                                                      "owned"]
     st = os.lstat(vol / "bin")
     assert stat.S_IMODE(st.st_mode) == 0o4755 and st.st_mtime_ns == 2_000_000_000
     assert (vol / "bin").read_text() == "#!/bin/sh\n"
@@ -80,6 +83,8 @@ def test_copy_up_keeps_owners_modes_links_and_xattrs(service: VolumeService, roo
     assert os.readlink(vol / "bin-link") == "bin"
     assert os.readlink(vol / "escape") == "../../../../outside/secret"  # copied as a link, not its target
     assert stat.S_ISFIFO(os.lstat(vol / "fifo").st_mode)
+    null = os.lstat(vol / "null")
+    assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3) and stat.S_IMODE(null.st_mode) == 0o620
     owned = os.lstat(vol / "owned")
     assert (owned.st_uid, owned.st_gid, stat.S_IMODE(owned.st_mode)) == (1000, 1000, 0o750)
     assert os.lstat(vol / "owned" / "f").st_uid == 1000
@@ -89,7 +94,7 @@ def test_copy_up_keeps_owners_modes_links_and_xattrs(service: VolumeService, roo
         assert os.getxattr(vol / "bin", "user.berth.test") == b"kept"
 
     # Populated once: emptying the volume does not bring the image content back.
-    for name in ("bin", "bin-hardlink", "bin-link", "escape", "fifo"):
+    for name in ("bin", "bin-hardlink", "bin-link", "escape", "fifo", "null"):
         (vol / name).unlink()
     (vol / "owned" / "f").unlink()
     (vol / "owned").rmdir()

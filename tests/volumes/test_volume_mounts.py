@@ -140,3 +140,17 @@ def test_release_container_drops_all_its_references(service: VolumeService) -> N
     assert service.release_container("c1") == ["va", "vb"]
     assert not is_mounted(service.mountpoint("va"))
     assert service.users("va") == [] and service.users("vb") == ["c2"]
+
+
+def test_a_restarted_daemon_reuses_the_mount_of_a_volume_still_in_use(db: MetadataDB, data_root: Path) -> None:
+    VolumeService(db, data_root).create("scratch", driver_opts=TMPFS)
+    first = VolumeService(db, data_root)
+    first.acquire("scratch", "c1")
+    (first.mount_for("scratch") / "state").write_text("kept across the restart")
+
+    second = VolumeService(db, data_root)
+    assert second.restore().unmounted == []
+    path = second.mount_for("scratch")
+    assert mount_points().count(str(path)) == 1 and (path / "state").read_text() == "kept across the restart"
+    second.release("scratch", "c1")
+    assert not is_mounted(path)
