@@ -54,8 +54,14 @@ def _name_matches(pattern: str, name: str) -> bool:
         return False
 
 
-def match_list(filters: Filters, record: VolumeRecord, in_use: bool) -> bool:
+def check_list(filters: Filters) -> None:
+    """Refuse unknown keys and bad booleans even when there is no volume to match them against."""
     _check_keys(filters, LIST_KEYS)
+    if "dangling" in filters:
+        parse_bool("dangling", filters["dangling"])
+
+
+def match_list(filters: Filters, record: VolumeRecord, in_use: bool) -> bool:
     names = filters.get("name", ())
     if names and not any(_name_matches(n, record.name) for n in names):
         return False

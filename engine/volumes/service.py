@@ -118,6 +118,7 @@ class VolumeService:
     def list_volumes(self, list_filters: filters.Filters | None = None, with_usage: bool = False) -> dict[str, Any]:
         """`GET /volumes`: the VolumeListResponse."""
         wanted = list_filters or {}
+        filters.check_list(wanted)
         refs = self.store.all_refs()
         volumes = [self._doc(r, with_usage, refs.get(r.name, []))
                    for r in self.store.all() if filters.match_list(wanted, r, bool(refs.get(r.name)))]

@@ -182,6 +182,8 @@ def test_prune_label_filters(service: VolumeService) -> None:
 
 
 def test_list_filters(service: VolumeService) -> None:
+    with pytest.raises(InvalidParameter, match="invalid filter 'colour'"):
+        service.list_volumes({"colour": ["red"]})  # refused with no volume to match against
     service.create("web-data", labels={"app": "web", "tier": "front"})
     service.create("db-data", labels={"app": "db"})
     service.create("scratch")
