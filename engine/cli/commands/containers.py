@@ -84,7 +84,11 @@ def start(ctx: CLIContext, args: list[str]) -> int:
         return attach_and_start(ctx.client, info["Id"], tty=bool(info["Config"].get("Tty")), stdin=stdin,
                                 auto_remove=bool(info["HostConfig"].get("AutoRemove")), start=True,
                                 detach_keys=keys)
-    return _each(ctx, opts.containers, lambda name: _post_ignoring_304(ctx, f"/containers/{name}/start"))
+    failed = [name for name in opts.containers
+              if _each(ctx, [name], lambda n: _post_ignoring_304(ctx, f"/containers/{n}/start"))]
+    if failed:
+        raise StatusError(f"Error: failed to start containers: {', '.join(failed)}", 1)
+    return 0
 
 
 def _post_ignoring_304(ctx: CLIContext, path: str, query: dict[str, Any] | None = None) -> None:
