@@ -20,13 +20,16 @@ never share an ingest file.
 
 Async callers (the registry client): the writer's methods are plain,
 short, blocking file operations (a `write` lands in the page cache; `commit`
-does two fsyncs).  Call `writer(..., wait=False)` from the event loop and retry
-on `BlobLocked`, or open the writer in `asyncio.to_thread`; keep `commit()` in
-`asyncio.to_thread` if fsync latency matters.
+does two fsyncs).  Open writers with `await store.open_writer(...)`: it
+never parks a thread on the lock (a blocking `writer()` in a thread pool
+can take every worker while the lock holder waits for one to commit: a
+deadlock), and rehashes a partial ingest off the event loop.  Keep
+`commit()` in `asyncio.to_thread` if fsync latency matters.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import hashlib
@@ -272,6 +275,17 @@ class ContentStore:
             if lock_fd is not None:
                 return BlobWriter(self, digest, expected_size, ingest_dir, lock_fd)
             # The previous holder finished and removed the ingest under us: retry.
+
+    async def open_writer(self, digest: str | None = None, expected_size: int | None = None) -> BlobWriter:
+        """`writer()` for asyncio code: waits for another writer of the digest by
+        polling (backing off to 100 ms) instead of blocking a thread."""
+        delay = 0.002
+        while True:
+            try:
+                return await asyncio.to_thread(self.writer, digest, expected_size, wait=False)
+            except BlobLocked:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     @staticmethod
     def _lock_ingest(ingest_dir: Path, digest: str, wait: bool) -> int | None:

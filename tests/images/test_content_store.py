@@ -137,3 +137,32 @@ def test_concurrent_writers_of_same_blob(store: ContentStore) -> None:
 def test_path_rejects_non_digests(store: ContentStore, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="digest"):
         store.path("sha256:../../etc/passwd")
+
+
+def test_async_writers_never_starve_a_small_thread_pool(store: ContentStore) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = os.urandom(200_000)
+    digest = sha256_digest(data)
+
+    async def download() -> bool:
+        writer = await store.open_writer(digest, len(data))
+        with writer:
+            if writer.exists:
+                return False
+            for offset in range(writer.offset, len(data), 50_000):
+                writer.write(data[offset : offset + 50_000])
+                await asyncio.sleep(0)  # let the other coroutines try the lock
+            await asyncio.to_thread(writer.commit)
+        return True
+
+    async def main() -> list[bool]:
+        # One worker thread: a writer blocked on the lock in it would deadlock.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+        return list(await asyncio.gather(*(download() for _ in range(8))))
+
+    did_work = asyncio.run(main())
+    assert did_work.count(True) == 1
+    assert store.read(digest) == data
+    assert _visible_files(store) == ["blobs/sha256/" + digest[7:]]
