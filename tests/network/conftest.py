@@ -3,14 +3,19 @@
   host_ns        a fresh netns standing in for the host (lo up), removed after the test
   make_ns        factory of more namespaces (containers), removed after the test
   names          link/netns names carrying the run tag (tests/fixtures/cleanup.py conventions)
+  loop_thread    an asyncio loop on a thread (the daemon's loop); .run(coro) from the test
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable, Iterator
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from pyroute2 import IPRoute
@@ -19,6 +24,7 @@ from engine.network import netns
 from tests.fixtures.cleanup import link_name, resource_name
 
 _counter = itertools.count()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,3 +64,46 @@ def make_ns(names: Names) -> Iterator[Callable[[str], str]]:
 @pytest.fixture
 def host_ns(make_ns: Callable[[str], str]) -> str:
     return make_ns("host")
+
+
+class LoopThread:
+    """An asyncio loop on its own thread, like the daemon's; `run(coro)` waits for a result."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    runner = LoopThread()
+    yield runner
+    runner.stop()
+
+
+def veth_between(ns_a: str, ns_b: str, name: str, addr_a: str, addr_b: str) -> None:
+    """A plain veth link: `name` in ns_a with addr_a, eth-side `name`+'p' in ns_b with addr_b (CIDR)."""
+    fd = os.open(ns_b, os.O_RDONLY)
+    try:
+        with netns.entered(ns_a), IPRoute() as ipr:
+            ipr.link("add", ifname=name, kind="veth", peer={"ifname": name + "p", "net_ns_fd": fd})
+            index = ipr.link_lookup(ifname=name)[0]
+            ip, prefix = addr_a.split("/")
+            ipr.addr("add", index=index, address=ip, prefixlen=int(prefix))
+            ipr.link("set", index=index, state="up")
+        with netns.entered(ns_b), IPRoute() as ipr:
+            index = ipr.link_lookup(ifname=name + "p")[0]
+            ip, prefix = addr_b.split("/")
+            ipr.addr("add", index=index, address=ip, prefixlen=int(prefix))
+            ipr.link("set", index=index, state="up")
+    finally:
+        os.close(fd)

@@ -13,14 +13,16 @@ from engine.network.netns import socket_in
 T = TypeVar("T")
 
 
-def retry(action: Callable[[], T], attempts: int = 50, pause: float = 0.02) -> T:
-    """Bounded retries for kernel events that settle asynchronously (a link coming up)."""
-    for _ in range(attempts - 1):
+def retry(action: Callable[[], T], within: float = 8.0, pause: float = 0.02) -> T:
+    """Bounded retries for kernel events that settle asynchronously (a link coming up, a proxy starting)."""
+    deadline = time.monotonic() + within
+    while True:
         try:
             return action()
         except OSError:
+            if time.monotonic() > deadline:
+                raise
             time.sleep(pause)
-    return action()
 
 
 class EchoServer:

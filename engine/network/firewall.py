@@ -1,0 +1,91 @@
+"""Berth's chains in a host netns: install them, fill them per network and endpoint, remove them whole.
+
+Restore at daemon start: `install()` creates the chains or flushes what a
+previous run left in them (stale rules of containers that died with the
+daemon), hooks them exactly once, and the daemon then re-adds the rules of
+every network and running container from its metadata (the one source of
+truth: STYLE.md "The house").  `uninstall()` leaves the host's tables as they
+were before `install()`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from engine.network.firewall_rules import (
+    ChainNames,
+    NetworkSpec,
+    PortRuleSpec,
+    TableRule,
+    endpoint_tag,
+    hooks,
+    network_rules,
+    network_tag,
+    port_rules,
+)
+from engine.network.iptables import Iptables
+
+log = logging.getLogger(__name__)
+
+
+class Firewall:
+    def __init__(self, iptables: Iptables, names: ChainNames | None = None, userland_proxy: bool = True) -> None:
+        self.iptables = iptables
+        self.names = names or ChainNames()
+        self.userland_proxy = userland_proxy
+
+    def _chains(self) -> list[tuple[str, str]]:
+        n = self.names
+        return [("nat", n.dnat), ("nat", n.postrouting), ("filter", n.forward)]
+
+    def install(self) -> None:
+        for table, chain in self._chains():
+            if self.iptables.chain_exists(table, chain):
+                self.iptables.run("-t", table, "-F", chain)
+            else:
+                self.iptables.run("-t", table, "-N", chain)
+        # Both proxy modes' OUTPUT hooks are removed: the mode may have changed since the last run.
+        for mode in (True, False):
+            for table, builtin, rule in hooks(self.names, mode):
+                self.iptables.unhook(table, builtin, rule)
+        for table, builtin, rule in hooks(self.names, self.userland_proxy):
+            self.iptables.hook(table, builtin, rule)
+        log.info("firewall: chains %s installed", ", ".join(c for _, c in self._chains()))
+
+    def uninstall(self) -> None:
+        for mode in (True, False):
+            for table, builtin, rule in hooks(self.names, mode):
+                self.iptables.unhook(table, builtin, rule)
+        for table, chain in self._chains():
+            self.iptables.remove_chain(table, chain)
+        log.info("firewall: chains removed")
+
+    def _apply(self, rules: list[TableRule]) -> None:
+        for rule in rules:
+            if rule.first:
+                self.iptables.insert(rule.table, rule.chain, list(rule.args))
+            else:
+                self.iptables.append(rule.table, rule.chain, list(rule.args))
+
+    def add_network(self, net: NetworkSpec) -> None:
+        self.remove_network(net.network_id)
+        self._apply(network_rules(self.names, net))
+
+    def remove_network(self, network_id: str) -> None:
+        self._remove_tagged(network_tag(network_id))
+
+    def add_ports(self, ports: list[PortRuleSpec]) -> None:
+        for port in ports:
+            self._apply(port_rules(self.names, port))
+
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        self._remove_tagged(endpoint_tag(endpoint_id))
+
+    def _remove_tagged(self, tag: str) -> None:
+        removed = sum(self.iptables.delete_tagged(table, chain, tag) for table, chain in self._chains())
+        if removed:
+            log.info("firewall: removed %d rules tagged %s", removed, tag)
+
+    def listing(self) -> dict[str, list[list[str]]]:
+        """Every rule in Berth's chains, by chain (for `berth network inspect`-style diagnostics and tests)."""
+        return {chain: self.iptables.rules(table, chain) for table, chain in self._chains()}
