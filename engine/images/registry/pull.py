@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ CHUNK_SIZE = 256 * 1024
 # bytes keep tests deterministic).
 PROGRESS_STEP = 512 * 1024
 MAX_CONFIG_SIZE = 16 * 1024 * 1024
+_OPENERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="berth-ingest-open")
 
 
 @dataclass(frozen=True)
@@ -271,10 +273,15 @@ class _Downloader:
 async def _open_writer(sink: BlobSink, digest: str, size: int) -> AbstractContextManager[BlobWriter]:
     """Open an ingest in a thread: it may wait on another writer of the same digest.
 
+    Those waits get their own pool: in the default executor they could take every
+    thread while the writer they wait for needs one to commit (a deadlock seen with
+    parallel pulls of one image).
+
     If we are cancelled meanwhile, the thread still hands a writer over later; it is
     then left (aborted, its partial kept) so its lock is not held forever.
     """
-    opening = asyncio.ensure_future(asyncio.to_thread(sink.writer, digest, size))
+    loop = asyncio.get_running_loop()
+    opening = asyncio.ensure_future(loop.run_in_executor(_OPENERS, sink.writer, digest, size))
     try:
         return await asyncio.shield(opening)
     except asyncio.CancelledError:

@@ -30,7 +30,7 @@ class SeenRequest:
 class FlakyProxy:
     upstream: str  # "http://127.0.0.1:port" of the real registry
     fail_blob_gets: int = 0
-    truncate_blob_gets: int = 0
+    cut_each_blob_once: bool = False  # drop the connection halfway through each blob's first GET
     redirect_blobs_to: str | None = None  # another origin serving the same registry
     deny_manifests: bool = False  # answer manifest GETs 403 DENIED, as Docker Hub does
     corrupt_blobs: bool = False  # flip one byte of every blob body
@@ -42,6 +42,7 @@ class FlakyProxy:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
+        self._cut: set[str] = set()
 
     @property
     def host(self) -> str:
@@ -74,8 +75,9 @@ class FlakyProxy:
             data = await upstream.read()
             if is_blob_get and self.corrupt_blobs and data:
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
-            if is_blob_get and self.truncate_blob_gets > 0 and upstream.status in (200, 206) and len(data) > 1:
-                self.truncate_blob_gets -= 1
+            digest = request.path.rsplit("/", 1)[-1]
+            if is_blob_get and self.cut_each_blob_once and digest not in self._cut and len(data) > 1:
+                self._cut.add(digest)
                 response = web.StreamResponse(status=upstream.status, headers=out_headers)
                 response.content_length = len(data)
                 await response.prepare(request)

@@ -78,7 +78,7 @@ def test_connection_cut_mid_blob_resumes_with_range_from_the_cut(
 ) -> None:
     image = _seed(registry, tmp_path, "flaky/cut", (300_000,))
     layer = image.layers[0]
-    proxy.truncate_blob_gets = 2  # the config's body and the layer's are both cut once
+    proxy.cut_each_blob_once = True  # the config's body and the layer's
 
     pulled = _pull(proxy.host, "flaky/cut:v1", store)
 
