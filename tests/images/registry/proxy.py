@@ -34,6 +34,7 @@ class FlakyProxy:
     redirect_blobs_to: str | None = None  # another origin serving the same registry
     deny_manifests: bool = False  # answer manifest GETs 403 DENIED, as Docker Hub does
     corrupt_blobs: bool = False  # flip one byte of every blob body
+    pad_manifests: bool = False  # append a space to manifest bodies, keeping Docker-Content-Digest
     seen: list[SeenRequest] = field(default_factory=list)
     port: int = 0
 
@@ -73,6 +74,8 @@ class FlakyProxy:
         ) as upstream:  # fmt: skip
             out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
             data = await upstream.read()
+            if self.pad_manifests and "/manifests/" in request.path and request.method == "GET":
+                data += b" "
             if is_blob_get and self.corrupt_blobs and data:
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
             digest = request.path.rsplit("/", 1)[-1]

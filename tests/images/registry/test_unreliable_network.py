@@ -122,6 +122,18 @@ def test_corrupted_blob_fails_its_digest_and_nothing_is_committed(
     )
 
 
+def test_manifest_not_matching_docker_content_digest_is_refused(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
+) -> None:
+    image = _seed(registry, tmp_path, "flaky/tampered", (1_000,))
+    proxy.pad_manifests = True
+    with pytest.raises(DigestMismatch, match=f"expected {image.digest}"):
+        _pull(proxy.host, "flaky/tampered:v1", store)
+    with pytest.raises(DigestMismatch, match=f"expected {image.digest}"):
+        _pull(proxy.host, f"flaky/tampered@{image.digest}", store)
+    assert not store.has(image.digest)
+
+
 def test_denied_pull_reads_like_dockers_pull_access_denied(
     registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore
 ) -> None:
