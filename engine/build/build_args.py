@@ -1,0 +1,66 @@
+"""Build arguments Docker defines without an ARG (Dockerfile reference, "Predefined ARGs" and
+"Automatic platform ARGs in the global scope").
+
+* The proxy variables may be passed with ``--build-arg`` without being
+  declared; they reach RUN's environment but are kept out of the image
+  history and are not substituted into other instructions.
+* The platform variables live in the global scope: usable in FROM lines
+  directly, and inside a stage after ``ARG TARGETARCH`` (no default needed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.images.platforms import host_architecture
+
+PROXY_ARGS = frozenset(
+    {
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "FTP_PROXY",
+        "ftp_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``os/arch[/variant]`` as in ``--platform`` (the OS part is required here)."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(f"invalid platform {text!r}: expected os/arch[/variant]")
+        return cls(parts[0].lower(), parts[1].lower(), parts[2].lower() if len(parts) == 3 else "")
+
+    @classmethod
+    def host(cls) -> Platform:
+        return cls("linux", host_architecture())
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def platform_args(build: Platform, target: Platform) -> dict[str, str]:
+    """The automatic ``BUILD*``/``TARGET*`` args for a build on ``build`` producing ``target``."""
+    return {
+        "BUILDPLATFORM": str(build),
+        "BUILDOS": build.os,
+        "BUILDARCH": build.architecture,
+        "BUILDVARIANT": build.variant,
+        "TARGETPLATFORM": str(target),
+        "TARGETOS": target.os,
+        "TARGETARCH": target.architecture,
+        "TARGETVARIANT": target.variant,
+    }
