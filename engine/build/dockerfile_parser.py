@@ -19,7 +19,7 @@ from engine.build.directives import Directives
 from engine.build.errors import DockerfileError
 from engine.build.flags import Flags, Kind, parse_flags
 from engine.build.go_duration import parse_duration
-from engine.build.heredoc import Heredoc, parse_marker
+from engine.build.heredoc import Heredoc, try_parse_marker
 from engine.build.logical_lines import LogicalLine, split_lines
 from engine.build.run_mounts import parse_mount
 from engine.build.words import NotStringArray, extract_flags, parse_json_array, parse_words, split_whitespace
@@ -125,7 +125,8 @@ def parse_line(line: LogicalLine, escape: str = "\\") -> ins.Instruction:
     cut = _Line(written.lower(), written, flag_words, args.strip(), line, escape)
     handler = _HANDLERS.get(cut.keyword)
     if handler is None:
-        raise DockerfileError(f"unknown instruction: {written.upper()}", line.start_line)
+        # The keyword as written (instructions/parse.go UnknownInstructionError).
+        raise DockerfileError(f"unknown instruction: {written}", line.start_line)
     return handler(cut)
 
 
@@ -207,8 +208,6 @@ def _from(cut: _Line) -> ins.Instruction:
 def _run(cut: _Line) -> ins.Instruction:
     flags = cut.flags()
     command, json_form = _maybe_json(cut)
-    if not command and not json_form:
-        raise cut.fail("RUN requires at least one argument")
     network = flags.one("network")
     if network is not None and network not in _NETWORK_MODES:
         raise cut.fail(f'network mode "{network}" not supported')
@@ -254,16 +253,16 @@ def _sources_and_dest(cut: _Line) -> tuple[list[str], list[ins.SourceContent], s
     words, json_form = _maybe_json_list(cut)
     if len(words) < 2:
         raise cut.fail(
-            f"{name} requires at least two arguments, but only one was provided. Destination could not be determined."
+            f"{name} requires at least two arguments, but only one was provided. Destination could not be determined"
         )
     *sources, dest = words
-    if parse_marker(dest) is not None:
+    if try_parse_marker(dest) is not None:
         raise cut.fail(f"{name} cannot accept a heredoc as a destination")
     bodies: dict[str, Heredoc] = {doc.name: doc for doc in cut.source.heredocs}
     paths: list[str] = []
     contents: list[ins.SourceContent] = []
     for source in sources:
-        marker = parse_marker(source)
+        marker = try_parse_marker(source)
         if marker is None:
             paths.append(source)
             continue
@@ -359,7 +358,8 @@ def _expose(cut: _Line) -> ins.Instruction:
     ports = split_whitespace(cut.args)
     if not ports:
         raise cut.fail("EXPOSE requires at least one argument")
-    return ins.Expose(**cut.base(), ports=tuple(ports))
+    # BuildKit sorts the ports (instructions/parse.go parseExpose); the image config is a set anyway.
+    return ins.Expose(**cut.base(), ports=tuple(sorted(ports)))
 
 
 def _volume(cut: _Line) -> ins.Instruction:
@@ -434,8 +434,11 @@ def _onbuild(cut: _Line) -> ins.Instruction:
     if trigger_word in ("MAINTAINER", "FROM"):
         raise cut.fail(f"{trigger_word} isn't allowed as an ONBUILD trigger")
     expression = _ONBUILD_PREFIX.sub("", cut.source.text)
+    for heredoc in cut.source.heredocs:
+        # The trigger is stored as text: its heredoc bodies travel with it (parseOnBuild).
+        expression += "\n" + heredoc.content + heredoc.name
     # The trigger runs in a later build; parse it now so a typo fails here, as Docker does.
-    nested = LogicalLine(cut.args, cut.source.start_line, cut.source.end_line)
+    nested = LogicalLine(cut.args, cut.source.start_line, cut.source.end_line, cut.source.heredocs)
     trigger = parse_line(nested, cut.escape)
     return ins.Onbuild(**cut.base(), expression=expression, trigger=trigger)
 

@@ -7,8 +7,9 @@
 * the escape character followed only by spaces/tabs at the end of a line
   joins the next line; the first line of an instruction is left-trimmed, the
   continuation lines are not;
-* after a RUN/COPY/ADD line that opens heredocs, the bodies follow line by
-  line until each terminator, in the order they were opened.
+* after a RUN/COPY/ADD line (also behind ONBUILD) in shell form that opens
+  heredocs, the bodies follow line by line, endings kept, until each
+  terminator, in the order they were opened.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 from engine.build.directives import DirectiveReader, Directives
-from engine.build.errors import DockerfileError
-from engine.build.heredoc import HEREDOC_INSTRUCTIONS, Heredoc, chomp, markers_in_line
+from engine.build.errors import DockerfileError, ExpansionError
+from engine.build.heredoc import Heredoc, chomp, markers_in_line, opens_heredocs
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,12 @@ _CONTINUATION = {escape: re.compile(re.escape(escape) + r"[ \t]*$") for escape i
 
 
 def _physical_lines(text: str) -> list[str]:
-    text = text.removeprefix("\ufeff")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+    """Lines with their endings kept (heredoc bodies keep them verbatim, like BuildKit's scanLines)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text.removeprefix("\ufeff"))
+
+
+def _trim_newline(line: str) -> str:
+    return line.rstrip("\r\n")
 
 
 def _is_comment(line: str) -> bool:
@@ -52,7 +54,8 @@ def _is_comment(line: str) -> bool:
 
 
 def split_lines(text: str) -> SplitDockerfile:
-    physical = _physical_lines(text)
+    raw_lines = _physical_lines(text)
+    physical = [_trim_newline(line) for line in raw_lines]
     reader = DirectiveReader()
     result: list[LogicalLine] = []
     index = 0
@@ -76,9 +79,12 @@ def split_lines(text: str) -> SplitDockerfile:
             more, ended = _trim_continuation(raw, continuation)
             line += more
         heredocs: list[Heredoc] = []
-        keyword = line.split(None, 1)[0].lower() if line.strip() else ""
-        if keyword in HEREDOC_INSTRUCTIONS and "<<" in line:
-            for marker in markers_in_line(line):
+        if opens_heredocs(line):
+            try:
+                markers = markers_in_line(line)
+            except ExpansionError as exc:
+                raise DockerfileError(str(exc), start) from exc
+            for marker in markers:
                 body: list[str] = []
                 terminated = False
                 while index < len(physical):
@@ -88,7 +94,7 @@ def split_lines(text: str) -> SplitDockerfile:
                     if candidate == marker.name:
                         terminated = True
                         break
-                    body.append(raw + "\n")
+                    body.append(raw_lines[index - 1])
                 if not terminated:
                     raise DockerfileError("unterminated heredoc", start)
                 content = "".join(body)

@@ -197,6 +197,49 @@ def test_copy_heredoc_becomes_inline_source():
     assert second.contents == (ins.SourceContent("RAW", "$literal\n", expand=False),)
 
 
+def test_heredoc_body_keeps_line_endings_verbatim():
+    (run,) = parse("RUN <<EOF\r\nline one\r\nEOF\r\n").instructions
+    assert isinstance(run, ins.Run)
+    assert run.heredocs[0].content == "line one\r\n"
+    (last,) = parse("RUN <<EOF\nno newline at the end\nEOF").instructions
+    assert isinstance(last, ins.Run) and last.heredocs[0].content == "no newline at the end\n"
+
+
+def test_json_form_never_opens_heredocs():
+    (run,) = dockerfile('RUN ["cat", "<<EOF"]\n')
+    assert isinstance(run, ins.Run) and run.heredocs == ()
+    # So the would-be body is read as instructions of its own.
+    with pytest.raises(DockerfileError, match="line 2: unknown instruction: EOF"):
+        parse('RUN ["cat", "<<EOF"]\nEOF\n')
+
+
+def test_onbuild_trigger_with_heredoc():
+    (onbuild,) = dockerfile(
+        """
+        ONBUILD RUN <<EOF
+        echo triggered
+        EOF
+        """
+    )
+    assert isinstance(onbuild, ins.Onbuild)
+    assert onbuild.expression == "RUN <<EOF\necho triggered\nEOF"
+    assert isinstance(onbuild.trigger, ins.Run)
+    assert onbuild.trigger.heredocs == (Heredoc("EOF", "echo triggered\n", expand=True, chomp=False),)
+    assert (onbuild.line, onbuild.end_line) == (1, 3)
+
+
+def test_unbalanced_quote_means_no_heredoc():
+    # BuildKit ignores the lexing error of the line: no heredoc opens, the body lines are instructions.
+    with pytest.raises(DockerfileError, match="line 3: unknown instruction: x"):
+        parse("FROM a\nRUN <<'EOF\nx\nEOF\n")
+
+
+def test_empty_run_and_cmd_are_accepted():
+    run, cmd = dockerfile("RUN\nCMD []\n")
+    assert isinstance(run, ins.Run) and (run.command, run.json_form) == ((), False)
+    assert isinstance(cmd, ins.Cmd) and (cmd.command, cmd.json_form) == ((), True)
+
+
 def test_heredoc_needs_run_copy_or_add():
     parsed = dockerfile("LABEL a=<<EOF\nFROM x\n")
     assert [i.keyword for i in parsed] == ["LABEL", "FROM"]
@@ -274,7 +317,8 @@ def test_label_expose_volume_user_workdir_stopsignal_maintainer():
     )
     assert isinstance(label, ins.Label)
     assert label.pairs == (ins.KeyValue("org.opencontainers.image.title", '"My app"'), ins.KeyValue("version", "1.0"))
-    assert isinstance(expose, ins.Expose) and expose.ports == ("80/tcp", "443", "53/udp")
+    # BuildKit sorts EXPOSE's ports.
+    assert isinstance(expose, ins.Expose) and expose.ports == ("443", "53/udp", "80/tcp")
     assert isinstance(vol_json, ins.Volume) and (vol_json.paths, vol_json.json_form) == (("/data", "/logs"), True)
     assert isinstance(vol_list, ins.Volume) and vol_list.paths == ("/var/lib/a", "/var/lib/b")
     assert isinstance(user, ins.User) and user.user == "app:app"
@@ -327,6 +371,7 @@ def test_crlf_and_bom_are_tolerated():
     ("text", "line", "message"),
     [
         ("FROM a\n\nFOO bar\n", 3, "unknown instruction: FOO"),
+        ("FROM a\nfoo bar\n", 2, "unknown instruction: foo"),
         ("FROM a\nENV =x\n", 2, "ENV names can not be blank"),
         ("FROM a\nENV onlyname\n", 2, "ENV must have two arguments"),
         ("FROM a\nENV a=b c\n", 2, 'Syntax error - can\'t find = in "c". Must be of the form: name=value'),
