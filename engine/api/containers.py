@@ -148,7 +148,7 @@ def register(router: Router, service: ContainerService) -> None:
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:
         record = service.store.get(request.params["id"])
-        return Response.json(inspect_json(record, paths(record)))
+        return Response.json(inspect_json(record, paths(record), service.mount_points(record)))
 
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), LIST_FILTERS)
@@ -179,7 +179,7 @@ def register(router: Router, service: ContainerService) -> None:
         return Response.empty(204)
 
     async def remove(request: Request, conn: HTTPConnection) -> Response:
-        await service.remove(request.params["id"], force=request.flag("force"))
+        await service.remove(request.params["id"], force=request.flag("force"), volumes=request.flag("v"))
         return Response.empty(204)
 
     async def pause(request: Request, conn: HTTPConnection) -> Response:

@@ -97,6 +97,10 @@ def _backend_statuses() -> dict[str, int]:
             "engine.containers.errors.StateConflict": 409,
             "engine.containers.errors.StartFailed": -1,
             "engine.containers.json_log.LogOptionError": 400,
+            "engine.volumes.errors.NotFound": 404,
+            "engine.volumes.errors.Conflict": 409,
+            "engine.volumes.errors.InvalidParameter": 400,
+            "engine.volumes.errors.MountFailed": 500,
             "engine.containers.users.UserError": 400,
         }
     return _STATUSES

@@ -11,7 +11,7 @@ from engine.containers.records import ContainerRecord
 from engine.humanize import human_duration
 
 
-def inspect_json(record: ContainerRecord, paths: dict[str, str]) -> dict[str, Any]:
+def inspect_json(record: ContainerRecord, paths: dict[str, str], mounts: list[dict[str, Any]]) -> dict[str, Any]:
     config = record.config
     host = record.host_config
     args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
@@ -36,7 +36,7 @@ def inspect_json(record: ContainerRecord, paths: dict[str, str]) -> dict[str, An
         "ExecIDs": None,
         "HostConfig": host,
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": paths.get("rootfs", "")}},
-        "Mounts": [_mount_point(b) for b in host.get("Binds") or []],
+        "Mounts": mounts,
         "Config": config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
@@ -46,13 +46,6 @@ def inspect_json(record: ContainerRecord, paths: dict[str, str]) -> dict[str, An
             "Networks": {},
         },
     }
-
-
-def _mount_point(bind: str) -> dict[str, Any]:
-    parts = str(bind).split(":")
-    mode = parts[2] if len(parts) > 2 else ""
-    return {"Type": "bind", "Source": parts[0], "Destination": parts[1] if len(parts) > 1 else "",
-            "Mode": mode, "RW": "ro" not in mode.split(","), "Propagation": "rprivate"}
 
 
 def status_text(record: ContainerRecord, now: float | None = None) -> str:
@@ -88,5 +81,7 @@ def summary_json(record: ContainerRecord) -> dict[str, Any]:
         "Status": status_text(record),
         "HostConfig": {"NetworkMode": record.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [_mount_point(b) for b in record.host_config.get("Binds") or []],
+        "Mounts": [{"Type": m["type"], "Name": m["source"] if m["type"] == "volume" else "",
+                    "Source": m["source"] if m["type"] == "bind" else "", "Destination": m["target"],
+                    "RW": not m["read_only"]} for m in record.mounts],
     }

@@ -61,6 +61,7 @@ class SpecInputs:
     # Host files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf (Docker's layout).
     etc_files: Mapping[str, str] = field(default_factory=dict)
     netns_path: str | None = None
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # OCI mounts for binds, volumes, tmpfs
 
 
 @dataclass
@@ -179,40 +180,6 @@ def resources(host_config: Mapping[str, Any], privileged: bool) -> dict[str, Any
     return res
 
 
-_BIND_OPTIONS = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private", "rprivate", "nocopy"}
-
-
-def bind_mount(bind: str) -> dict[str, Any]:
-    """`-v /host:/ctr[:opts]` → an OCI bind mount (named volumes are the volumes layer's job)."""
-    parts = bind.split(":")
-    if len(parts) not in (2, 3):
-        raise InvalidConfig(f"invalid volume specification: '{bind}'")
-    source, destination = parts[0], parts[1]
-    options = parts[2].split(",") if len(parts) == 3 else []
-    if not source.startswith("/"):
-        raise InvalidConfig(f"invalid volume specification: '{bind}': named volumes are not supported yet")
-    if not destination.startswith("/") or destination == "/":
-        raise InvalidConfig(f"invalid volume specification: '{bind}': mount path must be absolute and not /")
-    bad = [o for o in options if o not in _BIND_OPTIONS]
-    if bad:
-        raise InvalidConfig(f"invalid mode: {','.join(bad)}")
-    propagation = next((o for o in options if o.endswith(("shared", "slave", "private"))), "rprivate")
-    oci_options = ["rbind", "ro" if "ro" in options else "rw", propagation]
-    return {"destination": destination, "type": "bind", "source": source, "options": oci_options}
-
-
-def tmpfs_mount(destination: str, options: str) -> dict[str, Any]:
-    if not destination.startswith("/"):
-        raise InvalidConfig(f"invalid tmpfs mount path {destination!r}: must be absolute")
-    opts = ["noexec", "nosuid", "nodev"]
-    for opt in filter(None, (o.strip() for o in options.split(","))):
-        if opt in ("exec", "suid", "dev"):
-            opts = [o for o in opts if o != f"no{opt}"]
-        elif opt not in opts:
-            opts.append(opt)
-    return {"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": opts}
-
-
 def _size(value: Any, default: int) -> int:
     return int(value) if value else default
 
@@ -290,10 +257,8 @@ def build_spec(inputs: SpecInputs) -> BuiltSpec:
     for destination, source in inputs.etc_files.items():
         mounts.append({"destination": destination, "type": "bind", "source": source,
                        "options": ["rbind", "rprivate"]})
-    for bind in host.get("Binds") or []:
-        mounts.append(bind_mount(str(bind)))
-    for destination, options in (host.get("Tmpfs") or {}).items():
-        mounts.append(tmpfs_mount(str(destination), str(options)))
+    # Binds, --mount, --tmpfs and volumes, already resolved to host paths by the volumes layer.
+    mounts.extend(inputs.mounts)
 
     namespaces: list[dict[str, str]] = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
     network_mode = str(host.get("NetworkMode") or "default")

@@ -51,6 +51,8 @@ class ContainerRecord:
     state: ContainerState = field(default_factory=ContainerState)
     snapshot_key: str = ""
     restart_count: int = 0
+    # engine.volumes.mount_spec.MountSpec fields, volume names resolved (anonymous ones created).
+    mounts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)

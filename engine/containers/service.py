@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from engine.containers.names import generate_name, validate_name
 from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
 from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record
 from engine.containers.store import ContainerStore
+from engine.volumes.mount_spec import MountSpec, resolve_mounts
+from engine.volumes.names import ANONYMOUS_LABEL
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,12 @@ class Live:
 class ContainerService:
     def __init__(self, paths: ServicePaths, store: ContainerStore, images: Any, snapshotter: Any,
                  publish: Callable[[str, str, str, dict[str, str]], object],
-                 log_opts: dict[str, str] | None = None) -> None:
+                 log_opts: dict[str, str] | None = None, volumes: Any = None) -> None:
         self.paths = paths
         self.store = store
         self.images = images
         self.snapshotter = snapshotter
+        self.volumes = volumes  # engine.volumes.VolumeService
         self.publish = publish
         self.log_opts = dict(log_opts or {})
         self.live: dict[str, Live] = {}
@@ -112,8 +115,14 @@ class ContainerService:
         oci_spec.resources(host_config, bool(host_config.get("Privileged")))
         oci_spec.capabilities(host_config)
         oci_spec.security_options(host_config)
-        for bind in host_config.get("Binds") or []:
-            oci_spec.bind_mount(str(bind))
+        specs = resolve_mounts(
+            binds=[str(b) for b in host_config.get("Binds") or []],
+            mounts=host_config.get("Mounts") or [],
+            volumes_from=[str(v) for v in host_config.get("VolumesFrom") or []],
+            lookup=self._mounts_of,
+            tmpfs=host_config.get("Tmpfs") or None,
+            image_volumes=list((merged.get("Volumes") or {}).keys()),
+        )
         LogOptions.from_opts(dict((host_config.get("LogConfig") or {}).get("Config") or self.log_opts))
         oci_spec.command_line(merged, {})
         container_name = validate_name(name) if name else generate_name(self.store.names())
@@ -128,7 +137,12 @@ class ContainerService:
         try:
             await asyncio.to_thread(self.snapshotter.prepare, record.snapshot_key, top)
             self.paths.data_dir(container_id).mkdir(parents=True, exist_ok=True)
+            record.mounts = await asyncio.to_thread(self._claim_volumes, container_id, specs)
+            self.store.save(record)
         except BaseException:
+            await asyncio.to_thread(self._release_volumes, container_id, remove_anonymous=True)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
             self.store.remove(container_id)
             raise
         self._live(container_id)
@@ -138,6 +152,61 @@ class ContainerService:
             warnings.append("bridge networking is not implemented yet: the container gets a private network "
                             "namespace with loopback only")
         return record, warnings
+
+    def _mounts_of(self, ref: str) -> list[MountSpec]:
+        """--volumes-from: the mounts of another container."""
+        return [MountSpec(**m) for m in self.store.get(ref).mounts]
+
+    def _claim_volumes(self, container_id: str, specs: list[MountSpec]) -> list[dict[str, Any]]:
+        """Create the volumes a new container names (or anonymous ones) and mark them in use."""
+        claimed = []
+        for spec in specs:
+            resolved = spec
+            if spec.type == "volume":
+                if self.volumes is None:
+                    raise InvalidConfig("volumes are not available in this engine")
+                doc = self.volumes.create(name=spec.source, driver=spec.driver, driver_opts=spec.driver_options or None,
+                                          labels=spec.labels or None, anonymous=spec.anonymous)
+                resolved = replace(spec, source=doc["Name"])
+                self.volumes.acquire(resolved.source, container_id)
+            claimed.append(asdict(resolved))
+        return claimed
+
+    def _release_volumes(self, container_id: str, remove_anonymous: bool) -> None:
+        if self.volumes is None:
+            return
+        names = self.volumes.release_container(container_id)
+        if remove_anonymous:
+            for name in names:
+                with contextlib.suppress(Exception):  # in use by another container (volumes-from): keep it
+                    if self.volumes.get(name).labels.get(ANONYMOUS_LABEL) is not None:
+                        self.volumes.remove(name)
+
+    def _mount_sources(self, record: ContainerRecord, rootfs: Path) -> list[dict[str, Any]]:
+        """OCI mounts for the container's binds, volumes and tmpfs, volumes mounted and populated."""
+        oci = []
+        for raw in record.mounts:
+            spec = MountSpec(**raw)
+            host = ""
+            if spec.type == "volume":
+                host = str(self.volumes.mount_for(spec.source))
+                if spec.subpath:
+                    host = str(self.volumes.subpath(spec.source, spec.subpath))
+                elif spec.copy_data:
+                    self.volumes.populate_from(spec.source, rootfs, spec.target)
+            elif spec.type == "bind" and spec.create_source and not os.path.exists(spec.source):
+                os.makedirs(spec.source, exist_ok=True)  # `-v /new/dir:/x` creates the host dir, like Docker
+            oci.append(spec.oci_mount(host))
+        return oci
+
+    def mount_points(self, record: ContainerRecord) -> list[dict[str, Any]]:
+        """inspect's Mounts[]."""
+        points = []
+        for raw in record.mounts:
+            spec = MountSpec(**raw)
+            host = str(self.volumes.mountpoint(spec.source)) if spec.type == "volume" and self.volumes else ""
+            points.append(spec.mount_point(host))
+        return points
 
     def _unpack(self, image: Any) -> str:
         from engine.snapshots.unpack import LayerSource, unpack
@@ -166,10 +235,12 @@ class ContainerService:
         await asyncio.to_thread(mount, self.snapshotter.mounts(record.snapshot_key), rootfs)
         try:
             etc = self._write_etc_files(record)
+            extra_mounts = await asyncio.to_thread(self._mount_sources, record, rootfs)
             built = oci_spec.build_spec(oci_spec.SpecInputs(
                 container_id=record.id, config=record.config, host_config=record.host_config, image_config={},
                 rootfs=str(rootfs), cgroups_path=f"{self.paths.cgroup_parent}/{record.id}",
                 cgroup_v2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"), etc_files=etc,
+                mounts=extra_mounts,
             ))
             bundle = exec_dir / "bundle"
             bundle.mkdir(exist_ok=True)
@@ -209,7 +280,7 @@ class ContainerService:
         live.resolve(live.exit_waiters, record)
         if record.host_config.get("AutoRemove"):
             with contextlib.suppress(NoSuchContainer):
-                await self.remove(record.id, force=True)
+                await self.remove(record.id, force=True, volumes=True)
 
     def _write_etc_files(self, record: ContainerRecord) -> dict[str, str]:
         data_dir = self.paths.data_dir(record.id)
@@ -306,7 +377,7 @@ class ContainerService:
         live.resolve(live.exit_waiters, record)
         if record.host_config.get("AutoRemove"):
             with contextlib.suppress(NoSuchContainer):
-                await self.remove(container_id, force=True)
+                await self.remove(container_id, force=True, volumes=True)
 
     def _cleanup_run(self, record: ContainerRecord) -> None:
         from engine.snapshots.mounts import unmount_all_under
@@ -401,7 +472,7 @@ class ContainerService:
             future.set_result(record)
         return future
 
-    async def remove(self, ref: str, force: bool = False) -> None:
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         record = self.store.get(ref)
         if record.state.status in ("running", "paused"):
             if not force:
@@ -415,6 +486,7 @@ class ContainerService:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
         shutil.rmtree(self.paths.data_dir(record.id), ignore_errors=True)
+        await asyncio.to_thread(self._release_volumes, record.id, volumes)
         self.store.remove(record.id)
         self._event(record, "destroy")
         live = self.live.pop(record.id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -15,6 +16,7 @@ from engine.daemon.events import EventBus
 from engine.images.image_store import ImageStore
 from engine.snapshots.selection import open_snapshotter
 from engine.store import MetadataDB
+from engine.volumes import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,16 @@ class Daemon:
         self.images = ImageStore(config.data_root, db=self.db, users=self.containers_store)
         # Overlay when the data root allows it; plain copies otherwise (e.g. a data root on overlayfs).
         self.snapshotter = open_snapshotter(config.data_root / "snapshots")
+        self.volumes = VolumeService(self.db, config.data_root)
         self.containers = ContainerService(
             ServicePaths(config.data_root, config.exec_root, config.cgroup_parent),
             self.containers_store, self.images, self.snapshotter, self.events.publish,
-            log_opts=dict(config.log_opts),
+            log_opts=dict(config.log_opts), volumes=self.volumes,
         )
         self.execs = ExecService(self.containers)
 
     async def restore(self) -> None:
+        await asyncio.to_thread(self.volumes.restore)
         await self.containers.restore()
 
     def close(self) -> None:

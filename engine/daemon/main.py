@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import containers, events, execs, images, system
+from engine.api import containers, events, execs, images, system, volumes
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -51,6 +51,7 @@ async def serve(config: DaemonConfig) -> None:
     images.register(router, daemon.images, daemon.events.publish, daemon.registry_config)
     containers.register(router, daemon.containers)
     execs.register(router, daemon.execs)
+    volumes.register(router, daemon.volumes, daemon.events.publish)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)

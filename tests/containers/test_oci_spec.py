@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.containers.errors import InvalidConfig
-from engine.containers.oci_spec import SpecInputs, bind_mount, build_spec, command_line, environment, tmpfs_mount
+from engine.containers.oci_spec import SpecInputs, build_spec, command_line, environment
 from engine.containers.users import resolve_user
 from tests.runtime.oci_schemas import validate
 
@@ -126,15 +126,6 @@ def test_user_lookup_does_not_follow_symlinks_out_of_the_rootfs(tmp_path: Path) 
     assert resolve_user(str(root), "").uid == 0
     with pytest.raises(Exception, match="unable to find user"):
         resolve_user(str(root), "root")
-
-
-def test_binds_and_tmpfs() -> None:
-    assert bind_mount("/src:/dst:ro") == {"destination": "/dst", "type": "bind", "source": "/src",
-                                          "options": ["rbind", "ro", "rprivate"]}
-    for bad in ("/src", "/a:/b:bogus", "vol:/data", "/a:relative"):
-        with pytest.raises(InvalidConfig):
-            bind_mount(bad)
-    assert tmpfs_mount("/run", "exec,size=1m")["options"] == ["nosuid", "nodev", "size=1m"]
 
 
 def test_security_opts(rootfs: Path) -> None:
