@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
@@ -33,12 +32,28 @@ class StatusError(Exception):
         self.exit_code = exit_code
 
 
-@dataclass
 class GlobalOptions:
-    host: str | None = None
-    debug: bool = False
-    help: bool = False
-    show_version: bool = False
+    """Options before the command name.  Not a dataclass: importing dataclasses costs ms at every start."""
+
+    def __init__(self, host: str | None = None, debug: bool = False, help: bool = False,
+                 show_version: bool = False) -> None:
+        self.host = host
+        self.debug = debug
+        self.help = help
+        self.show_version = show_version
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse builds a formatter on every add_argument; the stock one imports shutil (+bz2, lzma) for the width."""
+
+    def __init__(self, prog: str) -> None:
+        import os
+
+        try:
+            width = os.get_terminal_size().columns - 2
+        except OSError:
+            width = 78
+        super().__init__(prog, width=width)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -46,6 +61,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # docker (cobra/pflag) never accepts a flag prefix
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
     @property

@@ -9,13 +9,15 @@ one JSON object; anything else prints the template per row, unaligned.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.cli.context import CLIContext
 
 TABLE = "table"
+_PLAIN_FIELD = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 MIN_WIDTH = 10
 PADDING = 3
 
@@ -40,19 +42,24 @@ def _prepare(fmt: str) -> tuple[bool, str]:
 def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> None:
     """Print `rows` (field -> text) per the docker format `fmt` (`table ...`, `json` or a template)."""
     from engine.cli.context import UsageError
-    from engine.cli.gotemplate import Template, TemplateError
 
     if fmt == "json":
         for row in rows:
             ctx.print(json.dumps(dict(sorted(row.items())), separators=(",", ":")))
         return
     is_table, body = _prepare(fmt)
-    try:
-        template = Template(body)
-        rendered = [template.render(row) for row in rows]
-        header = template.render({key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)})
-    except TemplateError as exc:
-        raise UsageError(str(exc)) from exc
+    header_row = {key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)}
+    render = _plain_renderer(body)
+    if render is not None:
+        rendered, header = [render(row) for row in rows], render(header_row)
+    else:
+        from engine.cli.gotemplate import Template, TemplateError
+
+        try:
+            template = Template(body)
+            rendered, header = [template.render(row) for row in rows], template.render(header_row)
+        except TemplateError as exc:
+            raise UsageError(str(exc)) from exc
     if not is_table:
         for text in rendered:
             ctx.print(text)
@@ -60,6 +67,19 @@ def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], hea
     lines = [header, *rendered] if body else rendered
     for line in tabwrite("\n".join(lines).split("\n")):
         ctx.print(line)
+
+
+def _plain_renderer(body: str) -> Callable[[Mapping[str, str]], str] | None:
+    """Templates made only of `{{.Field}}` (every default table, most scripts) skip the template engine:
+    its import alone costs more than the rest of `berth ps`.  Anything else returns None."""
+    if "{{" in _PLAIN_FIELD.sub("", body):
+        return None
+
+    def render(row: Mapping[str, str]) -> str:
+        # A missing key prints like Go's map lookup in text/template.
+        return _PLAIN_FIELD.sub(lambda m: str(row.get(m.group(1), "<no value>")), body)
+
+    return render
 
 
 def _all_keys(rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> list[str]:

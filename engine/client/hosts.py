@@ -8,23 +8,27 @@ socket mean the same thing everywhere.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from engine import paths
 from engine.client.errors import ClientError
 
+if TYPE_CHECKING:
+    import ssl
 
-@dataclass(frozen=True)
-class TLSConfig:
+
+# NamedTuples, not dataclasses: immutable and comparable alike, without importing dataclasses/inspect
+# (several ms of every CLI command's start-up).
+class TLSConfig(NamedTuple):
     ca: str | None
     cert: str | None
     key: str | None
     verify: bool = True
 
     def context(self) -> ssl.SSLContext:
+        import ssl  # only TLS connections pay for it (several ms of CLI start-up)
+
         context = ssl.create_default_context(cafile=self.ca)
         if not self.verify:
             context.check_hostname = False
@@ -34,8 +38,7 @@ class TLSConfig:
         return context
 
 
-@dataclass(frozen=True)
-class EngineAddress:
+class EngineAddress(NamedTuple):
     scheme: str  # unix | tcp
     path: str = ""
     host: str = ""
@@ -79,4 +82,6 @@ def default_address(environ: Mapping[str, str] | None = None) -> EngineAddress:
     host = env.get("DOCKER_HOST")
     if host:
         return parse_host(host, tls_from_env(env))
+    from engine import paths
+
     return EngineAddress("unix", path=str(paths.default_socket()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -83,11 +82,25 @@ def json_body(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-@dataclass
 class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+    """A whole response.  A plain class: dataclasses would cost the CLI its import at every start."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status!r}, headers={self.headers!r}, body={self.body!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return (self.status, self.headers, self.body) == (other.status, other.headers, other.body)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body.strip() else None

@@ -6,11 +6,10 @@ import socket
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-import h11
-
 from engine.client import protocol
 from engine.client.errors import EngineUnreachable
 from engine.client.hosts import EngineAddress, default_address
+from engine.client.http1 import LAST_CHUNK, ProtocolError, ResponseReader, encode_chunk, encode_head
 
 READ_CHUNK = 64 * 1024
 
@@ -21,23 +20,33 @@ class _Exchange:
     def __init__(self, address: EngineAddress, timeout: float | None) -> None:
         self.address = address
         self.sock = _connect(address, timeout)
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.reader = ResponseReader(self.sock.recv)
+        self.method = ""
+        self.status = 0
+        self.headers: dict[str, str] = {}
 
-    def send(self, event: Any) -> None:
-        data = self.h11.send(event)
-        if data:
-            self.sock.sendall(data)
-
-    def next_event(self) -> Any:
+    def send(self, data: bytes) -> None:
         try:
-            while True:
-                event = self.h11.next_event()
-                if event is h11.NEED_DATA:
-                    self.h11.receive_data(self.sock.recv(READ_CHUNK))
-                    continue
-                return event
-        except h11.RemoteProtocolError as exc:
+            self.sock.sendall(data)
+        except OSError as exc:
+            raise EngineUnreachable(str(self.address), exc.strerror or str(exc)) from exc
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        try:
+            self.status, self.headers = self.reader.read_head()
+        except ConnectionAbortedError as exc:
+            raise EngineUnreachable(str(self.address), "the engine closed the connection") from exc
+        except ProtocolError as exc:
             # Typically a TLS server that rejected our certificate after the handshake.
+            raise EngineUnreachable(str(self.address), f"the engine closed the connection ({exc})") from exc
+        except OSError as exc:
+            raise EngineUnreachable(str(self.address), exc.strerror or str(exc)) from exc
+        return self.status, self.headers
+
+    def body(self) -> Iterator[bytes]:
+        try:
+            yield from self.reader.body(self.method, self.status, self.headers)
+        except ProtocolError as exc:
             raise EngineUnreachable(str(self.address), f"the engine closed the connection ({exc})") from exc
         except OSError as exc:
             raise EngineUnreachable(str(self.address), exc.strerror or str(exc)) from exc
@@ -77,12 +86,7 @@ class StreamingResponse:
 
     def chunks(self) -> Iterator[bytes]:
         try:
-            while True:
-                event = self._exchange.next_event()
-                if isinstance(event, h11.Data):
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    return
+            yield from self._exchange.body()
         finally:
             self._exchange.close()
 
@@ -148,33 +152,28 @@ class Client:
 
     def _start(self, method: str, path: str, query: Mapping[str, Any] | None, body: bytes | Iterable[bytes] | None,
                content_type: str | None, headers: Mapping[str, str] | None, *, versioned: bool = True,
-               upgrade: bool = False) -> tuple[_Exchange, h11.Response | h11.InformationalResponse]:
+               upgrade: bool = False) -> _Exchange:
         version = self.version if versioned else None
         exchange = _Exchange(self.address, self.timeout)
+        exchange.method = method
         try:
             streamed = body is not None and not isinstance(body, bytes)
             fixed = body if isinstance(body, bytes) else None
-            exchange.send(h11.Request(
-                method=method, target=protocol.target(version, path, query),
-                headers=protocol.request_headers(self.host_header, fixed, content_type, headers,
-                                                 upgrade=upgrade, chunked=streamed),
-            ))
+            head = encode_head(method, protocol.target(version, path, query),
+                               protocol.request_headers(self.host_header, fixed, content_type, headers,
+                                                        upgrade=upgrade, chunked=streamed))
             if isinstance(body, bytes):
-                if body:
-                    exchange.send(h11.Data(data=body))
+                exchange.send(head + body)
             elif body is not None:
+                exchange.send(head)
                 for chunk in body:
                     if chunk:
-                        exchange.send(h11.Data(data=chunk))
-            exchange.send(h11.EndOfMessage())
-            while True:
-                event = exchange.next_event()
-                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                    return exchange, event  # h11 refuses to build a Response with a 1xx status
-                if isinstance(event, h11.Response):
-                    return exchange, event
-                if isinstance(event, h11.ConnectionClosed):
-                    raise EngineUnreachable(str(self.address), "the engine closed the connection")
+                        exchange.send(encode_chunk(chunk))
+                exchange.send(LAST_CHUNK)
+            else:
+                exchange.send(head)
+            exchange.read_head()
+            return exchange
         except BaseException:
             exchange.close()
             raise
@@ -182,18 +181,12 @@ class Client:
     def _request(self, method: str, path: str, query: Mapping[str, Any] | None, body: bytes | None,
                  content_type: str | None, headers: Mapping[str, str] | None, *,
                  versioned: bool = True) -> protocol.Response:
-        exchange, head = self._start(method, path, query, body, content_type, headers, versioned=versioned)
+        exchange = self._start(method, path, query, body, content_type, headers, versioned=versioned)
         try:
-            parts = []
-            while True:
-                event = exchange.next_event()
-                if isinstance(event, h11.Data):
-                    parts.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
+            data = b"".join(exchange.body())
         finally:
             exchange.close()
-        response = protocol.Response(head.status_code, protocol.header_dict(head), b"".join(parts))
+        response = protocol.Response(exchange.status, exchange.headers, data)
         if response.status >= 400:
             raise protocol.error_from(response.status, response.body)
         return response
@@ -217,20 +210,17 @@ class Client:
     def stream(self, method: str, path: str, query: Mapping[str, Any] | None = None,
                body: bytes | Iterable[bytes] | None = None, content_type: str | None = None,
                headers: Mapping[str, str] | None = None) -> StreamingResponse:
-        exchange, head = self._start(method, path, query, body, content_type, headers)
-        if head.status_code >= 400:
-            rest = StreamingResponse(exchange, head.status_code, protocol.header_dict(head))
-            raise protocol.error_from(head.status_code, b"".join(rest.chunks()))
-        return StreamingResponse(exchange, head.status_code, protocol.header_dict(head))
+        exchange = self._start(method, path, query, body, content_type, headers)
+        response = StreamingResponse(exchange, exchange.status, exchange.headers)
+        if exchange.status >= 400:
+            raise protocol.error_from(exchange.status, b"".join(response.chunks()))
+        return response
 
     def hijack(self, path: str, query: Mapping[str, Any] | None = None, json: Any = None) -> HijackedSocket:
         body = None if json is None else protocol.json_body(json)
-        exchange, head = self._start("POST", path, query, body, "application/json" if body else None, None,
-                                     upgrade=True)
-        headers = protocol.header_dict(head)
-        if head.status_code >= 400:
-            rest = StreamingResponse(exchange, head.status_code, headers)
-            raise protocol.error_from(head.status_code, b"".join(rest.chunks()))
-        leftover, _ = exchange.h11.trailing_data
-        return HijackedSocket(exchange.sock, bytes(leftover), headers.get("content-type", ""))
-
+        exchange = self._start("POST", path, query, body, "application/json" if body else None, None, upgrade=True)
+        if exchange.status >= 400:
+            rest = StreamingResponse(exchange, exchange.status, exchange.headers)
+            raise protocol.error_from(exchange.status, b"".join(rest.chunks()))
+        # Output the engine sent right behind the 101 head is already in the reader's buffer.
+        return HijackedSocket(exchange.sock, exchange.reader.buffer, exchange.headers.get("content-type", ""))
