@@ -43,14 +43,15 @@ class _Words:
 
     def __init__(self) -> None:
         self.words: list[str] = []
-        self.word: list[str] = []
+        self.word = ""
         self.in_word = False
 
     def add_rune(self, ch: str) -> None:
         if ch.isspace():
-            if self.in_word:
-                self.words.append("".join(self.word))
-                self.word = []
+            # An empty quoted word ("") never becomes a field of its own (lex.go wordsStruct).
+            if self.in_word and self.word:
+                self.words.append(self.word)
+                self.word = ""
                 self.in_word = False
             return
         self.add_raw(ch)
@@ -60,13 +61,11 @@ class _Words:
             self.add_rune(ch)
 
     def add_raw(self, text: str) -> None:
-        self.word.append(text)
+        self.word += text
         self.in_word = True
 
     def result(self) -> list[str]:
-        if self.word:
-            return [*self.words, "".join(self.word)]
-        return list(self.words)
+        return [*self.words, self.word] if self.word else list(self.words)
 
 
 class _Lexer:

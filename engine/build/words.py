@@ -11,6 +11,7 @@ import json
 import re
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
+_JSON = json.JSONDecoder()
 
 NOT_STRING_ARRAY = "when using JSON array syntax, arrays must be comprised of strings only"
 
@@ -134,12 +135,16 @@ def extract_flags(line: str) -> tuple[list[str], str]:
 
 
 def parse_json_array(rest: str) -> list[str] | None:
-    """The exec (JSON) form, or None when ``rest`` is not a JSON array (Docker then uses the shell form)."""
+    """The exec (JSON) form, or None when ``rest`` is not a JSON array (Docker then uses the shell form).
+
+    Like Go's json.Decoder in line_parsers.go parseJSON, only the first JSON
+    value is read: text after the closing bracket is ignored.
+    """
     text = rest.lstrip()
     if not text.startswith("["):
         return None
     try:
-        value = json.loads(text)
+        value, _ = _JSON.raw_decode(text)
     except ValueError:
         return None
     if not isinstance(value, list):

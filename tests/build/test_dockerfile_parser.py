@@ -263,6 +263,12 @@ def test_exec_and_shell_forms():
     assert (fallback.command, fallback.json_form) == (('[ "unterminated',), False)
 
 
+def test_text_after_the_json_array_is_ignored():
+    # Go's json.Decoder reads one value (line_parsers.go parseJSON): still exec form.
+    (cmd,) = dockerfile('CMD ["echo", "hi"] trailing words\n')
+    assert isinstance(cmd, ins.Cmd) and (cmd.command, cmd.json_form) == (("echo", "hi"), True)
+
+
 def test_copy_and_add_flags():
     copy, add = dockerfile(
         """

@@ -89,6 +89,11 @@ def test_process_words_splits_expanded_values_but_not_quoted_text():
     assert process_words("$SPACED 'c  d' \"e $SPACED\" f\\ g", ENV) == ["a", "b", "c  d", "e a  b", "f g"]
 
 
+def test_empty_quoted_words_are_dropped_like_buildkit():
+    assert process_words('a "" b', ENV) == ["a", "b"]
+    assert process_words('x""y $EMPTY', ENV) == ["xy"]
+
+
 def test_raw_quotes_keep_quote_characters():
     assert process_word("'$SET' \"x\"", ENV, LexOptions(raw_quotes=True)) == "'$SET' \"x\""
 
