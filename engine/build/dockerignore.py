@@ -118,6 +118,9 @@ def compile_pattern(raw: str) -> Pattern:
         if text == "!":
             raise DockerignoreError('illegal exclusion pattern: "!"')
         text = text[1:]
+    if text.endswith("\\") and not text.endswith("\\\\"):
+        # filepath.Match (New's syntax check) rejects a pattern ending in a lone escape.
+        raise DockerignoreError(f"syntax error in pattern {text!r}: trailing backslash")
     regex, match_type = _translate(text)
     if match_type is not _MatchType.REGEXP:
         return Pattern(text, exclusion, match_type, None)
@@ -164,7 +167,8 @@ def _translate(pattern: str) -> tuple[str, _MatchType]:
             out.append("\\" + ch)
         elif ch == "\\":
             if pos < n:
-                out.append(re.escape(pattern[pos]))
+                # Passed to the regexp as written, like patternmatcher: `\*` is a literal star, `\q` an error.
+                out.append("\\" + pattern[pos])
                 pos += 1
                 match_type = _MatchType.REGEXP
             else:
@@ -202,7 +206,10 @@ class ContextFilter:
 
     def excluded(self, path: str) -> bool:
         """True when ``path`` (relative, "/"-separated) is left out of the context."""
-        return self._matches(go_clean(path).lstrip("/"))
+        cleaned = go_clean(path).lstrip("/")
+        if cleaned in ("", "."):
+            return False  # the context root itself is never excluded (patternmatcher MatchesOrParentMatches)
+        return self._matches(cleaned)
 
     def _matches(self, path: str) -> bool:
         # patternmatcher MatchesOrParentMatches: a pattern matching a parent directory matches the path.

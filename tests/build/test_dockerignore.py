@@ -79,6 +79,12 @@ def test_bad_patterns_are_errors():
         ContextFilter(["!"])
     with pytest.raises(DockerignoreError, match="syntax error in pattern"):
         ContextFilter(["[unclosed"])
+    with pytest.raises(DockerignoreError, match="syntax error in pattern"):
+        ContextFilter(["trailing\\"])
+
+
+def test_context_root_is_never_excluded():
+    assert not ContextFilter(["*", "**"], dockerfile=None).excluded(".")
 
 
 def make_tree(root: Path, files: list[str]) -> None:
