@@ -33,6 +33,7 @@ from engine.containers.names import generate_name, validate_name
 from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
 from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record
 from engine.containers.store import ContainerStore
+from engine.images.rootfs_prepare import prepare_rootfs
 from engine.volumes.mount_spec import MountSpec, resolve_mounts
 from engine.volumes.names import ANONYMOUS_LABEL
 
@@ -132,10 +133,10 @@ class ContainerService:
             image_name=image_ref, config=merged, host_config=_normalize_host_config(host_config),
             snapshot_key=f"container-{container_id}",
         )
-        top = await asyncio.to_thread(self._unpack, image)
         self.store.add(record)  # name conflicts surface here, before any disk work is kept
         try:
-            await asyncio.to_thread(self.snapshotter.prepare, record.snapshot_key, top)
+            # Layers are unpacked once (shared by ChainID), under a lease so `rmi` cannot race it.
+            await asyncio.to_thread(prepare_rootfs, self.images, self.snapshotter, image.id, record.snapshot_key)
             self.paths.data_dir(container_id).mkdir(parents=True, exist_ok=True)
             record.mounts = await asyncio.to_thread(self._claim_volumes, container_id, specs)
             self.store.save(record)
@@ -207,16 +208,6 @@ class ContainerService:
             host = str(self.volumes.mountpoint(spec.source)) if spec.type == "volume" and self.volumes else ""
             points.append(spec.mount_point(host))
         return points
-
-    def _unpack(self, image: Any) -> str:
-        from engine.snapshots.unpack import LayerSource, unpack
-
-        def opener(digest: str) -> Callable[[], Any]:
-            return lambda: self.images.content.open(digest)
-
-        layers = [LayerSource(open=opener(layer.blob_digest), diff_id=layer.diff_id, media_type=layer.media_type)
-                  for layer in image.layers]
-        return unpack(self.snapshotter, layers)
 
     # ------------------------------------------------------------------ start
     async def start(self, ref: str) -> None:

@@ -30,12 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.images import media_types
+
 log = logging.getLogger(__name__)
 
-LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
-CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
-MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+LAYER_MEDIA_TYPE = media_types.OCI_LAYER
+CONFIG_MEDIA_TYPE = media_types.OCI_CONFIG
+MANIFEST_MEDIA_TYPE = media_types.OCI_MANIFEST
+INDEX_MEDIA_TYPE = media_types.OCI_INDEX
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'
 
 # containerd's annotation for the full image name (what `docker load` of an

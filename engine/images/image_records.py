@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.images.reference import Reference, parse
+from engine.snapshots.unpack import chain_ids
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,6 @@ class ImageRecord:
         return next((m for m in self.manifests if m.is_target), None)
 
 
-def chain_ids(diff_ids: Iterable[str]) -> list[str]:
-    """OCI image-spec config.md#layer-chainid: ChainID(n) = sha256(ChainID(n-1) + " " + DiffID(n))."""
-    result: list[str] = []
-    for diff_id in diff_ids:
-        chain = diff_id if not result else "sha256:" + hashlib.sha256(
-            f"{result[-1]} {diff_id}".encode()
-        ).hexdigest()
-        result.append(chain)
-    return result
-
-
 def insert_image(
     conn: sqlite3.Connection, image: NewImage, created: str | None, now: str
 ) -> None:
@@ -90,7 +79,7 @@ def insert_image(
     ).rowcount
     if inserted:
         for position, (layer, chain_id) in enumerate(
-            zip(image.layers, chain_ids(layer.diff_id for layer in image.layers), strict=True)
+            zip(image.layers, chain_ids([layer.diff_id for layer in image.layers]), strict=True)
         ):
             conn.execute(
                 "INSERT INTO image_layers(image_id, position, diff_id, chain_id, blob_digest, "

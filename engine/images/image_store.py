@@ -32,6 +32,7 @@ from engine.images.errors import Conflict, InvalidParameter, InvalidReference, N
 from engine.images.image_json import history_json, inspect_json, now_rfc3339, summary_json
 from engine.images.image_records import ImageRecord, NewImage
 from engine.images.image_schema import AREA, MIGRATIONS
+from engine.snapshots.unpack import chain_ids
 from engine.store.database import MetadataDB
 
 log = logging.getLogger(__name__)
@@ -376,7 +377,7 @@ class ImageStore:
         for ref in list(record.tags) + list(record.repo_digests):
             report.append({"Untagged": ref.familiar()})
         report.append({"Deleted": image_id})
-        for chain_id in records.chain_ids(record.diff_ids):
+        for chain_id in chain_ids(record.diff_ids):
             if chain_id not in still_used:
                 report.append({"Deleted": chain_id})
         candidates = {image_id} | {layer.blob_digest for layer in record.layers}
