@@ -1,4 +1,9 @@
-"""`berth` vs the Go `docker` CLI against the same berthd: `version` (and more as commands land).
+"""`berth` vs the Go `docker` CLI against the same berthd: version, info, ps, images.
+
+The daemon gets the busybox seed image and a few created (never started)
+containers, so `ps -a` and `images` print real tables.  Our modules are
+byte-compiled first: an installed package ships .pyc files, and a tree run with
+PYTHONDONTWRITEBYTECODE would otherwise re-compile every module on every run.
 
 Run: .venv/bin/python -m bench.cli_commands [--runs 30]
 """
@@ -6,6 +11,7 @@ Run: .venv/bin/python -m bench.cli_commands [--runs 30]
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import subprocess
 import sys
@@ -16,25 +22,41 @@ from pathlib import Path
 from bench.timing import Sample, report, time_command
 
 REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = (["version"], ["info"], ["ps"], ["ps", "-a"], ["images"])
+
+
+def _seed(env: dict[str, str]) -> None:
+    archive = REPO / "build" / "images" / "busybox.tar"
+    if not archive.exists():
+        print(f"({archive} missing: `make images`; ps/images timed over an empty engine)")
+        return
+    subprocess.run(["docker", "load", "-q", "-i", str(archive)], env=env, check=True, stdout=subprocess.DEVNULL)
+    for n in range(3):
+        subprocess.run(["docker", "create", "--name", f"bench{n}", "busybox", "true"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     opts = parser.parse_args()
+    for package in ("engine/cli", "engine/client"):
+        compileall.compile_dir(REPO / package, quiet=1)
+    compileall.compile_dir(REPO / "engine", maxlevels=0, quiet=1)
     with tempfile.TemporaryDirectory(prefix="berthtest-bench-") as tmp:
         sock = Path(tmp) / "berth.sock"
         daemon = subprocess.Popen(
             [sys.executable, "-m", "engine.daemon.main", "-H", f"unix://{sock}", "--data-root", f"{tmp}/data",
              "--exec-root", f"{tmp}/run"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=f"{tmp}/docker-config")
         try:
             for _ in range(400):
                 if sock.exists():
                     break
                 time.sleep(0.025)
-            env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+            _seed(env)
             berth = str(REPO / ".venv" / "bin" / "berth")
-            for args in (["version"], ["info"]):
+            for args in SCENARIOS:
                 samples = [
                     Sample("docker " + " ".join(args), time_command(["docker", *args], opts.runs, env)),
                     Sample("berth " + " ".join(args), time_command([berth, *args], opts.runs, env)),
@@ -43,6 +65,8 @@ def main() -> int:
                              "docker " + " ".join(args)))
                 print()
         finally:
+            subprocess.run(["docker", "rm", "-f", "bench0", "bench1", "bench2"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             daemon.terminate()
             daemon.wait(10)
     return 0
