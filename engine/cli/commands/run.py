@@ -54,6 +54,13 @@ def _pull(ctx: CLIContext, image: str, platform: str | None) -> None:
         raise StatusError(str(exc), EXIT_DAEMON) from exc
 
 
+def _with_tag(image: str) -> str:
+    """docker names the reference it looked for with its tag: `busybox` → `busybox:latest`."""
+    if "@" in image or ":" in image.rpartition("/")[2]:
+        return image
+    return f"{image}:latest"
+
+
 def create_container(ctx: CLIContext, request: CreateRequest, pull: str = "missing") -> str:
     """POST /containers/create; a missing image is pulled first (docker's "Unable to find image")."""
     from engine.client.errors import APIError, NotFound
@@ -66,7 +73,7 @@ def create_container(ctx: CLIContext, request: CreateRequest, pull: str = "missi
         except NotFound as exc:
             if pull == "never" or "image" not in exc.message.lower():
                 raise
-            ctx.warn(f"Unable to find image '{request.image}' locally")
+            ctx.warn(f"Unable to find image '{_with_tag(request.image)}' locally")
             _pull(ctx, request.image, request.platform)
             created = ctx.client.post("/containers/create", request.query, json=request.body)
     except APIError as exc:
