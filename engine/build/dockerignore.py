@@ -13,7 +13,8 @@ Pattern.compile), which the Docker CLI uses for the classic builder:
   ``[...]`` is a character class, ``\\`` escapes the next character;
 * a pattern that matches a directory excludes everything under it, but a
   later exception can re-include a file inside it, so the walk descends into
-  an excluded directory whenever some exception could match below it.
+  an excluded directory whenever some exception could match below it, and
+  then sends that directory too (BuildKit's fsutil walker).
 
 The Dockerfile and .dockerignore are always sent (docker/cli
 build.TrimBuildFilesFromExcludes appends ``!.dockerignore`` and
@@ -243,11 +244,13 @@ class ContextFilter:
     def walk(self, root: str | os.PathLike[str]) -> list[str]:
         """Relative paths (files, directories, symlinks) under ``root`` that are sent, sorted.
 
-        Symlinks are listed, never followed.  An excluded directory is not
-        listed itself, but files re-included inside it are.
+        Symlinks are listed, never followed.  An excluded directory is listed
+        only when something inside it is re-included: BuildKit's context walker
+        (tonistiigi/fsutil walker.go) then sends the parent directories too, so
+        they keep their own mode and owner.
         """
         base = os.fspath(root)
-        included: list[str] = []
+        included: set[str] = set()
         pending = [""]
         while pending:
             current = pending.pop()
@@ -256,12 +259,18 @@ class ContextFilter:
                     rel = f"{current}/{entry.name}" if current else entry.name
                     is_dir = entry.is_dir(follow_symlinks=False)
                     if not self._matches(rel):
-                        included.append(rel)
+                        included.add(rel)
+                        included.update(_ancestors(rel))
                         if is_dir:
                             pending.append(rel)
                     elif is_dir and self._exception_may_match_below(rel):
                         pending.append(rel)
         return sorted(included)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _component_regex(part: str) -> re.Pattern[str] | None:
@@ -277,8 +286,8 @@ def _could_match_under(pattern_parts: list[str], dir_parts: list[str]) -> bool:
         if index >= len(pattern_parts):
             return True  # the exception matches an ancestor of what lies below: it may re-include it
         part = pattern_parts[index]
-        if "**" in part:
-            return True
+        if "**" in part or "[" in part:
+            return True  # "**" spans directories; a class like [^x] may even match "/"
         component = _component_regex(part)
         if component is None or component.match(name) is None:
             return False
