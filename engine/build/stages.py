@@ -326,15 +326,15 @@ def _dependencies(
     for instruction in raw.body:
         refs: list[str] = []
         if isinstance(instruction, ins.Copy) and instruction.from_:
-            refs.append(instruction.from_)
-        if isinstance(instruction, ins.Run):
-            refs.extend(value for mount in instruction.mounts for key, value in mount.options if key == "from")
-        for written in refs:
             try:
-                # Stage references are looked up before the stage runs: only global args can appear in them.
-                ref = process_word(written, global_args, LexOptions(escape=escape))
+                # Looked up before any stage runs, so only global args can appear (moby/buildkit#2374).
+                refs.append(process_word(instruction.from_, global_args, LexOptions(escape=escape)))
             except ExpansionError as exc:
                 raise DockerfileError(str(exc), instruction.line) from exc
+        if isinstance(instruction, ins.Run):
+            # RUN --mount from= is taken literally (moby/buildkit#2089: "from expansion is not supported").
+            refs.extend(value for mount in instruction.mounts for key, value in mount.options if key == "from")
+        for ref in refs:
             if ref.isdigit():
                 if int(ref) >= count:
                     raise DockerfileError(f"invalid stage index {ref}", instruction.line)

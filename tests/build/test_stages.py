@@ -134,6 +134,24 @@ def test_copy_from_a_later_stage_is_allowed_but_cycles_are_not():
         plan("FROM busybox AS stage0\nCOPY --from=stage0 f1 /sub/\n")
 
 
+def test_copy_from_expands_global_args_only():
+    result = plan(
+        """
+        ARG SRC=builder
+        FROM alpine AS builder
+        FROM alpine
+        ARG LOCAL=elsewhere
+        COPY --from=$SRC /a /a
+        COPY --from=${LOCAL:-fallback} /b /b
+        """
+    )
+    first, second = result.stages[1].instructions[1:]
+    assert isinstance(first, ins.Copy) and first.from_ == "builder"
+    # A stage-local ARG is not visible to --from (moby/buildkit#2374).
+    assert isinstance(second, ins.Copy) and second.from_ == "fallback"
+    assert result.stages[1].depends_on == frozenset({0})
+
+
 def test_run_mount_from_names_a_stage():
     result = plan(
         """
