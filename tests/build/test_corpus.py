@@ -76,7 +76,7 @@ VOLUME /data
 """
 
 
-def summary(instructions):
+def summary(instructions: tuple[ins.Instruction, ...]) -> list[tuple[str, int, int]]:
     return [(i.keyword, i.line, i.end_line) for i in instructions]
 
 
