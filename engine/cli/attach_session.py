@@ -136,6 +136,18 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _killer(client: Client, container_id: str) -> Callable[[str], None]:
+    from engine.client.errors import ClientError
+
+    def kill(signal_name: str) -> None:
+        try:
+            client.post(f"/containers/{container_id}/kill", {"signal": signal_name})
+        except ClientError as exc:
+            sys.stderr.write(f"{exc}\n")  # e.g. it exited meanwhile: say so, the stream ends on its own
+
+    return kill
+
+
 def resizer(client: Client, container_id: str, fd: int) -> Callable[[], None]:
     """A callable that tells the engine the local terminal's size (POST /containers/{id}/resize)."""
     from engine.cli.terminal import size
@@ -203,6 +215,10 @@ def attach_and_start(client: Client, container_id: str, *, tty: bool, stdin: boo
                     stack.enter_context(raw_mode(0))
                 winch_fd = stack.enter_context(winch_pipe())
                 resize()  # the container starts at 80x24 or whatever the engine chose: tell it ours
+            elif not tty:
+                from engine.cli.terminal import forward_signals
+
+                stack.enter_context(forward_signals(_killer(client, container_id)))
             detached = Session(sock, tty, stdin, detach_keys).pump(resize, winch_fd)
         if detached:
             return 0

@@ -164,7 +164,7 @@ class CLIContext:
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:
-            return 0
+            raise  # main() silences it once for every path (the interpreter's final flush included)
         except Exception as exc:  # a bug of ours: still one line, the traceback is behind --debug
             if self.options.debug:
                 raise

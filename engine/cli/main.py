@@ -120,6 +120,17 @@ def resolve(args: list[str]) -> tuple[str, list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `berth ... | head`: the reader left; exit quietly, and keep the interpreter's final flush from
+        # raising again (Python's documented SIGPIPE recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         options, rest = split_globals(argv)

@@ -6,7 +6,7 @@ import os
 import signal
 import termios
 import tty
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -46,6 +46,23 @@ def winch_pipe() -> Iterator[int]:
         signal.signal(signal.SIGWINCH, previous_handler)
         os.close(read_end)
         os.close(write_end)
+
+
+PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+@contextmanager
+def forward_signals(send: Callable[[str], None]) -> Iterator[None]:
+    """docker's --sig-proxy: signals this process gets go to the container instead (no TTY to carry ^C)."""
+    previous = {}
+    for name in PROXIED_SIGNALS:
+        signum = getattr(signal, name)
+        previous[signum] = signal.signal(signum, lambda number, _frame: send(signal.Signals(number).name))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def drain(fd: int) -> None:

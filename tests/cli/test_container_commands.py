@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
 
 import pytest
 
-from tests.cli.conftest import Tools
+from tests.cli.conftest import BERTH, Tools
 
 pytestmark = pytest.mark.needs_root
 
@@ -176,3 +178,19 @@ def test_wait_prints_each_exit_code(tools: Tools, busybox: str) -> None:
     tools.ok("berth", "create", "--name", "w2", busybox, "true")
     tools.ok("berth", "start", "w2")
     assert tools.ok("berth", "wait", "w1", "w2") == tools.ok("docker", "wait", "w1", "w2") == "2\n0\n"
+
+
+def test_signals_to_an_attached_run_reach_the_container(tools: Tools, busybox: str) -> None:
+    script = 'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.1; done'
+    proc = subprocess.Popen([BERTH, "run", "--rm", busybox, "sh", "-c", script], env=tools.daemon.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout.read() == "got-term\n"
+        assert proc.wait(60) == 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -45,9 +45,7 @@ def ps(ctx: CLIContext, args: list[str]) -> int:
     query = {"all": opts.all or limit > 0 or None, "limit": limit if limit > 0 else None,
              "size": opts.size or None, "filters": parse_filter_flags(opts.filter) or None}
     entries = ctx.client.get("/containers/json", query)
-    fmt = opts.format or ("{{.ID}}" if opts.quiet else PS_TABLE + ("\t{{.Size}}" if opts.size else ""))
-    if opts.quiet and opts.format is None:
-        fmt = "{{.ID}}"
+    fmt = "{{.ID}}" if opts.quiet else opts.format or PS_TABLE + ("\t{{.Size}}" if opts.size else "")
     rows = [container_row(entry, trunc=not opts.no_trunc) for entry in entries]
     write_list(ctx, fmt, rows, CONTAINER_HEADERS)
     return 0
@@ -93,8 +91,7 @@ def start(ctx: CLIContext, args: list[str]) -> int:
 
 def _post_ignoring_304(ctx: CLIContext, path: str, query: dict[str, Any] | None = None) -> None:
     # "already started/stopped" is 304 with no body: success for the CLI, as in docker.
-    response = ctx.client.request("POST", path, query)
-    del response
+    ctx.client.request("POST", path, query)
 
 
 def stop(ctx: CLIContext, args: list[str]) -> int:
