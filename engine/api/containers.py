@@ -200,7 +200,58 @@ def register(router: Router, service: ContainerService) -> None:
                                               "width": _int_arg(request, "w", 0)})
         return Response.text("")
 
+    async def rename(request: Request, conn: HTTPConnection) -> Response:
+        name = request.arg("name")
+        if not name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        await service.rename(request.params["id"], name)
+        return Response.empty(204)
+
+    async def update(request: Request, conn: HTTPConnection) -> Response:
+        body = await request.json() or {}
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON: the body must be an update object")
+        return Response.json({"Warnings": await service.update(request.params["id"], body)})
+
+    async def top(request: Request, conn: HTTPConnection) -> Response:
+        return Response.json(await service.top(request.params["id"]))
+
+    async def stats(request: Request, conn: HTTPConnection) -> Response | None:
+        stream = request.flag("stream", True) and not request.flag("one-shot")
+        previous = None
+        if not stream:
+            if not request.flag("one-shot"):
+                # Like dockerd: a non-streamed sample has CPU deltas over a short interval.
+                previous = await service.stats(request.params["id"], None)
+                await asyncio.sleep(1)
+            return Response.json(await service.stats(request.params["id"], previous))
+        await conn.start_stream(200, "application/json")
+        hangup: asyncio.Future[Any] = asyncio.ensure_future(conn.reader.read(1))
+        try:
+            while not hangup.done():
+                try:
+                    sample = await service.stats(request.params["id"], previous)
+                except Exception:  # the container stopped: the stream ends, like dockerd's
+                    break
+                await conn.write_chunk(json.dumps(sample).encode() + b"\n")
+                previous = sample
+                await asyncio.wait({hangup}, timeout=1)
+        finally:
+            hangup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hangup
+        await conn.end_stream()
+        return None
+
+    async def prune(request: Request, conn: HTTPConnection) -> Response:
+        return Response.json(await service.prune())
+
     router.add("POST", "/containers/create", create)
+    router.add("POST", "/containers/prune", prune)
+    router.add("POST", "/containers/{id}/rename", rename)
+    router.add("POST", "/containers/{id}/update", update)
+    router.add("GET", "/containers/{id}/top", top)
+    router.add("GET", "/containers/{id}/stats", stats)
     router.add("GET", "/containers/json", list_)
     router.add("GET", "/containers/{id}/json", inspect)
     router.add("POST", "/containers/{id}/start", start)

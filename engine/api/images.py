@@ -170,7 +170,19 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         await conn.end_stream(_line({"status": f"Digest: {digest}"}) +
                               _line({"status": f"Status: Downloaded newer image for {familiar}"}))
 
+    async def prune(request: Request, conn: HTTPConnection) -> Response:
+        from engine.api.filters import parse_filters
+
+        filters = parse_filters(request.arg("filters"), {"dangling", "until", "label", "label!"})
+        if set(filters) - {"dangling"}:
+            raise InvalidParameter("image prune supports only the dangling filter so far")
+        dangling = filters.get("dangling", ["true"])[-1].lower() in ("1", "true")
+        report = await asyncio.to_thread(images.prune, dangling)
+        publish("image", "prune", "", {"reclaimed": str(report.get("SpaceReclaimed", 0))})
+        return Response.json(report)
+
     router.add("POST", "/images/create", pull)
+    router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/load", load)
     router.add("GET", "/images/get", save)

@@ -23,6 +23,7 @@ class SystemBackend(Protocol):
     def registry_mirrors(self) -> list[str]: ...
     def insecure_registries(self) -> list[str]: ...
     def events_listeners(self) -> int: ...
+    def disk_usage(self) -> dict[str, Any]: ...
 
 
 _PING_HEADERS = [
@@ -181,6 +182,12 @@ def register(router: Router, backend: SystemBackend) -> None:
     async def info(request: Request, conn: HTTPConnection) -> Response:
         return Response.json(info_body(backend))
 
+    async def df(request: Request, conn: HTTPConnection) -> Response:
+        import asyncio
+
+        return Response.json(await asyncio.to_thread(backend.disk_usage))
+
+    router.add("GET", "/system/df", df)
     router.add("GET", "/_ping", ping)
     router.add("HEAD", "/_ping", ping)
     router.add("GET", "/version", version)

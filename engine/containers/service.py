@@ -485,6 +485,76 @@ class ContainerService:
             live.resolve(live.removal_waiters, record)
             live.resolve(live.exit_waiters, record)
 
+    # ------------------------------------------------------------------ rename / update / look inside
+    async def rename(self, ref: str, new_name: str) -> None:
+        record = self.store.get(ref)
+        old = record.name
+        record.name = validate_name(new_name)
+        if record.name == old:
+            raise InvalidConfig("Renaming a container with the same name as its current name")
+        self.store.save(record)  # a taken name raises NameConflict (409)
+        self._event(record, "rename", {"oldName": "/" + old})
+
+    async def update(self, ref: str, changes: dict[str, Any]) -> list[str]:
+        """`docker update`: resources now (through the cgroup) and in the record for later starts."""
+        record = self.store.get(ref)
+        host = dict(record.host_config)
+        for key in ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+                    "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight"):
+            if key in changes and changes[key] not in (None, 0, ""):
+                host[key] = changes[key]
+        if changes.get("RestartPolicy"):
+            host["RestartPolicy"] = changes["RestartPolicy"]
+        resources = oci_spec.resources(host, bool(host.get("Privileged")))
+        resources.pop("devices", None)  # device rules are fixed at create
+        if record.state.status in ("running", "paused"):
+            from engine.runtime.lifecycle import update_container
+            from engine.runtime.state import StateStore
+
+            await asyncio.to_thread(update_container, StateStore(str(self.paths.runtime_root)), record.id, resources)
+        record.host_config = host
+        self.store.save(record)
+        self._event(record, "update")
+        return []
+
+    def _require_running(self, ref: str) -> ContainerRecord:
+        record = self.store.get(ref)
+        if record.state.status not in ("running", "paused"):
+            raise StateConflict(f"Container {record.id} is not running")
+        return record
+
+    async def top(self, ref: str) -> dict[str, Any]:
+        from engine.containers.inspection import top
+        from engine.runtime.lifecycle import container_pids
+        from engine.runtime.state import StateStore
+
+        record = self._require_running(ref)
+        pids = await asyncio.to_thread(container_pids, StateStore(str(self.paths.runtime_root)), record.id)
+        return await asyncio.to_thread(top, pids)
+
+    async def stats(self, ref: str, previous: dict[str, Any] | None) -> dict[str, Any]:
+        from engine.containers.inspection import stats_json
+        from engine.runtime.cgroups import open_cgroup
+        from engine.runtime.state import StateStore
+
+        record = self._require_running(ref)
+        runtime_record = StateStore(str(self.paths.runtime_root)).load(record.id)
+        cgroup = open_cgroup(runtime_record.cgroup_path, record.id)
+        stats = await asyncio.to_thread(cgroup.stats)
+        return stats_json(record.id, record.name, stats, previous)
+
+    async def prune(self) -> dict[str, Any]:
+        """`docker container prune`: every stopped container."""
+        deleted, reclaimed = [], 0
+        for record in self.store.all():
+            if record.state.status in ("created", "exited", "dead"):
+                with contextlib.suppress(Exception):
+                    reclaimed += self.snapshotter.usage(record.snapshot_key).size
+                await self.remove(record.id)
+                deleted.append(record.id)
+        self.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     # ------------------------------------------------------------------ restore
     async def restore(self) -> None:
         """After a daemon restart: reattach to shims that kept running, record the runs that ended."""

@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 from engine.containers.execs import ExecService
 from engine.containers.service import ContainerService, ServicePaths
@@ -78,6 +79,28 @@ class Daemon:
         """daemon.json's registry keys, as the registry client reads them (live: SIGHUP updates them)."""
         return {"registry-mirrors": list(self.config.registry_mirrors),
                 "insecure-registries": list(self.config.insecure_registries)}
+
+    def disk_usage(self) -> dict[str, Any]:
+        """GET /system/df: images, containers (their writable layers), volumes, build cache."""
+        from engine.containers.docker_json import summary_json
+
+        images = self.images.summaries()
+        containers = []
+        for record in self.containers_store.all():
+            summary = summary_json(record)
+            try:
+                summary["SizeRw"] = self.snapshotter.usage(record.snapshot_key).size
+            except Exception:  # a snapshot being removed right now
+                summary["SizeRw"] = 0
+            containers.append(summary)
+        volumes = self.volumes.list_volumes(with_usage=True)["Volumes"]
+        return {
+            "LayersSize": sum(int(i.get("Size") or 0) for i in images),
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }
 
     def events_listeners(self) -> int:
         return self.events.listeners

@@ -265,3 +265,26 @@ def test_exec_it_through_a_pty(engine: RunningDaemon) -> None:
         assert "/dev/pts/" in screen
     finally:
         docker_cli(engine, "rm", "-f", "ptybox")
+
+
+def test_top_stats_update_rename_prune_and_df(engine: RunningDaemon) -> None:
+    docker_cli(engine, "run", "-d", "--name", "inspected", "--memory", "64m", "busybox", "sleep", "300")
+    try:
+        top = docker_cli(engine, "top", "inspected").stdout.splitlines()
+        assert top[0].split()[:3] == ["UID", "PID", "PPID"] and top[1].endswith("sleep 300")
+        stats = json.loads(docker_cli(engine, "stats", "--no-stream", "--format", "{{json .}}", "inspected").stdout)
+        assert stats["Name"] == "inspected" and stats["MemUsage"].endswith("/ 64MiB") and stats["PIDs"] == "1"
+        assert docker_cli(engine, "update", "--memory", "128m", "inspected").returncode == 0
+        assert docker_cli(engine, "inspect", "-f", "{{.HostConfig.Memory}}", "inspected").stdout.strip() == "134217728"
+        stats = json.loads(docker_cli(engine, "stats", "--no-stream", "--format", "{{json .}}", "inspected").stdout)
+        assert stats["MemUsage"].endswith("/ 128MiB")  # the cgroup limit changed in place
+        assert docker_cli(engine, "rename", "inspected", "renamed").returncode == 0
+        assert "renamed" in docker_cli(engine, "ps", "--format", "{{.Names}}").stdout.split()
+        df = docker_cli(engine, "system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.splitlines()
+        assert "Containers 1" in df and "Images 2" in df  # every other test removes its containers
+    finally:
+        docker_cli(engine, "rm", "-f", "renamed")
+    docker_cli(engine, "create", "--name", "stopped-one", "busybox", "true")
+    pruned = docker_cli(engine, "container", "prune", "-f")
+    assert pruned.returncode == 0 and "Deleted Containers:" in pruned.stdout
+    assert "stopped-one" not in docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
