@@ -10,6 +10,10 @@ the Dockerfile reference, "Environment replacement":
   let the escape character escape only ``"``, ``$`` and itself;
 * outside quotes the escape character (``\\`` or the ``# escape=`` one) makes
   the next character literal; a trailing escape is dropped;
+* ``${VAR#glob}``/``##`` drop the shortest/longest matching prefix,
+  ``${VAR%glob}``/``%%`` the suffix, ``${VAR/glob/new}`` replaces the first
+  (longest) match and ``${VAR//glob/new}`` every match (Dockerfile reference,
+  "Environment replacement", newer syntax);
 * quotes are removed from the result (``process_word``), unless ``raw_quotes``.
 
 ``process_word`` returns one string (ENV, LABEL, WORKDIR... values keep their
@@ -20,6 +24,7 @@ values included, like the shell's field splitting.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -74,6 +79,7 @@ class _Lexer:
         self.pos = 0
         self.env = env
         self.opt = options
+        self.raw_escapes = options.raw_escapes
 
     def peek(self) -> str:
         return self.src[self.pos] if self.pos < len(self.src) else ""
@@ -103,7 +109,7 @@ class _Lexer:
             else:
                 ch = self.next()
                 if ch == self.opt.escape:
-                    if self.opt.raw_escapes:
+                    if self.raw_escapes:
                         words.add_raw(ch)
                         out.append(ch)
                     ch = self.next()
@@ -156,7 +162,7 @@ class _Lexer:
                 if not following:
                     continue
                 if following in ('"', "$", self.opt.escape):
-                    if self.opt.raw_escapes:
+                    if self.raw_escapes:
                         out.append(ch)
                     ch = self.next()
                 # any other escaped character keeps its escape, as in sh: "\n" stays \n
@@ -227,19 +233,77 @@ class _Lexer:
                     return "${" + name + "?" + word + "}"
                 raise ExpansionError(f"{name}: {word or 'is not allowed to be unset'}")
             return value
+        if op in ("#", "%"):
+            longest = self.peek() == op
+            if longest:
+                self.next()
+            pattern = _glob_regex(self.operand(stop="}", raw=True))
+            return _trim(value or "", pattern, prefix=op == "#", longest=longest)
+        if op == "/":
+            every = self.peek() == "/"
+            if every:
+                self.next()
+            pattern = _glob_regex(self.operand(stop="/", raw=True))
+            replacement = self.operand(stop="}")
+            return pattern.sub(lambda _: replacement, value or "", count=0 if every else 1)
         if not op:
             raise ExpansionError("syntax error: missing '}'")
         raise ExpansionError(f"unsupported modifier ({op}) in substitution")
 
-    def operand(self) -> str:
+    def operand(self, stop: str = "}", raw: bool = False) -> str:
         # The word after an operator may itself hold `$` expansions and quotes (lex.go processStopOn('}')).
+        # A pattern keeps its escapes (raw) so that `\*` stays a literal star for the glob.
+        saved = self.raw_escapes
+        self.raw_escapes = raw or saved
         try:
-            word, _ = self.run(stop="}")
+            word, _ = self.run(stop=stop)
         except ExpansionError as exc:
             if not self.peek():
                 raise ExpansionError("syntax error: missing '}'") from exc
             raise
+        finally:
+            self.raw_escapes = saved
         return word
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A shell pattern (``*``, ``?``, ``[...]``, ``\\x``) as a regexp, for ``${v#p}``, ``${v%p}``, ``${v/p/r}``."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(pattern):
+        ch = pattern[pos]
+        pos += 1
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\" and pos < len(pattern):
+            out.append(re.escape(pattern[pos]))
+            pos += 1
+        elif ch == "[":
+            end = pattern.find("]", pos + 1)
+            if end < 0:
+                out.append(re.escape(ch))
+                continue
+            body = pattern[pos:end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            pos = end + 1
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _trim(value: str, pattern: re.Pattern[str], prefix: bool, longest: bool) -> str:
+    """Remove the shortest/longest prefix (``#``/``##``) or suffix (``%``/``%%``) matching ``pattern``."""
+    cuts = range(len(value), -1, -1) if longest else range(len(value) + 1)
+    for cut in cuts:
+        if prefix and pattern.fullmatch(value[:cut]):
+            return value[cut:]
+        if not prefix and pattern.fullmatch(value[len(value) - cut :]):
+            return value[: len(value) - cut]
+    return value
 
 
 def _process(source: str, env: Mapping[str, str], options: LexOptions) -> tuple[str, list[str]]:

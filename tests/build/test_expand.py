@@ -79,6 +79,31 @@ def test_process_word_errors(word, message):
     assert message in str(caught.value)
 
 
+PATTERN_ENV = {"FILE": "archive.tar.gz", "DIR": "/usr/local/bin", "DASHED": "a-b-c", "STAR": "x*y"}
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("${FILE#*.}", "tar.gz"),  # shortest prefix
+        ("${FILE##*.}", "gz"),  # longest prefix
+        ("${FILE%.*}", "archive.tar"),  # shortest suffix
+        ("${FILE%%.*}", "archive"),  # longest suffix
+        ("${DIR#/usr}", "/local/bin"),
+        ("${FILE#nomatch}", "archive.tar.gz"),
+        ("${UNSET#x}", ""),
+        ("${DASHED/-/_}", "a_b-c"),  # first match
+        ("${DASHED//-/_}", "a_b_c"),  # every match
+        ("${DASHED/[ab]/X}", "X-b-c"),
+        ("${DASHED//?/.}", "....."),
+        ("${STAR/\\*/+}", "x+y"),  # an escaped star is literal
+        ("${DASHED/-/$FILE}", "aarchive.tar.gzb-c"),  # the replacement is expanded
+    ],
+)
+def test_pattern_operators(word, expected):
+    assert process_word(word, {**ENV, **PATTERN_ENV}) == expected
+
+
 def test_backtick_escape():
     options = LexOptions(escape="`")
     assert process_word("`$SET", ENV, options) == "$SET"
