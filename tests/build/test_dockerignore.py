@@ -74,6 +74,13 @@ def test_dockerfile_and_dockerignore_always_sent():
     assert context.excluded("Dockerfile")  # only the Dockerfile actually used is forced in
 
 
+def test_filter_from_a_real_ignore_file(tmp_path):
+    make_tree(tmp_path, ["docker/Dockerfile", "docker/notes.txt", "src/app.py", "tmp/cache"])
+    (tmp_path / ".dockerignore").write_text("# build context\ndocker\ntmp/\n.dockerignore\n")
+    context = ContextFilter.from_file_text((tmp_path / ".dockerignore").read_text(), dockerfile="docker/Dockerfile")
+    assert context.walk(tmp_path) == [".dockerignore", "docker", "docker/Dockerfile", "src", "src/app.py"]
+
+
 def test_bad_patterns_are_errors():
     with pytest.raises(DockerignoreError, match='illegal exclusion pattern: "!"'):
         ContextFilter(["!"])
