@@ -27,6 +27,8 @@ from engine.runtime import syscalls as sc
 from engine.runtime.default_spec import default_spec
 from engine.runtime.procinfo import reap_if_child
 
+from .oci_runtime import OCIRuntime, oci_runtimes
+
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 _counter = itertools.count()
 
@@ -156,3 +158,11 @@ def run_container(bundle: Bundle, runtime: RuntimeCLI) -> Callable[..., subproce
         return runtime("run", "--bundle", str(bundle.path), runtime.new_id(), check=False)
 
     return run
+
+
+@pytest.fixture(params=oci_runtimes())
+def oci(request: pytest.FixtureRequest, tmp_path: Path, run_tag: str) -> Iterator[OCIRuntime]:
+    """A runtime binary by its CLI: runc and berth-runtime in turn, or only ``$RUNTIME`` when set."""
+    runtime = OCIRuntime(list(request.param), tmp_path / "oci-state", run_tag)
+    yield runtime
+    runtime.cleanup()
