@@ -97,9 +97,9 @@ def main() -> int:
         f"\nBerth is running (berthd {pid_text}, log {log_path}). Try next:\n"
         "  .venv/bin/berth ps -a\n"
         "  .venv/bin/berth run -it --rm busybox sh\n"
-        "  .venv/bin/berth-desktop\n"
         f"  DOCKER_HOST=unix://{sock} docker ps\n"
     )
+    print(f"  stop it: kill $(cat {paths.exec_root() / 'berthd.pid'})   (containers keep running under their shims)")
     print("make run: ok — berthd is up and hello-world ran")
     return 0
 
