@@ -30,6 +30,10 @@ PROXY_ARGS = frozenset(
 )
 
 
+_KNOWN_OS = frozenset({"linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "illumos", "solaris"})
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+
+
 @dataclass(frozen=True)
 class Platform:
     os: str
@@ -38,11 +42,17 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """``os/arch[/variant]`` as in ``--platform`` (the OS part is required here)."""
-        parts = text.split("/")
-        if len(parts) not in (2, 3) or not all(parts):
+        """``os[/arch[/variant]]`` or a bare ``arch``, as containerd's platforms.Parse reads ``--platform``."""
+        parts = text.lower().split("/")
+        if len(parts) > 3 or not all(parts):
             raise ValueError(f"invalid platform {text!r}: expected os/arch[/variant]")
-        return cls(parts[0].lower(), parts[1].lower(), parts[2].lower() if len(parts) == 3 else "")
+        if len(parts) == 1:
+            # One word is an OS (on the host's architecture) or an architecture (on linux).
+            if parts[0] in _KNOWN_OS:
+                return cls(parts[0], host_architecture())
+            return cls("linux", _ARCH_ALIASES.get(parts[0], parts[0]))
+        variant = parts[2] if len(parts) == 3 else ""
+        return cls(parts[0], _ARCH_ALIASES.get(parts[1], parts[1]), variant)
 
     @classmethod
     def host(cls) -> Platform:

@@ -264,6 +264,19 @@ def test_proxy_args_need_no_arg_and_unused_args_are_reported():
     assert isinstance(workdir, ins.Workdir) and workdir.path == "/"
 
 
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        ("linux/arm64", "linux/arm64"),
+        ("Linux/x86_64", "linux/amd64"),
+        ("arm64", "linux/arm64"),
+        ("linux/arm/v7", "linux/arm/v7"),
+    ],
+)
+def test_from_platform_is_normalized(written, normalized):
+    assert plan(f"FROM --platform={written} alpine\n").stages[0].platform == normalized
+
+
 def test_base_env_callback_seeds_external_base_image_env():
     stage = plan("FROM python:3.12\nWORKDIR $HOME/app\n", base_env=lambda ref: {"HOME": f"/home/{ref[:6]}"}).stages[0]
     workdir = stage.instructions[0]
@@ -279,7 +292,8 @@ def test_base_env_callback_seeds_external_base_image_env():
         ("FROM a AS x\nFROM b AS X\n", {}, 2, "Duplicate stage name 'x', stage names should be unique"),
         ("FROM a\nWORKDIR ${DIR:?set DIR}\n", {}, 2, "DIR: set DIR"),
         ("ARG V=${REQ:?}\nFROM a\n", {}, 1, "REQ: is not allowed to be unset"),
-        ("FROM --platform=linux a\n", {}, 1, "failed to parse platform linux"),
+        ("FROM --platform=linux/arm/v7/x a\n", {}, 1, "failed to parse platform linux/arm/v7/x"),
+        ("FROM --platform=linux//v7 a\n", {}, 1, "failed to parse platform linux//v7"),
         ("FROM a\nCOPY --from=3 /x /x\n", {}, 2, "invalid stage index 3"),
     ],
 )
