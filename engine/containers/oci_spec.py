@@ -68,7 +68,6 @@ class SpecInputs:
 class BuiltSpec:
     spec: dict[str, Any]
     user: ExecUser
-    warnings: list[str]
 
 
 def command_line(config: Mapping[str, Any], image_config: Mapping[str, Any]) -> list[str]:
@@ -220,7 +219,6 @@ def security_options(host_config: Mapping[str, Any]) -> dict[str, str]:
 
 def build_spec(inputs: SpecInputs) -> BuiltSpec:
     config, host, image = inputs.config, inputs.host_config, inputs.image_config
-    warnings: list[str] = []
     privileged = bool(host.get("Privileged"))
     hostname = str(config.get("Hostname") or inputs.container_id[:12])
     tty = bool(config.get("Tty"))
@@ -270,9 +268,6 @@ def build_spec(inputs: SpecInputs) -> BuiltSpec:
         namespaces.append({"type": "network", "path": inputs.netns_path})
     else:
         namespaces.append({"type": "network"})
-        if network_mode not in ("none",):
-            warnings.append(f"network mode {network_mode!r} is not implemented yet: the container gets a private "
-                            "network namespace with loopback only")
     if inputs.cgroup_v2:
         namespaces.append({"type": "cgroup"})
 
@@ -303,7 +298,7 @@ def build_spec(inputs: SpecInputs) -> BuiltSpec:
     }
     if config.get("Domainname"):
         spec["domainname"] = str(config["Domainname"])
-    return BuiltSpec(spec, user, warnings)
+    return BuiltSpec(spec, user)
 
 
 def _custom_seccomp(profile_json: str, caps: Sequence[str]) -> dict[str, Any]:
