@@ -138,6 +138,7 @@ def _translate(pattern: str) -> tuple[str, _MatchType]:
     pos = 0
     n = len(pattern)
     index = 0
+    in_class = False
     while pos < n:
         ch = pattern[pos]
         pos += 1
@@ -174,9 +175,17 @@ def _translate(pattern: str) -> tuple[str, _MatchType]:
                 match_type = _MatchType.REGEXP
             else:
                 out.append("\\\\")
-        elif ch in "[]":
+        elif ch == "[" and not in_class:
             out.append(ch)
+            in_class = True
             match_type = _MatchType.REGEXP
+        elif ch == "]":
+            out.append(ch)
+            in_class = False
+            match_type = _MatchType.REGEXP
+        elif in_class and (ch in "[&~|" or (ch == "-" and out[-1] == "-")):
+            # Literal inside a Go class; Python would read "[", "&&", "~~", "||", "--" as set operations.
+            out.append("\\" + ch)
         else:
             out.append(ch)
         index += 1

@@ -288,7 +288,11 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             body = pattern[pos:end]
             if body.startswith("!"):
                 body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            # Ranges keep their "-"; everything else is literal (Python sets know "[", "&&", "~~", "||").
+            literal = "".join(c if c == "-" and i and body[i - 1] != "-" else re.escape(c) for i, c in enumerate(body))
+            out.append("[" + ("^" if negate else "") + literal + "]")
             pos = end + 1
         else:
             out.append(re.escape(ch))

@@ -45,6 +45,8 @@ def test_read_patterns_comments_whitespace_and_cleaning():
         (["[a-c].txt"], "d.txt", False),
         (["[^a-c].txt"], "d.txt", True),
         (["\\*.txt"], "*.txt", True),
+        (["[[]x"], "[x", True),  # "[" inside a class is literal, as in Go
+        (["[a&&b]"], "&", True),
         (["\\*.txt"], "a.txt", False),
         (["file.(1)"], "file.(1)", True),  # regexp metacharacters are literal
         (["a+b{c}$"], "a+b{c}$", True),

@@ -96,6 +96,7 @@ PATTERN_ENV = {"FILE": "archive.tar.gz", "DIR": "/usr/local/bin", "DASHED": "a-b
         ("${DASHED//-/_}", "a_b_c"),  # every match
         ("${DASHED/[ab]/X}", "X-b-c"),
         ("${DASHED//?/.}", "....."),
+        ("${DASHED//[!-]/x}", "x-x-x"),  # [!...] negates, as in sh
         ("${STAR/\\*/+}", "x+y"),  # an escaped star is literal
         ("${DASHED/-/$FILE}", "aarchive.tar.gzb-c"),  # the replacement is expanded
     ],
