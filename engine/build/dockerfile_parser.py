@@ -107,9 +107,11 @@ class _Line:
 
 def parse(text: str) -> Dockerfile:
     """Parse a whole Dockerfile; DockerfileError names the line of the first problem."""
+    if not text:
+        raise DockerfileError("the Dockerfile cannot be empty")  # dockerfile2llb, before parsing
     split = split_lines(text)
     if not split.lines:
-        raise DockerfileError("the Dockerfile cannot be empty")
+        raise DockerfileError("file with no instructions")  # parser.go: only comments and blank lines
     parsed = tuple(parse_line(line, split.directives.escape) for line in split.lines)
     return Dockerfile(split.directives, parsed)
 

@@ -419,7 +419,12 @@ def test_errors_name_the_line(text, line, message):
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "# syntax=docker/dockerfile:1\n\n  \n"])
-def test_empty_dockerfile_is_an_error(text):
-    with pytest.raises(DockerfileError, match="Dockerfile cannot be empty"):
+def test_empty_dockerfile_is_an_error():
+    with pytest.raises(DockerfileError, match="the Dockerfile cannot be empty"):
+        parse("")
+
+
+@pytest.mark.parametrize("text", ["\n\n", "# only a comment\n", "# syntax=docker/dockerfile:1\n\n  \n", "\ufeff"])
+def test_dockerfile_without_instructions_is_an_error(text):
+    with pytest.raises(DockerfileError, match="file with no instructions"):
         parse(text)
