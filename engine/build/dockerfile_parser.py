@@ -66,6 +66,7 @@ _FLAG_SPECS: dict[str, dict[str, Kind]] = {
 class Dockerfile:
     directives: Directives
     instructions: tuple[ins.Instruction, ...]
+    warnings: tuple[str, ...] = ()  # for the build output (empty continuation lines)
 
 
 class _Base(TypedDict):
@@ -113,7 +114,7 @@ def parse(text: str) -> Dockerfile:
     if not split.lines:
         raise DockerfileError("file with no instructions")  # parser.go: only comments and blank lines
     parsed = tuple(parse_line(line, split.directives.escape) for line in split.lines)
-    return Dockerfile(split.directives, parsed)
+    return Dockerfile(split.directives, parsed, tuple(split.warnings))
 
 
 def parse_line(line: LogicalLine, escape: str = "\\") -> ins.Instruction:

@@ -34,6 +34,7 @@ class LogicalLine:
 class SplitDockerfile:
     directives: Directives
     lines: list[LogicalLine]
+    warnings: list[str] = field(default_factory=list)
 
 
 # The escape character, then only spaces/tabs, ends a line that continues (parser.go lineContinuationRegex).
@@ -58,6 +59,7 @@ def split_lines(text: str) -> SplitDockerfile:
     physical = [_trim_newline(line) for line in raw_lines]
     reader = DirectiveReader()
     result: list[LogicalLine] = []
+    warnings: list[str] = []
     index = 0
     while index < len(physical):
         first = physical[index].lstrip()
@@ -70,14 +72,20 @@ def split_lines(text: str) -> SplitDockerfile:
         line, ended = _trim_continuation(first, continuation)
         if ended and not line:
             continue  # blank line
+        empty_continuation = False
         while not ended and index < len(physical):
             raw = physical[index]
             reader.feed(raw)
             index += 1
-            if _is_comment(raw) or not raw.strip():
-                continue  # comments and blank lines inside a continuation are dropped
+            if _is_comment(raw):
+                continue  # comments inside a continuation are dropped
+            if not raw.strip():
+                empty_continuation = True  # dropped too, but BuildKit warns: it will become an error
+                continue
             more, ended = _trim_continuation(raw, continuation)
             line += more
+        if empty_continuation:
+            warnings.append(f"Empty continuation line found in instruction starting on line {start}: {line}")
         heredocs: list[Heredoc] = []
         if opens_heredocs(line):
             try:
@@ -108,7 +116,7 @@ def split_lines(text: str) -> SplitDockerfile:
                     )
                 )
         result.append(LogicalLine(line, start, index, tuple(heredocs)))
-    return SplitDockerfile(reader.result, result)
+    return SplitDockerfile(reader.result, result, warnings)
 
 
 def _trim_continuation(line: str, pattern: re.Pattern[str]) -> tuple[str, bool]:

@@ -76,6 +76,14 @@ def test_comments_and_blank_lines_inside_a_continuation_are_dropped():
     assert "#" not in run.original
 
 
+def test_empty_continuation_line_is_dropped_with_a_warning():
+    result = parse("FROM a\nRUN echo a \\\n\n    b\n")
+    run = result.instructions[1]
+    assert isinstance(run, ins.Run) and run.command == ("echo a     b",)
+    assert result.warnings == ("Empty continuation line found in instruction starting on line 2: RUN echo a     b",)
+    assert parse("FROM a\nRUN a \\\n# comment\n b\n").warnings == ()
+
+
 def test_continuation_escape_with_trailing_spaces_still_joins():
     (run,) = dockerfile("RUN echo a \\   \n    b\n")
     assert isinstance(run, ins.Run)
