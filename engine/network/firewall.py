@@ -17,6 +17,7 @@ from engine.network.firewall_rules import (
     NetworkSpec,
     PortRuleSpec,
     TableRule,
+    base_rules,
     endpoint_tag,
     hooks,
     network_rules,
@@ -36,7 +37,9 @@ class Firewall:
 
     def _chains(self) -> list[tuple[str, str]]:
         n = self.names
-        return [("nat", n.dnat), ("nat", n.postrouting), ("filter", n.forward)]
+        # Referencing chains before the chains they jump to: removal goes in this order.
+        return [("nat", n.dnat), ("nat", n.postrouting), ("filter", n.forward),
+                ("filter", n.isolation1), ("filter", n.isolation2)]
 
     def install(self) -> None:
         for table, chain in self._chains():
@@ -48,6 +51,7 @@ class Firewall:
         for mode in (True, False):
             for table, builtin, rule in hooks(self.names, mode):
                 self.iptables.unhook(table, builtin, rule)
+        self._apply(base_rules(self.names))
         for table, builtin, rule in hooks(self.names, self.userland_proxy):
             self.iptables.hook(table, builtin, rule)
         log.info("firewall: chains %s installed", ", ".join(c for _, c in self._chains()))
@@ -56,6 +60,9 @@ class Firewall:
         for mode in (True, False):
             for table, builtin, rule in hooks(self.names, mode):
                 self.iptables.unhook(table, builtin, rule)
+        for table, chain in self._chains():
+            if self.iptables.chain_exists(table, chain):
+                self.iptables.run("-t", table, "-F", chain)
         for table, chain in self._chains():
             self.iptables.remove_chain(table, chain)
         log.info("firewall: chains removed")

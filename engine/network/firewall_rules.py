@@ -8,7 +8,12 @@ address is served by the kernel (and masqueraded, below) instead of a proxy.
   nat    PREROUTING  -> <P>-DNAT        (dst-type LOCAL)
   nat    OUTPUT      -> <P>-DNAT        (dst-type LOCAL; `! -d 127.0.0.0/8` when the userland proxy serves loopback)
   nat    POSTROUTING -> <P>-POSTROUTING
-  filter FORWARD     -> <P>-FORWARD
+  filter FORWARD     -> <P>-FORWARD -> <P>-ISOLATION-1 -> <P>-ISOLATION-2
+
+Isolation is dockerd's two-stage scheme (DOCKER-ISOLATION-STAGE-1/2): a packet
+leaving one Berth bridge for another is dropped, so networks cannot reach each
+other's containers directly; a published port (a DNATed connection) is accepted
+before the isolation jump and stays reachable from everywhere, other networks included.
 
 Every rule carries a comment (`berth:net:<id>` or `berth:ep:<id>`), so all rules
 of one network or one endpoint can be listed and removed without tracking them.
@@ -39,6 +44,14 @@ class ChainNames:
     @property
     def forward(self) -> str:
         return f"{self.prefix}-FORWARD"
+
+    @property
+    def isolation1(self) -> str:
+        return f"{self.prefix}-ISOLATION-1"
+
+    @property
+    def isolation2(self) -> str:
+        return f"{self.prefix}-ISOLATION-2"
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,17 @@ def hooks(names: ChainNames, userland_proxy: bool) -> list[tuple[str, str, list[
     ]
 
 
+def base_rules(names: ChainNames) -> list[TableRule]:
+    """Rules that are not a network's: the jump into isolation, first in <P>-FORWARD.
+
+    Isolation judges new connections only: the replies of an accepted one (a
+    published port reached from another network, masqueraded) must pass."""
+    return [
+        TableRule("filter", names.forward, ("-j", names.isolation1)),
+        TableRule("filter", names.isolation1, ("-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN")),
+    ]
+
+
 def network_rules(names: ChainNames, net: NetworkSpec) -> list[TableRule]:
     tag = ["-m", "comment", "--comment", network_tag(net.network_id)]
     br, subnet = net.bridge, str(net.subnet)
@@ -100,6 +124,8 @@ def network_rules(names: ChainNames, net: NetworkSpec) -> list[TableRule]:
     def add(table: str, chain: str, *args: str) -> None:
         rules.append(TableRule(table, chain, (*args, *tag)))
 
+    add("filter", names.isolation1, "-i", br, "!", "-o", br, "-j", names.isolation2)
+    add("filter", names.isolation2, "-o", br, "-j", "DROP")
     # Containers of one network talk to each other (br_netfilter sends bridged frames through FORWARD).
     add("filter", names.forward, "-i", br, "-o", br, "-j", "ACCEPT")
     if net.internal:
@@ -131,6 +157,7 @@ def port_rules(names: ChainNames, port: PortRuleSpec) -> list[TableRule]:
                    "-j", "DNAT", "--to-destination", target)),
         TableRule("filter", names.forward,
                   ("-d", str(port.container_ip), "-o", port.bridge, "-p", port.proto,
-                   "--dport", str(port.container_port), *tag, "-j", "ACCEPT"),
+                   "--dport", str(port.container_port), "-m", "conntrack", "--ctstate", "DNAT",
+                   *tag, "-j", "ACCEPT"),
                   first=True),
     ]

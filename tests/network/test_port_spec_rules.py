@@ -40,7 +40,8 @@ def test_every_rule_is_tagged_and_lives_in_berths_chains():
     net = NetworkSpec("n1", "br-n1", IPv4Network("172.18.0.0/16"), loopback_dnat=True)
     port = PortRuleSpec("ep1", "br-n1", IPv4Address("172.18.0.2"), 80, "tcp", 8080)
     rules = network_rules(names, net) + port_rules(names, port)
-    assert {r.chain for r in rules} == {"BERTH-FORWARD", "BERTH-POSTROUTING", "BERTH-DNAT"}
+    assert {r.chain for r in rules} == {"BERTH-FORWARD", "BERTH-POSTROUTING", "BERTH-DNAT", "BERTH-ISOLATION-1",
+                                        "BERTH-ISOLATION-2"}
     assert all("berth:net:n1" in r.args or "berth:ep:ep1" in r.args for r in rules)
     loopback = next(r.args for r in rules if "127.0.0.0/8" in r.args)
     assert loopback[:6] == ("-s", "127.0.0.0/8", "-o", "br-n1", "-j", "MASQUERADE")
@@ -48,7 +49,9 @@ def test_every_rule_is_tagged_and_lives_in_berths_chains():
 
 def test_internal_network_only_drops_and_never_masquerades():
     rules = network_rules(ChainNames(), NetworkSpec("n", "br", IPv4Network("10.1.0.0/24"), internal=True))
-    assert [r.args[-5] for r in rules if "DROP" in r.args] == ["DROP", "DROP"]
+    drops = [r.args[:-4] for r in rules if "DROP" in r.args]
+    assert drops == [("-o", "br", "-j", "DROP"), ("-i", "br", "!", "-o", "br", "-j", "DROP"),
+                     ("-o", "br", "!", "-i", "br", "-j", "DROP")]
     assert not any("MASQUERADE" in r.args for r in rules)
 
 

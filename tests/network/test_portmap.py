@@ -183,6 +183,31 @@ def test_outbound_is_masqueraded_and_internal_network_blocks_it(host_ns, make_ns
         outside.close()
 
 
+def test_networks_are_isolated_except_through_published_ports(host_ns, make_ns, names, loop_thread, proxy_lab):
+    lab = proxy_lab
+    other_br = names.link("ob")
+    bridge.create_bridge(other_br, IPv4Interface("10.90.0.1/24"), host_netns=host_ns)
+    lab.firewall.add_network(NetworkSpec("net2", other_br, IPv4Network("10.90.0.0/24")))
+    d = make_ns("d")
+    bridge.connect(other_br, d, names.link("vd"), IPv4Interface("10.90.0.2/24"), IPv4Address("10.90.0.1"),
+                   host_netns=host_ns)
+    server = EchoServer(d, port=80)
+    try:
+        loop_thread.run(lab.mapper.publish("ep-d", other_br, IPv4Address("10.90.0.2"), [parse_port_spec("8090:80")]))
+        assert retry(lambda: tcp_exchange(lab.a, HOST_IP, 8090, b"published")) == b"echo:published"
+        # The same container by its own address, from another network: dropped (no reply, so a timeout).
+        with pytest.raises(TimeoutError):
+            tcp_exchange(lab.a, "10.90.0.2", 80, timeout=1.0)
+        # Containers of one network still reach each other directly.
+        same = EchoServer(lab.b, port=81)
+        try:
+            assert retry(lambda: tcp_exchange(lab.a, str(B_IP), 81)) == b"echo:hello"
+        finally:
+            same.close()
+    finally:
+        server.close()
+
+
 def _tables(ipt: Iptables) -> dict[str, list[str]]:
     return {table: ipt.dump(table) for table in ("filter", "nat")}
 
@@ -223,5 +248,9 @@ def test_install_flushes_stale_rules_of_a_previous_run(host_ns, names):
     ipt.append("nat", "BERTH-DNAT", ["-p", "tcp", "--dport", "1", "-m", "comment", "--comment", "berth:ep:dead",
                                      "-j", "DNAT", "--to-destination", "10.88.0.9:1"])
     firewall.install()
-    assert firewall.listing() == {"BERTH-DNAT": [], "BERTH-POSTROUTING": [], "BERTH-FORWARD": []}
+    assert firewall.listing() == {
+        "BERTH-DNAT": [], "BERTH-POSTROUTING": [], "BERTH-FORWARD": [["-j", "BERTH-ISOLATION-1"]],
+        "BERTH-ISOLATION-2": [],
+        "BERTH-ISOLATION-1": [["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"]],
+    }
     firewall.uninstall()
