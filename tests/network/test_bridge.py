@@ -133,3 +133,13 @@ def test_container_default_route_points_at_the_gateway(host_ns, make_ns, names):
         routes = [(r.get("RTA_DST"), r.get("RTA_GATEWAY")) for r in ipr.get_routes(family=2, table=254)]
     assert (None, "10.231.0.1") in routes
 
+
+
+def test_entered_returns_home_even_when_the_block_fails(host_ns):
+    before = os.stat("/proc/thread-self/ns/net").st_ino
+    with pytest.raises(RuntimeError), netns.entered(host_ns):
+        raise RuntimeError("boom")
+    assert os.stat("/proc/thread-self/ns/net").st_ino == before
+    with pytest.raises(NotFound), netns.entered("/run/netns/berthtest-does-not-exist"):
+        pass
+    assert os.stat("/proc/thread-self/ns/net").st_ino == before
