@@ -14,7 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .config_check import NAMESPACE_TYPES, check_config, check_process
 from .errors import InvalidSpec
+
+__all__ = ["NAMESPACE_TYPES", "Spec", "check_container_id", "load_spec", "rootfs_path", "validate_spec"]
 
 Spec = dict[str, Any]
 
@@ -45,40 +48,17 @@ def load_spec(bundle: str) -> Spec:
 
 
 def validate_spec(spec: Mapping[str, Any], need_process: bool = True) -> None:
-    version = spec.get("ociVersion")
-    if not isinstance(version, str) or not version.startswith(SUPPORTED_MAJOR):
-        raise InvalidSpec(f"unsupported ociVersion {version!r} (need 1.x)")
-    root = spec.get("root")
-    if not isinstance(root, Mapping) or not isinstance(root.get("path"), str) or not root["path"]:
-        raise InvalidSpec("root.path is required")
-    process = spec.get("process")
-    if need_process:
-        if not isinstance(process, Mapping):
-            raise InvalidSpec("process is required")
-        validate_process(process)
-    for mount in spec.get("mounts", []) or []:
-        dest = mount.get("destination") if isinstance(mount, Mapping) else None
-        if not isinstance(dest, str) or not dest.startswith("/"):
-            # runc warns and accepts relative destinations; Berth refuses them
-            # like the spec's MUST (config.md#mounts: "MUST be an absolute path").
-            raise InvalidSpec(f"mount destination must be an absolute path: {dest!r}")
-    linux = spec.get("linux", {}) or {}
-    for ns in linux.get("namespaces", []) or []:
-        if ns.get("type") not in NAMESPACE_TYPES:
-            raise InvalidSpec(f"unknown namespace type {ns.get('type')!r}")
+    """The fields the runtime acts on (config_check), then the version it can honour."""
+    check_config(spec, need_process)
+    version = spec["ociVersion"]
+    if not version.startswith(SUPPORTED_MAJOR):
+        raise InvalidSpec(f"config.json: ociVersion {version!r} is not supported (need 1.x)")
 
 
 def validate_process(process: Mapping[str, Any]) -> None:
-    args = process.get("args")
-    if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
-        raise InvalidSpec("process.args must be a non-empty list of strings")
-    cwd = process.get("cwd", "/")
-    if not isinstance(cwd, str) or not cwd.startswith("/"):
-        raise InvalidSpec(f"process.cwd must be an absolute path: {cwd!r}")
-    user = process.get("user", {}) or {}
-    for key in ("uid", "gid"):
-        if not isinstance(user.get(key, 0), int):
-            raise InvalidSpec(f"process.user.{key} must be an integer")
+    if not isinstance(process, Mapping):
+        raise InvalidSpec("process must be an object")
+    check_process(process)
 
 
 def rootfs_path(bundle: str, spec: Mapping[str, Any]) -> str:
@@ -86,8 +66,7 @@ def rootfs_path(bundle: str, spec: Mapping[str, Any]) -> str:
     full = path if os.path.isabs(path) else os.path.join(bundle, path)
     full = os.path.realpath(full)
     if not os.path.isdir(full):
-        raise InvalidSpec(f"rootfs ({full}) does not exist")
+        raise InvalidSpec(f"config.json: root.path: rootfs ({full}) does not exist")
     return full
 
 
-NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
