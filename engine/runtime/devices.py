@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import syscalls as sc
-from .paths_in_root import make_target, resolve_in_root
+from .paths_in_root import make_target, resolve_parent_in_root
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _file_type(kind: str) -> int:
 
 
 def create_device(rootfs: str, node: DeviceNode, bind_from_host: bool) -> None:
-    target = resolve_in_root(rootfs, node.path)
+    target = resolve_parent_in_root(rootfs, node.path)
     os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
     if os.path.lexists(target):
         os.unlink(target)
@@ -86,7 +86,7 @@ def create_device(rootfs: str, node: DeviceNode, bind_from_host: bool) -> None:
 
 def create_dev_symlinks(rootfs: str) -> None:
     for source, link in DEV_SYMLINKS:
-        target = resolve_in_root(rootfs, link)
+        target = resolve_parent_in_root(rootfs, link)
         if os.path.lexists(target):
             if link == "/dev/ptmx":
                 os.unlink(target)

@@ -43,6 +43,19 @@ def resolve_in_root(root: str, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
+def resolve_parent_in_root(root: str, path: str) -> str:
+    """Host path for container ``path`` with only its *directory* resolved (the last name kept).
+
+    For entries the runtime replaces (device nodes, /dev symlinks): a symlink
+    at ``path`` itself is removed and replaced, never followed to unlink or
+    overwrite the file it points at.
+    """
+    parent, name = os.path.split(path.rstrip("/"))
+    if name in ("", ".", ".."):
+        return resolve_in_root(root, path)
+    return os.path.join(resolve_in_root(root, parent or "/"), name)
+
+
 def make_target(path: str, is_dir: bool) -> None:
     """Create a mount point: a directory, or an empty file for file bind mounts."""
     if is_dir:

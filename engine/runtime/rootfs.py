@@ -20,6 +20,7 @@ from typing import Any
 
 from . import syscalls as sc
 from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
+from .errors import SetupFailed
 from .mount_options import MountCall, MountOptions, parse_mount_options, plan_mount, propagation_flag
 from .paths_in_root import make_target, resolve_in_root
 
@@ -89,8 +90,24 @@ def make_parent_mount_private(rootfs: str) -> None:
 
 
 def mount_entry(rootfs: str, entry: Mapping[str, Any], bundle: str, in_user_ns: bool) -> None:
-    dest = resolve_in_root(rootfs, str(entry["destination"]))
+    """One config.json mount; a failure names the entry in container terms, as runc's mountToRootfs does."""
+    destination = str(entry["destination"])
+    try:
+        _mount_entry(rootfs, entry, bundle, destination)
+    except OSError as exc:
+        source = entry.get("source") or entry.get("type") or ""
+        raise SetupFailed(
+            f'error mounting "{source}" to rootfs at "{destination}": {exc.strerror or exc}'
+        ) from None
+
+
+def _mount_entry(rootfs: str, entry: Mapping[str, Any], bundle: str, destination: str) -> None:
+    # The destination is resolved inside the rootfs (securejoin): an image symlink such as
+    # /etc -> / or a -> ../../.. cannot send the mount, or the mkdir before it, onto the host.
+    dest = resolve_in_root(rootfs, destination)
     plan = plan_mount(entry, dest, bundle)
+    if plan.kind == "bind" and not os.path.exists(plan.source):
+        raise FileNotFoundError(errno.ENOENT, f"stat {plan.source}: {os.strerror(errno.ENOENT)}")
     make_target(dest, is_dir=plan.kind != "bind" or os.path.isdir(plan.source))
     if plan.kind == "cgroup":
         mount_cgroupfs(dest, plan.options)
