@@ -68,11 +68,11 @@ class Firewall:
         log.info("firewall: chains removed")
 
     def _apply(self, rules: list[TableRule]) -> None:
+        batch: dict[str, list[list[str]]] = {}
         for rule in rules:
-            if rule.first:
-                self.iptables.insert(rule.table, rule.chain, list(rule.args))
-            else:
-                self.iptables.append(rule.table, rule.chain, list(rule.args))
+            where = ["-I", rule.chain, "1"] if rule.first else ["-A", rule.chain]
+            batch.setdefault(rule.table, []).append([*where, *rule.args])
+        self.iptables.apply(batch)
 
     def add_network(self, net: NetworkSpec) -> None:
         self.remove_network(net.network_id)
@@ -89,7 +89,12 @@ class Firewall:
         self._remove_tagged(endpoint_tag(endpoint_id))
 
     def _remove_tagged(self, tag: str) -> None:
-        removed = sum(self.iptables.delete_tagged(table, chain, tag) for table, chain in self._chains())
+        batch: dict[str, list[list[str]]] = {}
+        for table in ("nat", "filter"):
+            ours = {chain for t, chain in self._chains() if t == table}
+            batch[table] = [["-D", *rule[1:]] for rule in self.iptables.tagged(table, ours, tag)]
+        self.iptables.apply(batch)
+        removed = sum(len(commands) for commands in batch.values())
         if removed:
             log.info("firewall: removed %d rules tagged %s", removed, tag)
 

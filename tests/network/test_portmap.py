@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 
 from engine.network import bridge, netns
-from engine.network.errors import PortConflict
+from engine.network.errors import FirewallError, PortConflict
 from engine.network.firewall import Firewall
 from engine.network.firewall_rules import NetworkSpec
 from engine.network.iptables import Iptables
@@ -254,3 +254,19 @@ def test_install_flushes_stale_rules_of_a_previous_run(host_ns, names):
         "BERTH-ISOLATION-1": [["-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "RETURN"]],
     }
     firewall.uninstall()
+
+
+def test_a_rule_batch_is_all_or_nothing_and_odd_arguments_are_refused(host_ns):
+    ipt = Iptables(host_ns)
+    ipt.ensure_chain("filter", "BERTH-FORWARD")
+    try:
+        with pytest.raises(FirewallError):
+            ipt.apply({"filter": [["-A", "BERTH-FORWARD", "-i", "bt0", "-j", "ACCEPT"],
+                                  ["-A", "BERTH-FORWARD", "-j", "NO-SUCH-TARGET"]]})
+        assert ipt.rules("filter", "BERTH-FORWARD") == []
+        with pytest.raises(FirewallError, match="refusing"):
+            ipt.apply({"filter": [["-A", "BERTH-FORWARD", "-m", "comment", "--comment", "a b\nCOMMIT"]]})
+        ipt.apply({"filter": [["-A", "BERTH-FORWARD", "-i", "bt0", "-j", "ACCEPT"]]})
+        assert ipt.rules("filter", "BERTH-FORWARD") == [["-i", "bt0", "-j", "ACCEPT"]]
+    finally:
+        ipt.remove_chain("filter", "BERTH-FORWARD")
