@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from pyroute2 import IPRoute
 
 from engine.network import bridge, netns
 from engine.network.errors import Conflict, NotFound
+from tests.fixtures.cleanup import register_process
 from tests.network.nstools import EchoServer, retry, tcp_exchange
 
 pytestmark = pytest.mark.needs_root
@@ -143,3 +146,29 @@ def test_entered_returns_home_even_when_the_block_fails(host_ns):
     with pytest.raises(NotFound), netns.entered("/run/netns/berthtest-does-not-exist"):
         pass
     assert os.stat("/proc/thread-self/ns/net").st_ino == before
+
+
+def test_connect_accepts_a_process_netns_path(host_ns, names):
+    """The daemon may hand over /proc/<pid>/ns/net of a running container instead of a netns file."""
+    child = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    register_process(child.pid)
+    try:
+        ours = os.stat("/proc/self/ns/net").st_ino
+        path = str(netns.pid_path(child.pid))
+        # unshare execs sleep once the new netns exists: wait (bounded) for the switch.
+        deadline = time.monotonic() + 10
+        while os.stat(path).st_ino == ours and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.stat(path).st_ino != ours
+        br = names.link("br")
+        bridge.create_bridge(br, GATEWAY, host_netns=host_ns)
+        bridge.connect(br, path, names.link("vp"), IPv4Interface("10.231.0.9/24"), GATEWAY.ip, host_netns=host_ns)
+        assert set(_links(path)) == {"lo", "eth0"}
+        server = EchoServer(host_ns, "10.231.0.1", 0)
+        try:
+            assert retry(lambda: tcp_exchange(path, "10.231.0.1", server.port)) == b"echo:hello"
+        finally:
+            server.close()
+    finally:
+        child.kill()
+        child.wait()
