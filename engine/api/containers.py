@@ -153,10 +153,11 @@ def register(router: Router, service: ContainerService) -> None:
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), LIST_FILTERS)
         records = service.store.all()
-        if not request.flag("all"):
+        limit = _int_arg(request, "limit", -1) or -1
+        # A limit includes stopped containers, like dockerd (`docker ps -l` sends all=0&limit=1).
+        if not request.flag("all") and limit <= 0:
             records = [r for r in records if r.state.status in ("running", "paused", "restarting")]
         records = [r for r in records if _matches(r, filters)]
-        limit = _int_arg(request, "limit", -1) or -1
         if limit > 0:
             records = records[:limit]
         return Response.json([summary_json(r) for r in records])

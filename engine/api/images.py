@@ -34,6 +34,30 @@ class ImagesBackend(Protocol):
     def remove(self, ref_or_id: str, force: bool = False, prune: bool = True) -> builtins.list[dict[str, str]]: ...
 
 
+def _image_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """`docker images` filters: reference (a glob over name[:tag]), dangling, label."""
+    import fnmatch
+
+    tags: list[str] = summary.get("RepoTags") or []
+    if "reference" in filters:
+        def match(pattern: str, tag: str) -> bool:
+            name, _, _tag = tag.rpartition(":")
+            return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern)
+
+        if not any(match(p, t) for p in filters["reference"] for t in tags):
+            return False
+    if "dangling" in filters:
+        dangling = filters["dangling"][-1].lower() in ("1", "true")
+        if dangling != (not tags):
+            return False
+    labels = summary.get("Labels") or {}
+    for term in filters.get("label", []):
+        key, eq, value = term.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
+
+
 def register(router: Router, images: Any, publish: Any, registry_config: Any = None) -> None:
     """`images` is an engine.images.image_store.ImageStore (see ImagesBackend for what is used).
 
@@ -41,7 +65,12 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
     (`registry-mirrors`, `insecure-registries`), read per pull so SIGHUP applies.
     """
     async def list_(request: Request, conn: HTTPConnection) -> Response:
-        return Response.json(await asyncio.to_thread(images.summaries))
+        from engine.api.filters import parse_filters
+
+        filters = parse_filters(request.arg("filters"), {"reference", "dangling", "label", "before", "since",
+                                                         "until"})
+        summaries = await asyncio.to_thread(images.summaries)
+        return Response.json([s for s in summaries if _image_matches(s, filters)])
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:
         return Response.json(await asyncio.to_thread(images.inspect, request.params["name"]))

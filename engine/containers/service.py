@@ -263,8 +263,9 @@ class ContainerService:
         """Like dockerd: record the error, end attached streams, and honour --rm."""
         live = self._live(record.id)
         user_error = isinstance(exc, StartFailed) and exc.user_error
+        exit_code = (126 if "permission denied" in str(exc) else 127) if user_error else 128
         record.state = ContainerState(status="exited" if record.state.started_at != ZERO_TIME else "created",
-                                      exit_code=127 if user_error else 128, error=str(exc),
+                                      exit_code=exit_code, error=str(exc),
                                       started_at=record.state.started_at, finished_at=rfc3339_nano(time.time_ns()))
         self.store.save(record)
         live.hub.close_all()
@@ -317,7 +318,8 @@ class ContainerService:
         if "error" in ready:
             proc.wait()
             message = str(ready["error"])
-            user_error = "executable file not found" in message or "no such file or directory" in message
+            user_error = any(m in message for m in ("executable file not found", "no such file or directory",
+                                                     "permission denied"))
             raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
         # The shim runs on its own (new session); it is reaped by whoever adopts it after we exit.
         _forget(proc)

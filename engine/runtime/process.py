@@ -37,6 +37,8 @@ def find_executable(name: str, env: Mapping[str, str], cwd: str) -> str:
         path = name if os.path.isabs(name) else os.path.join(cwd, name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
+        if os.path.exists(path):  # a directory or a non-executable file: execve's EACCES, as runc reports it
+            raise SetupFailed(f'exec: "{name}": permission denied')
         raise SetupFailed(f'exec: "{name}": stat {path}: no such file or directory')
     for directory in env.get("PATH", DEFAULT_PATH).split(":"):
         candidate = os.path.join(directory or ".", name)

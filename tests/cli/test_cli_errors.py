@@ -83,8 +83,5 @@ def test_unreachable_engine_is_one_line(tmp_path: Path) -> None:
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="berthd: starting a container whose command is a directory (/etc) fails "
-                   "with 'stat /etc: no such file or directory' instead of runc's 'permission denied' / "
-                   "'is a directory', so docker and berth both exit 127 instead of 126")
 def test_run_uncallable_command_exits_126(tools: Tools, busybox: str) -> None:
     assert tools.berth("run", "--rm", busybox, "/etc").returncode == 126

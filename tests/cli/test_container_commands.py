@@ -57,8 +57,6 @@ def test_ps_last_counts_stopped_containers_too(tools: Tools, busybox: str) -> No
     assert tools.ok("berth", "ps", "-n", "1", "--format", "{{.Names}}") == "last-exited\n"
 
 
-@pytest.mark.xfail(strict=True, reason="berthd: GET /containers/json?limit=N without all=1 drops non-running "
-                   "containers; the swagger says limit includes non-running ones (docker ps -n sends all=0)")
 def test_ps_last_agrees_with_docker(tools: Tools, busybox: str) -> None:
     assert tools.docker("run", "--name", "last-exited-2", busybox, "true").returncode == 0
     assert tools.ok("docker", "ps", "-l", "--format", "{{.Names}}") == "last-exited-2\n"

@@ -50,8 +50,6 @@ def test_images_table_matches_docker(tools: Tools, loaded: str) -> None:
     assert header.split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
 
 
-@pytest.mark.xfail(strict=True, reason="berthd: GET /images/json ignores filters={\"reference\":[...]} "
-                   "(docker images REPOSITORY sends it; the swagger lists the reference filter): every image is listed")
 def test_images_repository_argument_filters(tools: Tools, loaded: str) -> None:
     listed = tools.ok("berth", "images", "--format", "{{.Repository}}", "hello-world").split()
     assert listed == ["hello-world"]
