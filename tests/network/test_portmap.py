@@ -7,6 +7,7 @@ Topology (all namespaces made by the test):
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
@@ -270,3 +271,37 @@ def test_a_rule_batch_is_all_or_nothing_and_odd_arguments_are_refused(host_ns):
         assert ipt.rules("filter", "BERTH-FORWARD") == [["-i", "bt0", "-j", "ACCEPT"]]
     finally:
         ipt.remove_chain("filter", "BERTH-FORWARD")
+
+
+def test_proxy_carries_a_half_close_and_large_payloads(proxy_lab, loop_thread):
+    """A client that shuts down its sending side still gets the whole answer through the proxy."""
+    lab = proxy_lab
+    listener = netns.socket_in(lab.b, socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("0.0.0.0", 80))
+    listener.listen(1)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received = b""
+            while chunk := conn.recv(65536):  # until the client's EOF arrives
+                received += chunk
+            conn.sendall(b"got:%d" % len(received))
+
+    worker = threading.Thread(target=serve, daemon=True)
+    worker.start()
+    try:
+        loop_thread.run(lab.mapper.publish("ep-b", lab.bridge, B_IP, [parse_port_spec("8080:80")]))
+        with netns.socket_in(lab.host, socket.AF_INET, socket.SOCK_STREAM) as client:
+            client.settimeout(10)
+            client.connect(("127.0.0.1", 8080))  # the proxy listens before publish() returns
+            client.sendall(payload)
+            client.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := client.recv(65536):
+                reply += chunk
+        assert reply == b"got:%d" % len(payload)
+    finally:
+        worker.join(10)
+        listener.close()
