@@ -7,6 +7,7 @@ about 401 challenges, Location headers and flaky connections stays here.
 from __future__ import annotations
 
 import asyncio
+import os
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -200,6 +201,11 @@ async def raise_for_status(response: aiohttp.ClientResponse, what: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    """A connection error as one stable line (aiohttp's text embeds object addresses)."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        errno = exc.os_error.errno if exc.os_error else None
+        reason = os.strerror(errno) if errno else "connection failed"
+        return f"dial tcp {exc.host}:{exc.port}: connect: {reason.lower()}"
     return str(exc) or type(exc).__name__
