@@ -7,8 +7,8 @@ about 401 challenges, Location headers and flaky connections stays here.
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
