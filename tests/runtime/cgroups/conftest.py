@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -25,6 +27,8 @@ NO_V2_CONTROLLER = (
 )
 
 _counter = itertools.count()
+# Bound on waiting for a child's answer: generous for a loaded machine, far below pytest's 300 s.
+RESULT_TIMEOUT = 60.0
 
 
 class Child:
@@ -50,12 +54,25 @@ class Child:
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
 
-    def result(self) -> str:
+    def result(self, timeout: float = RESULT_TIMEOUT) -> str:
+        """The child's next line.  Bounded: a child that never answers fails the test instead of
+        hanging it (readline would also wait for EOF on a pipe some grandchild still holds)."""
         assert self.proc.stdout is not None
-        return self.proc.stdout.readline().strip()
+        fd = self.proc.stdout.fileno()
+        line = b""
+        deadline = time.monotonic() + timeout
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"child {self.pid} gave no result within {timeout} s (got {line!r})")
+            chunk = os.read(fd, 1)  # unbuffered: nothing is read past the line
+            if not chunk:
+                break
+            line += chunk
+        return line.decode().strip()
 
-    def wait(self) -> int:
-        rc = self.proc.wait()
+    def wait(self, timeout: float = RESULT_TIMEOUT) -> int:
+        rc = self.proc.wait(timeout)  # TimeoutExpired fails the test; cleanup's stop() kills it
         cleanup.unregister_process(self.pid)
         return rc
 

@@ -266,11 +266,15 @@ def test_pids_limit_stops_forks_with_eagain(cgroups: CgroupMaker) -> None:
     cg = cgroups()
     require_controller(cg, "pids")
     cg.set_resources({"pids": {"limit": 3}})
+    # Bounded and self-cleaning: at most 10 fork attempts; each child drops the stdio it
+    # inherited (pytest's pipes) and waits for one byte the forker writes to release it,
+    # not for EOF (which any stray holder of the write end could delay forever); the
+    # forker reaps exactly the pids it made.
     forker = cgroups.spawn(
         """
 import os
 r, w = os.pipe()
-made, err = 0, "none"
+pids, err = [], "none"
 for _ in range(10):
     try:
         pid = os.fork()
@@ -278,14 +282,17 @@ for _ in range(10):
         err = e.errno
         break
     if pid == 0:
-        os.close(w)
-        os.read(r, 1)
-        os._exit(0)
-    made += 1
-print(made, err, flush=True)
-os.close(w)
-for _ in range(made):
-    os.wait()
+        try:
+            os.closerange(0, 3)
+            os.close(w)
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    pids.append(pid)
+print(len(pids), err, flush=True)
+os.write(w, b"x" * len(pids))
+for pid in pids:
+    os.waitpid(pid, 0)
 """
     )
     cg.add_process(forker.pid)
