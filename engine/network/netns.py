@@ -23,7 +23,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.network.errors import NetworkError, NotFound
+from engine.network.errors import Conflict, NetworkError, NotFound
 from engine.runtime import syscalls
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def create(path: str | os.PathLike[str]) -> Path:
     try:
         fd = os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     except FileExistsError as exc:
-        raise NetworkError(f"network namespace file {target} already exists") from exc
+        raise Conflict(f"network namespace file {target} already exists") from exc
     os.close(fd)
     failure: list[BaseException] = []
 

@@ -105,10 +105,12 @@ class _Front(asyncio.DatagramProtocol):
 class UdpProxy:
     """One connected backend socket per client address, so replies find their way back."""
 
-    def __init__(self, sock: socket.socket, target: Address, host_netns: str | os.PathLike[str] | None) -> None:
+    def __init__(self, sock: socket.socket, target: Address, host_netns: str | os.PathLike[str] | None,
+                 idle_s: float = UDP_IDLE_S) -> None:
         self.sock = sock
         self.target = target
         self.host_netns = host_netns
+        self.idle_s = idle_s
         self._front: asyncio.DatagramTransport | None = None
         self._flows: dict[Address, tuple[asyncio.DatagramTransport, asyncio.TimerHandle]] = {}
         # Datagrams that arrived while their flow's backend was being opened, in order.
@@ -151,13 +153,16 @@ class UdpProxy:
         old = self._flows.get(client)
         if old is not None:
             old[1].cancel()
-        timer = asyncio.get_running_loop().call_later(UDP_IDLE_S, self._expire, client)
+        timer = asyncio.get_running_loop().call_later(self.idle_s, self._expire, client)
         self._flows[client] = (transport, timer)
 
     def _expire(self, client: Address) -> None:
         flow = self._flows.pop(client, None)
         if flow is not None:
             flow[0].close()
+
+    def flow_count(self) -> int:
+        return len(self._flows)
 
     async def close(self) -> None:
         for transport, timer in self._flows.values():

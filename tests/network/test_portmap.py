@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
@@ -20,6 +21,7 @@ from engine.network.firewall_rules import NetworkSpec
 from engine.network.iptables import Iptables
 from engine.network.port_spec import parse_port_spec
 from engine.network.portmap import PortMapper
+from engine.network.userland_proxy import UdpProxy
 from tests.network.conftest import veth_between
 from tests.network.nstools import EchoServer, retry, tcp_exchange, udp_exchange
 
@@ -305,3 +307,26 @@ def test_proxy_carries_a_half_close_and_large_payloads(proxy_lab, loop_thread):
     finally:
         worker.join(10)
         listener.close()
+
+
+def test_udp_proxy_forgets_idle_flows(host_ns, make_ns, loop_thread):
+    container = make_ns("u")
+    server = EchoServer(container, "127.0.0.1", 0, udp=True)
+    front = netns.socket_in(host_ns, socket.AF_INET, socket.SOCK_DGRAM)
+    front.bind(("127.0.0.1", 0))
+    front.setblocking(False)
+    # The "container" is reached over its own loopback here: the proxy's backend socket lives in `container`.
+    proxy = UdpProxy(front, ("127.0.0.1", server.port), container, idle_s=0.2)
+    loop_thread.run(proxy.start())
+    try:
+        assert udp_exchange(host_ns, "127.0.0.1", front.getsockname()[1], b"x") == b"echo:x"
+        assert proxy.flow_count() == 1
+        deadline = time.monotonic() + 5
+        while proxy.flow_count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.flow_count() == 0
+        # A new datagram opens a new flow.
+        assert udp_exchange(host_ns, "127.0.0.1", front.getsockname()[1], b"y") == b"echo:y"
+    finally:
+        loop_thread.run(proxy.close())
+        server.close()
