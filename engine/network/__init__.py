@@ -18,5 +18,7 @@ Modules, one job each:
   userland_proxy.py  asyncio TCP/UDP relay for loopback destinations
   dns_wire.py        DNS messages;  dns.py  the embedded resolver per network
   hosts_files.py     /etc/hosts, /etc/resolv.conf, /etc/hostname contents
+  inspect_json.py    EndpointSettings / Ports / IPAM in the Engine API's shapes
+  controller.py      NetworkController: the daemon's entry point tying the above together
   errors.py          NotFound / Conflict (PortConflict, PoolExhausted) / InvalidParameter / FirewallError
 """
