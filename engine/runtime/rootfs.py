@@ -217,7 +217,12 @@ def apply_root_propagation(propagation: str | None) -> None:
 
 
 def mask_paths(paths: Sequence[str]) -> None:
-    """config-linux.md#masked-paths: /dev/null over files, an empty read-only tmpfs over directories."""
+    """config-linux.md#masked-paths: /dev/null over files, an empty read-only tmpfs over directories.
+
+    Runs after pivot_root (or the --no-pivot chroot), as in runc: "/" is the container's
+    root, so the kernel resolves absolute and ``..`` symlinks inside it and no
+    resolve_in_root is needed here (the same holds for readonly_paths and /dev/console).
+    """
     for path in paths:
         try:
             is_dir = os.path.isdir(path) and not os.path.islink(path)

@@ -4,6 +4,9 @@ Every test runs against runc (the oracle) and berth-runtime unless
 ``RUNTIME=/path/to/binary`` picks one.  Each one reads what a container
 sees (runtime-spec config.md / config-linux.md, runc's libcontainer/SPEC.md)
 or what the host sees around it, through the runtime's CLI only.
+
+    .venv/bin/pytest tests/runtime/test_runtime_contract.py              # runc and berth-runtime
+    RUNTIME=/usr/sbin/runc .venv/bin/pytest tests/runtime/test_runtime_contract.py   # one binary
 """
 
 from __future__ import annotations
