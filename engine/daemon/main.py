@@ -56,8 +56,9 @@ async def serve(config: DaemonConfig) -> None:
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
     try:
-        for spec in config.listen_hosts:
-            address = parse_listen_address(spec, tls=tls is not None)
+        addresses = [parse_listen_address(spec, tls=tls is not None) for spec in config.listen_hosts]
+        # Unix sockets last: their appearance is how clients (make run, tests) see that berthd is ready.
+        for address in sorted(addresses, key=lambda a: a.scheme == "unix"):
             await server.listen(address, tls if address.scheme == "tcp" else None)
     except BaseException:
         await server.close()
