@@ -2,8 +2,9 @@
 
 runtime-spec bundle.md: a bundle is a directory with config.json and the root
 filesystem at ``root.path`` (relative to the bundle).  Validation here is the
-subset the runtime needs to act safely; the full JSON Schema lives in the
-runtime-spec and is checked in tests.
+subset the runtime needs to act safely (config_check.py: each field it reads,
+named in the error); the full JSON Schema lives in the runtime-spec and is
+checked in tests.
 """
 
 from __future__ import annotations

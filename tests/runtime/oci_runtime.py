@@ -63,6 +63,10 @@ class OCIRuntime:
     def is_runc(self) -> bool:
         return self.name == "runc"
 
+    @property
+    def is_berth(self) -> bool:
+        return self.name in ("berth-runtime", "engine.runtime.cli")
+
     def new_id(self, name: str = "c") -> str:
         container_id = f"{self.tag}-{name}{next(_counter)}"
         self.created.append(container_id)

@@ -90,9 +90,10 @@ def test_invalid_config_is_refused_with_one_error_and_nothing_left(
     assert result.returncode == 1, err
     if oci.is_runc:
         assert runc_says is not None and runc_says.lower() in err.splitlines()[-1].lower()
-    else:
+    elif oci.is_berth:
         assert len(err.splitlines()) == 1 and "level=error" in err, err
         assert berth_says in err
+    # Any other runtime (RUNTIME=...): its wording is its own; exit status and cleanup still hold.
     assert not oci.state_dir_exists(cid)
     assert [d for d in cgroup_dirs(cid).values() if d.exists()] == []
     assert mounts_mentioning(bundle.path) == []
