@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
+from pyroute2 import IPRoute
 
 from engine.network import bridge, netns
 from engine.network.errors import FirewallError, PortConflict
@@ -170,6 +171,9 @@ def test_outbound_is_masqueraded_and_internal_network_blocks_it(host_ns, make_ns
         c = make_ns("c")
         bridge.connect(internal_br, c, names.link("vc"), IPv4Interface("10.89.0.2/24"), IPv4Address("10.89.0.1"),
                        host_netns=host_ns)
+        # The outside knows the way back to the internal subnet: only the firewall can stop the connection.
+        with netns.entered(lab.wan), IPRoute() as ipr:
+            ipr.route("add", dst="10.89.0.0/24", gateway=HOST_IP)
         gateway_server = EchoServer(host_ns, "10.89.0.1", 0)
         try:
             # The host side of the internal network still answers (that is where its DNS lives)...
@@ -180,6 +184,19 @@ def test_outbound_is_masqueraded_and_internal_network_blocks_it(host_ns, make_ns
         with pytest.raises(TimeoutError):
             tcp_exchange(c, WAN_IP, 7000, timeout=1.0)
         assert outside.peers == [HOST_IP]
+        # Each direction is dropped on its own: a datagram out of the network never reaches the outside...
+        outside_udp = EchoServer(lab.wan, port=7001, udp=True)
+        inside_udp = EchoServer(c, port=7002, udp=True)
+        try:
+            with pytest.raises(TimeoutError):
+                udp_exchange(c, WAN_IP, 7001, timeout=1.0)
+            # ...and one from the outside (which has a route to the subnet) never reaches the container.
+            with pytest.raises(TimeoutError):
+                udp_exchange(lab.wan, "10.89.0.2", 7002, timeout=1.0)
+            assert (outside_udp.peers, inside_udp.peers) == ([], [])
+        finally:
+            outside_udp.close()
+            inside_udp.close()
         assert loop_thread.run(lab.mapper.publish("ep-c", internal_br, IPv4Address("10.89.0.2"),
                                                   [parse_port_spec("8081:80")], internal=True)) == []
     finally:
