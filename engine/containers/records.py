@@ -51,6 +51,8 @@ class ContainerRecord:
     state: ContainerState = field(default_factory=ContainerState)
     snapshot_key: str = ""
     restart_count: int = 0
+    # Set by `docker stop`/`kill`, cleared by `start`: restart policies leave such a container alone.
+    manually_stopped: bool = False
     # engine.volumes.mount_spec.MountSpec fields, volume names resolved (anonymous ones created).
     mounts: list[dict[str, Any]] = field(default_factory=list)
 

@@ -28,7 +28,7 @@ from typing import Any
 from engine.containers import oci_spec
 from engine.containers.attach import AttachHub
 from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed, StateConflict
-from engine.containers.json_log import LogOptions, rfc3339_nano
+from engine.containers.json_log import LogOptions, parse_rfc3339_nano, rfc3339_nano
 from engine.containers.names import generate_name, validate_name
 from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
 from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record
@@ -73,6 +73,8 @@ class Live:
     exit_waiters: list[asyncio.Future[ContainerRecord]] = field(default_factory=list)
     removal_waiters: list[asyncio.Future[ContainerRecord]] = field(default_factory=list)
     monitor: asyncio.Task[None] | None = None
+    restart: asyncio.Task[None] | None = None
+    backoff: float = 0.0
 
     def resolve(self, waiters: list[asyncio.Future[ContainerRecord]], record: ContainerRecord) -> None:
         for future in waiters:
@@ -126,6 +128,7 @@ class ContainerService:
         )
         LogOptions.from_opts(dict((host_config.get("LogConfig") or {}).get("Config") or self.log_opts))
         oci_spec.command_line(merged, {})
+        validate_restart_policy(host_config.get("RestartPolicy") or {}, bool(host_config.get("AutoRemove")))
         container_name = validate_name(name) if name else generate_name(self.store.names())
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
@@ -255,6 +258,7 @@ class ContainerService:
             raise
         record.state = ContainerState(status="running", pid=init_pid, started_at=rfc3339_nano(time.time_ns()),
                                       shim_pid=shim_pid)
+        record.manually_stopped = False
         self.store.save(record)
         live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
         self._event(record, "start")
@@ -371,6 +375,34 @@ class ContainerService:
         if record.host_config.get("AutoRemove"):
             with contextlib.suppress(NoSuchContainer):
                 await self.remove(container_id, force=True, volumes=True)
+        elif should_restart(record):
+            self._schedule_restart(record, live)
+
+    def _schedule_restart(self, record: ContainerRecord, live: Live) -> None:
+        """moby's restartmanager: 100 ms back-off doubling to 1 min, reset after a run of 10 s or more."""
+        started = parse_rfc3339_nano(record.state.started_at) / 1e9 if record.state.started_at != ZERO_TIME else 0
+        ran = time.time() - started if started else 0
+        live.backoff = 0.1 if ran >= 10 or live.backoff == 0 else min(live.backoff * 2, 60.0)
+        record.restart_count += 1
+        record.state.status = "restarting"
+        self.store.save(record)
+        delay = live.backoff
+
+        async def restart_later() -> None:
+            await asyncio.sleep(delay)
+            try:
+                current = self.store.get(record.id)
+            except NoSuchContainer:
+                return
+            if current.state.status != "restarting" or current.manually_stopped:
+                return
+            try:
+                await self.start(record.id)
+                self._event(self.store.get(record.id), "restart")
+            except Exception as exc:  # it cannot start again: it stays exited, with the reason
+                log.warning("restart of %s failed: %s", record.id[:12], exc)
+
+        live.restart = asyncio.ensure_future(restart_later())
 
     def _cleanup_run(self, record: ContainerRecord) -> None:
         from engine.snapshots.mounts import unmount_all_under
@@ -384,6 +416,7 @@ class ContainerService:
         record = self.store.get(ref)
         if record.state.status not in ("running", "paused"):
             raise StateConflict(f"Container {record.id} is not running")
+        self._mark_manually_stopped(record)
         number = parse_signal(sig or "SIGKILL")
         await asyncio.to_thread(self._runtime_kill, record.id, number)
         self._event(record, "kill", {"signal": str(number)})
@@ -398,10 +431,21 @@ class ContainerService:
         except (ContainerNotFound, InvalidState) as exc:  # it stopped between our check and the signal
             log.info("kill %s: %s", container_id, exc)
 
+    def _mark_manually_stopped(self, record: ContainerRecord) -> None:
+        record.manually_stopped = True
+        self.store.save(record)
+
     async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
         record = self.store.get(ref)
+        if record.state.status == "restarting":
+            # Between two runs: there is no process to stop, only the pending restart to cancel.
+            record.state.status = "exited"
+            self._mark_manually_stopped(record)
+            self._event(record, "stop")
+            return
         if record.state.status not in ("running", "paused"):
             raise AlreadyStopped(record.id)
+        self._mark_manually_stopped(record)
         live = self._live(record.id)
         stop_signal = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
         grace = 10 if timeout is None else timeout
@@ -579,6 +623,18 @@ class ContainerService:
                 log.info("reconnected to running container %s", record.id[:12])
             else:
                 await self._record_exit(record.id, exec_dir, None)
+        # After a reboot-like full stop: `always` and `unless-stopped` containers come back (moby's
+        # restoreContainers); what _record_exit already scheduled is not started twice.
+        for record in self.store.all():
+            live = self._live(record.id)
+            policy = str((record.host_config.get("RestartPolicy") or {}).get("Name") or "no")
+            wanted = policy == "always" or (policy == "unless-stopped" and not record.manually_stopped)
+            if wanted and record.state.status in ("exited", "created") and live.restart is None \
+                    and record.state.started_at != ZERO_TIME:
+                try:
+                    await self.start(record.id)
+                except Exception as exc:
+                    log.warning("could not restart %s after the daemon restart: %s", record.id[:12], exc)
 
 
 class AlreadyRunning(Exception):
@@ -587,6 +643,31 @@ class AlreadyRunning(Exception):
 
 class AlreadyStopped(Exception):
     """Stop of a stopped container: Docker answers 304 Not Modified."""
+
+
+def validate_restart_policy(policy: dict[str, Any], auto_remove: bool) -> None:
+    name = str(policy.get("Name") or "no")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise InvalidConfig(f"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', "
+                            "'on-failure', or 'unless-stopped'")
+    if int(policy.get("MaximumRetryCount") or 0) and name != "on-failure":
+        raise InvalidConfig("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    if auto_remove and name != "no":
+        raise InvalidConfig("conflicting options: cannot specify both --restart and --rm")
+
+
+def should_restart(record: ContainerRecord) -> bool:
+    """Docker's restart policies (no, always, unless-stopped, on-failure[:N]) after an exit."""
+    if record.manually_stopped:
+        return False
+    policy = record.host_config.get("RestartPolicy") or {}
+    name = str(policy.get("Name") or "no")
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return record.state.exit_code != 0 and (limit == 0 or record.restart_count < limit)
+    return False
 
 
 def parse_signal(value: str | int) -> int:

@@ -288,3 +288,61 @@ def test_top_stats_update_rename_prune_and_df(engine: RunningDaemon) -> None:
     pruned = docker_cli(engine, "container", "prune", "-f")
     assert pruned.returncode == 0 and "Deleted Containers:" in pruned.stdout
     assert "stopped-one" not in docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def _wait_for(predicate, what: str, tries: int = 400) -> None:
+    for _ in range(tries):
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_restart_policies(engine: RunningDaemon) -> None:
+    try:
+        docker_cli(engine, "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c",
+                   "echo attempt; exit 1")
+        _wait_for(lambda: docker_cli(engine, "inspect", "-f", "{{.RestartCount}} {{.State.Status}}",
+                                     "flaky").stdout.split() == ["2", "exited"], "two restarts then a stop")
+        assert docker_cli(engine, "logs", "flaky").stdout.count("attempt") == 3
+        docker_cli(engine, "run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c",
+                   "echo run; sleep 0.2")
+        _wait_for(lambda: docker_cli(engine, "logs", "always").stdout.count("run") >= 3, "three runs")
+        assert docker_cli(engine, "stop", "-t", "0", "always").returncode == 0
+        count = int(docker_cli(engine, "inspect", "-f", "{{.RestartCount}}", "always").stdout)
+        time.sleep(0.5)  # a manual stop is final: no restart may follow (checked after the back-off would fire)
+        assert int(docker_cli(engine, "inspect", "-f", "{{.RestartCount}}", "always").stdout) == count
+        assert docker_cli(engine, "inspect", "-f", "{{.State.Status}}", "always").stdout.strip() == "exited"
+        bad = docker_cli(engine, "run", "-d", "--restart", "sometimes", "busybox", "true")
+        assert bad.returncode != 0 and "invalid restart policy" in bad.stderr
+    finally:
+        docker_cli(engine, "rm", "-f", "flaky", "always")
+
+
+def test_restart_always_comes_back_after_a_full_stop(run_tag: str) -> None:
+    archive = seed_images_dir() / "busybox.tar"
+    if not archive.exists():
+        pytest.skip("seed images missing: run `make images`")
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-reboot-") as tmp:
+        root = Path(tmp)
+        daemon = start_berthd(root, "--cgroup-parent", run_tag)
+        try:
+            docker_cli(daemon, "load", "-q", "-i", str(archive))
+            docker_cli(daemon, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "300")
+            docker_cli(daemon, "run", "-d", "--name", "mortal", "busybox", "sleep", "300")
+            pids = [int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", n).stdout) for n in ("phoenix", "mortal")]
+            daemon.proc.send_signal(signal.SIGKILL)
+            daemon.proc.wait(10)
+            for pid in pids:  # like a reboot: every container process is gone too
+                os.kill(pid, signal.SIGKILL)
+            _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), "the containers to die")
+            daemon = start_berthd(root, "--cgroup-parent", run_tag)
+
+            def status(name: str) -> str:
+                return docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+
+            _wait_for(lambda: status("phoenix") == "running", "the always-restart container to come back")
+            assert status("mortal") == "exited"
+        finally:
+            docker_cli(daemon, "rm", "-f", "phoenix", "mortal")
+            stop(daemon)
