@@ -272,10 +272,24 @@ def test_delete_leaves_no_mount_cgroup_or_process(oci: OCIRuntime, bundle: Bundl
         cid, pid = create(oci, bundle, ["sh", "-c", "sleep 1000 & sleep 1000"], out=out, name="delete")
     dirs = cgroup_dirs(cid)
     oci("start", cid)
-    assert dirs["memory" if "memory" in dirs else "unified"].is_dir()
+    procs_file = dirs["pids"] / "cgroup.procs" if "pids" in dirs else dirs["unified"] / "cgroup.procs"
+    # Two processes: busybox sh execs its last command, so PID 1 becomes the second sleep.
+    wait_until(lambda: len(procs_file.read_text().split()) == 2, 30, "both sleeps to run")
+    members = [int(p) for p in procs_file.read_text().split()]
+    mount_ns = os.readlink(f"/proc/{pid}/ns/mnt")
+    assert mount_ns != os.readlink("/proc/self/ns/mnt")
     assert mounts_mentioning(bundle.path) == []  # the container's mounts never reach the host
     oci.delete_reaping(cid, pid)
     assert not oci.state_dir_exists(cid)
-    assert not os.path.exists(f"/proc/{pid}")
+    assert [p for p in members if os.path.exists(f"/proc/{p}")] == []
     assert [d for d in dirs.values() if d.exists()] == []
     assert mounts_mentioning(bundle.path) == []
+    # No process is left in the container's mount namespace: its mounts went with it.
+    assert not any(_mount_ns_of(entry) == mount_ns for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def _mount_ns_of(pid: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
