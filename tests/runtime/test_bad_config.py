@@ -123,6 +123,7 @@ def test_symlinks_out_of_the_rootfs_cannot_carry_mounts_to_the_host(
     bundle.spec["mounts"] += [
         {"destination": "/etc/by-abs-link", "type": "tmpfs", "source": "tmpfs"},
         {"destination": f"/up/{inside}/by-rel-link", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": f"/../../../{inside}/by-dotdot", "type": "tmpfs", "source": "tmpfs"},
     ]
     bundle.spec["linux"]["devices"] = [{"path": "/etc/null-by-link", "type": "c", "major": 1, "minor": 3}]
     bundle.spec["linux"]["cgroupsPath"] = cid = oci.new_id("escape")
@@ -132,10 +133,10 @@ def test_symlinks_out_of_the_rootfs_cannot_carry_mounts_to_the_host(
 
     assert result.returncode == 0, result.stderr.decode()
     assert list(host.iterdir()) == []  # nothing was made, mounted or mknod'ed on the host path
-    assert sorted(p.name for p in (bundle.rootfs / inside).iterdir()) == ["by-abs-link", "by-rel-link",
-                                                                          "null-by-link"]
+    made_inside = sorted(p.name for p in (bundle.rootfs / inside).iterdir())
+    assert made_inside == ["by-abs-link", "by-dotdot", "by-rel-link", "null-by-link"]
     out = result.stdout.decode().splitlines()
     points = {line.split()[4]: line.split(" - ")[1].split()[0] for line in out[:-1]}
-    assert points[f"/{inside}/by-abs-link"] == points[f"/{inside}/by-rel-link"] == "tmpfs"
+    assert {points[f"/{inside}/{name}"] for name in made_inside if name.startswith("by-")} == {"tmpfs"}
     assert out[-1] == "character special file 1:3"
     assert mounts_mentioning(host) == []
