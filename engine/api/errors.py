@@ -79,6 +79,7 @@ def _backend_statuses() -> dict[str, int]:
     global _STATUSES
     if _STATUSES is None:
         _STATUSES = {
+            "engine.api.http.BodyTooLarge": 400,
             "engine.images.errors.NotFound": 404,
             "engine.images.registry.errors.PullAccessDenied": 404,
             "engine.images.registry.errors.Unauthorized": 401,

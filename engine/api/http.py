@@ -31,6 +31,10 @@ class ConnectionClosed(Exception):
     """The peer went away mid-request."""
 
 
+class BodyTooLarge(Exception):
+    """A request body over the limit its endpoint accepts (400, and the connection is closed)."""
+
+
 @dataclass
 class Request:
     method: str
@@ -64,7 +68,7 @@ class Request:
         async for chunk in self.body_chunks():
             total += len(chunk)
             if total > limit:
-                raise ValueError(f"request body larger than {limit} bytes")
+                raise BodyTooLarge(f"request body larger than {limit} bytes")
             parts.append(chunk)
         return b"".join(parts)
 
@@ -251,8 +255,14 @@ async def serve_connection(
             if conn.hijacked:
                 return
             if response is not None:
-                await conn.drain_body()
+                unread = conn.h11.their_state is h11.SEND_BODY
+                if unread:
+                    # The handler answered without reading the whole body (an error, a body too large):
+                    # answer now and close rather than read what nobody wants.
+                    response.headers.append(("Connection", "close"))
                 await conn.send_response(response, head_only=request.method == "HEAD")
+                if unread:
+                    return
             if conn.h11.our_state is h11.MUST_CLOSE or conn.h11.their_state is h11.MUST_CLOSE:
                 return
             try:
