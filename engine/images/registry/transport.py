@@ -204,6 +204,10 @@ def _describe(exc: BaseException) -> str:
     """A connection error as one stable line (aiohttp's text embeds object addresses)."""
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"tls: failed to verify certificate: {exc.certificate_error}"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"tls: {exc.os_error}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         errno = exc.os_error.errno if exc.os_error else None
         reason = os.strerror(errno) if errno else "connection failed"
