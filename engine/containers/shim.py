@@ -217,23 +217,15 @@ class Shim:
             writer.write(frame)
 
     def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        from engine.runtime.procinfo import reap_exited
+
+        for pid, code in reap_exited():
             if pid in self.exec_exits:
-                code = os.waitstatus_to_exitcode(status)
                 future = self.exec_exits.pop(pid)
                 if not future.done():
-                    future.set_result(code if code >= 0 else 128 - code)
-                continue
-            if pid == self.init_pid and self.exit is None:
-                code = os.waitstatus_to_exitcode(status)
-                self.exit = ExitRecord(code if code >= 0 else 128 - code, rfc3339_nano(time.time_ns()),
-                                       oom_killed=self._oom_killed())
+                    future.set_result(code)
+            elif pid == self.init_pid and self.exit is None:
+                self.exit = ExitRecord(code, rfc3339_nano(time.time_ns()), oom_killed=self._oom_killed())
                 log.info("container %s exited with %d", self.config.container_id, self.exit.exit_code)
                 self.exited.set()
 

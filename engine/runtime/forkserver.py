@@ -34,6 +34,7 @@ from . import errors, lifecycle
 from .create import CreateOptions, create_container
 from .exec import exec_process
 from .foreground import become_subreaper
+from .procinfo import reap_exited
 from .state import DEFAULT_ROOT, StateStore
 from .status import container_status, oci_state
 
@@ -80,15 +81,8 @@ class ForkServer:
                     self._serve_one(key.fileobj)  # type: ignore[arg-type]
 
     def _reap_children(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            code = os.waitstatus_to_exitcode(status)
-            self._record_exit(pid, 128 - code if code < 0 else code)  # killed by signal n -> 128+n
+        for pid, code in reap_exited():
+            self._record_exit(pid, code)
 
     def _record_exit(self, pid: int, code: int) -> None:
         self.exit_codes[pid] = code

@@ -8,6 +8,7 @@ runc does (libcontainer/system.Stat_t StartTime) and compares both.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -56,3 +57,17 @@ def reap_if_child(pid: int) -> int | None:
     if waited == 0:
         return None
     return os.waitstatus_to_exitcode(status)
+
+
+def reap_exited() -> Iterator[tuple[int, int]]:
+    """Every child that has exited, without blocking: (pid, exit code the way shells report it,
+    128+n for a process killed by signal n)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        yield pid, code if code >= 0 else 128 - code
