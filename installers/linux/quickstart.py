@@ -8,6 +8,7 @@ run with a status line naming the step, never with made-up output.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -69,7 +70,9 @@ def main() -> int:
         with open(log_path, "wb") as log:
             daemon = subprocess.Popen(
                 [_tool("berthd"), "-H", f"unix://{sock}", "--data-root", str(paths.data_root()),
-                 "--pidfile", str(paths.exec_root() / "berthd.pid")],
+                 "--pidfile", str(paths.exec_root() / "berthd.pid"),
+                 # Extra berthd flags, e.g. the tests' `--cgroup-parent <run tag>`.
+                 *shlex.split(os.environ.get("BERTHD_EXTRA_ARGS", ""))],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

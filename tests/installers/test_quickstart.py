@@ -23,7 +23,8 @@ def test_quickstart_runs_hello_world_and_reuses_the_engine(run_tag: str) -> None
     if not all((seed_images_dir() / n).exists() for n in ("busybox.tar", "hello-world.tar")):
         pytest.skip("seed images missing: run `make images`")
     with tempfile.TemporaryDirectory(prefix=f"{run_tag}-qs-") as tmp:
-        env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/data", XDG_RUNTIME_DIR=f"{tmp}/run")
+        env = dict(os.environ, XDG_DATA_HOME=f"{tmp}/data", XDG_RUNTIME_DIR=f"{tmp}/run",
+                   BERTHD_EXTRA_ARGS=f"--cgroup-parent {run_tag}")
         os.makedirs(f"{tmp}/run")
         pidfile = Path(tmp, "run", "berth", "berthd.pid")
         try:
