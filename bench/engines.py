@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cgroup_cleanup import remove_cgroups
+from engine.snapshots.mounts import unmount_all_under
 from tests.api.conftest import start_berthd, stop
-from tests.fixtures.cleanup import TAG_ENV, RunLease, read_mountinfo, unregister_process
-from tests.fixtures.dockerd import running_dockerd
+from tests.fixtures.cleanup import TAG_ENV, RunLease, unregister_process
+from tests.fixtures.dockerd import pids_whose_cmdline_contains, running_dockerd
 
 REPO = Path(__file__).resolve().parents[1]
 BUSYBOX_ARCHIVE = REPO / "build" / "images" / "busybox.tar"
@@ -89,10 +90,10 @@ def berthd_engine(root: Path, cgroup_parent: str) -> Iterator[Engine]:
             stop(daemon)
             unregister_process(daemon.proc.pid)
             # Shims live in their own session and outlive berthd by design: end ours by pid.
-            for pid in pids_with_cmdline(str(root)):
+            for pid in pids_whose_cmdline_contains(str(root).encode()):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            _unmount_under(root)
+            unmount_all_under(root)
             for leak in remove_cgroups(cgroup_parent):
                 print(f"warning: cgroup left behind by berthd: {leak}")
 
@@ -113,29 +114,3 @@ def both_engines(tmp: Path) -> Iterator[tuple[Engine, Engine]]:
     """(berthd, dockerd), both ready with busybox:latest; everything stopped and removed on exit."""
     with bench_run_tag(), berthd_engine(tmp / "berthd", tmp.name) as berth, dockerd_engine(tmp / "d") as docker:
         yield berth, docker
-
-
-def pids_with_cmdline(marker: str) -> list[int]:
-    needle = marker.encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if needle in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-
-def _unmount_under(root: Path) -> None:
-    prefix = str(root)
-    for _ in range(1000):  # bounded: each pass removes one mount
-        points = [m.mountpoint for m in read_mountinfo()
-                  if m.mountpoint == prefix or m.mountpoint.startswith(prefix + "/")]
-        if not points:
-            return
-        deepest = max(points, key=lambda p: p.count("/"))
-        subprocess.run(["umount", "--lazy", deepest], check=False)

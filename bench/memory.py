@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.engines import Engine, both_engines, pids_with_cmdline
+from bench.engines import Engine, both_engines
+from tests.fixtures.dockerd import pids_whose_cmdline_contains
 
 SETTLE_S = 2.0  # let start-up garbage be collected / freed before reading
 MIB = 1024 * 1024
@@ -60,7 +61,7 @@ def _cmdline(pid: int) -> str:
 
 def shim_pids(engine: Engine) -> list[int]:
     """The per-container supervisors: Berth's `engine.containers.shim`, containerd's `containerd-shim*`."""
-    mine = pids_with_cmdline(str(engine.workdir))
+    mine = pids_whose_cmdline_contains(str(engine.workdir).encode())
     if engine.label == "berthd":
         return [p for p in mine if "engine.containers.shim" in _cmdline(p)]
     return [p for p in mine if _comm(p).startswith("containerd-shim")]
@@ -70,7 +71,7 @@ def daemon_pids(engine: Engine) -> dict[str, int]:
     """The engine's long-lived processes, by name: the daemon plus helpers that are not shims or containers."""
     pids = {engine.label: engine.daemon_pid}
     shims = set(shim_pids(engine))
-    for pid in pids_with_cmdline(str(engine.workdir)):
+    for pid in pids_whose_cmdline_contains(str(engine.workdir).encode()):
         if pid in shims or pid == engine.daemon_pid:
             continue
         name = _comm(pid)
