@@ -88,10 +88,10 @@ def register(router: Router, service: ContainerService) -> None:
         if request.flag("logs"):
             for entry in read_records(service.paths.log_path(record.id)):
                 client.send(STDOUT if entry.stream == "stdout" else STDERR, entry.text.encode())
-        if not request.flag("stream", True) or (record.state.status == "exited" and not request.flag("stream")):
+        if not request.flag("stream", True):  # logs only: replayed above, nothing to follow
             client.close()
             return
-        service._live(record.id).hub.add(client)
+        service.live_state(record.id).hub.add(client)
         await client.done.wait()
 
     async def logs(request: Request, conn: HTTPConnection) -> None:
@@ -117,7 +117,7 @@ def register(router: Router, service: ContainerService) -> None:
             data = payload.encode()
             return data if tty else encode_frame(STDOUT if stream == "stdout" else STDERR, data)
 
-        live = service._live(record.id)
+        live = service.live_state(record.id)
         follower = LogFollower(log_path)
         follower.start_at_end()
         try:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from engine.api.errors import InvalidParameter
 from engine.api.http import HTTPConnection, Request, Response
@@ -19,19 +18,6 @@ MAX_LOAD_BYTES = 64 * 1024**3
 
 def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
-
-
-class ImagesBackend(Protocol):
-    """engine.images.image_store.ImageStore, as far as the API uses it."""
-
-    data_root: Any
-
-    def get(self, ref_or_id: str) -> Any: ...
-    def inspect(self, ref_or_id: str) -> dict[str, Any]: ...
-    def summaries(self) -> builtins.list[dict[str, Any]]: ...
-    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]: ...
-    def tag(self, source: str, target: str) -> Any: ...
-    def remove(self, ref_or_id: str, force: bool = False, prune: bool = True) -> builtins.list[dict[str, str]]: ...
 
 
 def _image_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bool:
@@ -59,7 +45,7 @@ def _image_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bo
 
 
 def register(router: Router, images: Any, publish: Any, registry_config: Any = None) -> None:
-    """`images` is an engine.images.image_store.ImageStore (see ImagesBackend for what is used).
+    """`images` is an engine.images.image_store.ImageStore.
 
     `registry_config` is a callable returning the daemon's registry settings
     (`registry-mirrors`, `insecure-registries`), read per pull so SIGHUP applies.

@@ -139,11 +139,7 @@ def info_body(backend: SystemBackend) -> dict[str, Any]:
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {},
-            "Mirrors": backend.registry_mirrors(),
-        },
+        "RegistryConfig": _registry_config(backend),
         "GenericResources": None,
         "HttpProxy": os.environ.get("HTTP_PROXY", ""),
         "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
@@ -161,6 +157,20 @@ def info_body(backend: SystemBackend) -> dict[str, Any]:
         "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": [],
     }
+
+
+def _registry_config(backend: SystemBackend) -> dict[str, Any]:
+    """dockerd's shape: CIDRs in InsecureRegistryCIDRs, host names as non-secure IndexConfigs."""
+    import ipaddress
+
+    cidrs, names = ["127.0.0.0/8"], []
+    for entry in backend.insecure_registries():
+        try:
+            cidrs.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            names.append(entry)
+    index = {name: {"Name": name, "Mirrors": [], "Secure": False, "Official": False} for name in names}
+    return {"InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": backend.registry_mirrors()}
 
 
 def _now_rfc3339() -> str:

@@ -69,7 +69,7 @@ class ExecService:
             raise InvalidConfig("No exec command specified")
         instance = ExecInstance(secrets.token_hex(32), record.id, dict(config))
         self.instances[instance.id] = instance
-        self.containers._event(record, f"exec_create: {' '.join(config['Cmd'])}", {"execID": instance.id})
+        self.containers.publish_event(record, f"exec_create: {' '.join(config['Cmd'])}", {"execID": instance.id})
         return instance
 
     def get(self, exec_id: str) -> ExecInstance:
@@ -129,7 +129,8 @@ class ExecService:
             raise ExecFailed(f"OCI runtime exec failed: {reply['error']}")
         instance.pid, instance.running = int(reply["pid"]), True
         record = self.containers.store.get(instance.container_id)
-        self.containers._event(record, f"exec_start: {' '.join(instance.config['Cmd'])}", {"execID": instance.id})
+        action = f"exec_start: {' '.join(instance.config['Cmd'])}"
+        self.containers.publish_event(record, action, {"execID": instance.id})
         return reader, writer
 
     async def relay(self, instance: ExecInstance, shim: tuple[asyncio.StreamReader, asyncio.StreamWriter],
@@ -163,7 +164,7 @@ class ExecService:
                 client.close()
             with contextlib.suppress(NoSuchContainer):
                 record = self.containers.store.get(instance.container_id)
-                self.containers._event(record, "exec_die", {"execID": instance.id,
+                self.containers.publish_event(record, "exec_die", {"execID": instance.id,
                                                             "exitCode": str(instance.exit_code)})
 
     async def resize(self, instance: ExecInstance, height: int, width: int) -> None:

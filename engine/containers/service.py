@@ -96,10 +96,10 @@ class ContainerService:
         self.log_opts = dict(log_opts or {})
         self.live: dict[str, Live] = {}
 
-    def _live(self, container_id: str) -> Live:
+    def live_state(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
 
-    def _event(self, record: ContainerRecord, action: str, extra: dict[str, str] | None = None) -> None:
+    def publish_event(self, record: ContainerRecord, action: str, extra: dict[str, str] | None = None) -> None:
         attributes = {"name": record.name, "image": record.image_name}
         attributes.update({k: str(v) for k, v in (record.config.get("Labels") or {}).items()})
         attributes.update(extra or {})
@@ -149,8 +149,8 @@ class ContainerService:
                 await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
             self.store.remove(container_id)
             raise
-        self._live(container_id)
-        self._event(record, "create")
+        self.live_state(container_id)
+        self.publish_event(record, "create")
         warnings = []
         if str(host_config.get("NetworkMode") or "default") not in ("none", "host"):
             warnings.append("bridge networking is not implemented yet: the container gets a private network "
@@ -217,7 +217,7 @@ class ContainerService:
         record = self.store.get(ref)
         if record.state.status in ("running", "paused"):
             raise AlreadyRunning(record.id)
-        live = self._live(record.id)
+        live = self.live_state(record.id)
         exec_dir = self.paths.exec_dir(record.id)
         if exec_dir.exists():
             await asyncio.to_thread(self._cleanup_run, record)
@@ -261,11 +261,11 @@ class ContainerService:
         record.manually_stopped = False
         self.store.save(record)
         live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
-        self._event(record, "start")
+        self.publish_event(record, "start")
 
     async def _start_failed(self, record: ContainerRecord, exc: BaseException) -> None:
         """Like dockerd: record the error, end attached streams, and honour --rm."""
-        live = self._live(record.id)
+        live = self.live_state(record.id)
         user_error = isinstance(exc, StartFailed) and exc.user_error
         exit_code = (126 if "permission denied" in str(exc) else 127) if user_error else 128
         record.state = ContainerState(status="exited" if record.state.started_at != ZERO_TIME else "created",
@@ -345,7 +345,7 @@ class ContainerService:
         await self._record_exit(container_id, exec_dir, exit_record)
 
     async def _record_exit(self, container_id: str, exec_dir: Path, exit_json: dict[str, Any] | None) -> None:
-        live = self._live(container_id)
+        live = self.live_state(container_id)
         await live.hub.wait_run_end()
         if exit_json is None:
             for _ in range(100):  # the shim writes exit.json just before it closes its socket
@@ -368,8 +368,8 @@ class ContainerService:
         self.store.save(record)
         await asyncio.to_thread(self._cleanup_run, record)
         if record.state.oom_killed:
-            self._event(record, "oom")
-        self._event(record, "die", {"exitCode": str(record.state.exit_code)})
+            self.publish_event(record, "oom")
+        self.publish_event(record, "die", {"exitCode": str(record.state.exit_code)})
         live.exited.set()
         live.resolve(live.exit_waiters, record)
         if record.host_config.get("AutoRemove"):
@@ -398,7 +398,7 @@ class ContainerService:
                 return
             try:
                 await self.start(record.id)
-                self._event(self.store.get(record.id), "restart")
+                self.publish_event(self.store.get(record.id), "restart")
             except Exception as exc:  # it cannot start again: it stays exited, with the reason
                 log.warning("restart of %s failed: %s", record.id[:12], exc)
 
@@ -419,7 +419,7 @@ class ContainerService:
         self._mark_manually_stopped(record)
         number = parse_signal(sig or "SIGKILL")
         await asyncio.to_thread(self._runtime_kill, record.id, number)
-        self._event(record, "kill", {"signal": str(number)})
+        self.publish_event(record, "kill", {"signal": str(number)})
 
     def _runtime_kill(self, container_id: str, number: int) -> None:
         from engine.runtime.errors import ContainerNotFound, InvalidState
@@ -441,12 +441,12 @@ class ContainerService:
             # Between two runs: there is no process to stop, only the pending restart to cancel.
             record.state.status = "exited"
             self._mark_manually_stopped(record)
-            self._event(record, "stop")
+            self.publish_event(record, "stop")
             return
         if record.state.status not in ("running", "paused"):
             raise AlreadyStopped(record.id)
         self._mark_manually_stopped(record)
-        live = self._live(record.id)
+        live = self.live_state(record.id)
         stop_signal = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
         grace = 10 if timeout is None else timeout
         if record.state.status == "paused":
@@ -461,7 +461,7 @@ class ContainerService:
                 log.info("container %s did not stop after %ds: SIGKILL", record.id, grace)
                 await asyncio.to_thread(self._runtime_kill, record.id, signal.SIGKILL)
                 await live.exited.wait()
-        self._event(self.store.get(record.id), "stop")
+        self.publish_event(self.store.get(record.id), "stop")
 
     async def pause(self, ref: str) -> None:
         from engine.runtime.lifecycle import pause_container
@@ -474,7 +474,7 @@ class ContainerService:
         await asyncio.to_thread(pause_container, StateStore(str(self.paths.runtime_root)), record.id)
         record.state.status = "paused"
         self.store.save(record)
-        self._event(record, "pause")
+        self.publish_event(record, "pause")
 
     async def unpause(self, ref: str) -> None:
         from engine.runtime.lifecycle import resume_container
@@ -486,7 +486,7 @@ class ContainerService:
         await asyncio.to_thread(resume_container, StateStore(str(self.paths.runtime_root)), record.id)
         record.state.status = "running"
         self.store.save(record)
-        self._event(record, "unpause")
+        self.publish_event(record, "unpause")
 
     # ------------------------------------------------------------------ wait / remove
     def wait(self, ref: str, condition: str) -> asyncio.Future[ContainerRecord]:
@@ -499,7 +499,7 @@ class ContainerService:
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidConfig(f"invalid condition: {condition!r}")
         record = self.store.get(ref)
-        live = self._live(record.id)
+        live = self.live_state(record.id)
         future: asyncio.Future[ContainerRecord] = asyncio.get_running_loop().create_future()
         if condition == "removed":
             live.removal_waiters.append(future)
@@ -518,14 +518,14 @@ class ContainerService:
                     "before removing or force remove"
                 )
             await self.kill(record.id, "SIGKILL")
-            await self._live(record.id).exited.wait()
+            await self.live_state(record.id).exited.wait()
         await asyncio.to_thread(self._cleanup_run, record)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
         shutil.rmtree(self.paths.data_dir(record.id), ignore_errors=True)
         await asyncio.to_thread(self._release_volumes, record.id, volumes)
         self.store.remove(record.id)
-        self._event(record, "destroy")
+        self.publish_event(record, "destroy")
         live = self.live.pop(record.id, None)
         if live is not None:
             live.resolve(live.removal_waiters, record)
@@ -539,7 +539,7 @@ class ContainerService:
         if record.name == old:
             raise InvalidConfig("Renaming a container with the same name as its current name")
         self.store.save(record)  # a taken name raises NameConflict (409)
-        self._event(record, "rename", {"oldName": "/" + old})
+        self.publish_event(record, "rename", {"oldName": "/" + old})
 
     async def update(self, ref: str, changes: dict[str, Any]) -> list[str]:
         """`docker update`: resources now (through the cgroup) and in the record for later starts."""
@@ -560,7 +560,7 @@ class ContainerService:
             await asyncio.to_thread(update_container, StateStore(str(self.paths.runtime_root)), record.id, resources)
         record.host_config = host
         self.store.save(record)
-        self._event(record, "update")
+        self.publish_event(record, "update")
         return []
 
     def _require_running(self, ref: str) -> ContainerRecord:
@@ -605,7 +605,7 @@ class ContainerService:
     async def restore(self) -> None:
         """After a daemon restart: reattach to shims that kept running, record the runs that ended."""
         for record in self.store.all():
-            live = self._live(record.id)
+            live = self.live_state(record.id)
             if record.state.status not in ("running", "paused"):
                 live.exited.set()
                 continue
@@ -626,7 +626,7 @@ class ContainerService:
         # After a reboot-like full stop: `always` and `unless-stopped` containers come back (moby's
         # restoreContainers); what _record_exit already scheduled is not started twice.
         for record in self.store.all():
-            live = self._live(record.id)
+            live = self.live_state(record.id)
             policy = str((record.host_config.get("RestartPolicy") or {}).get("Name") or "no")
             wanted = policy == "always" or (policy == "unless-stopped" and not record.manually_stopped)
             if wanted and record.state.status in ("exited", "created") and live.restart is None \

@@ -167,6 +167,16 @@ def test_unknown_daemon_json_key_is_refused() -> None:
     assert "unknown option(s): no-such-option" in out.stderr
 
 
+def test_info_reports_insecure_registries_like_dockerd(run_tag: str) -> None:
+    from tests.api.conftest import running_berthd
+
+    config = {"insecure-registries": ["10.1.2.0/24", "myregistry.local:5000"]}
+    with running_berthd(run_tag, config=config) as daemon:
+        registry = json.loads(raw_get(daemon.socket, "/info")[2])["RegistryConfig"]
+    assert registry["InsecureRegistryCIDRs"] == ["127.0.0.0/8", "10.1.2.0/24"]
+    assert registry["IndexConfigs"]["myregistry.local:5000"]["Secure"] is False
+
+
 def test_sighup_reloads_mirrors_and_sigterm_removes_socket() -> None:
     with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
         root = Path(tmp)
