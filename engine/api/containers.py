@@ -13,6 +13,7 @@ from engine.api.http import HTTPConnection, Request, Response
 from engine.api.router import Router
 from engine.containers.attach import AttachClient
 from engine.containers.docker_json import inspect_json, summary_json
+from engine.containers.health import health_status
 from engine.containers.json_log import LogFollower, read_records, rfc3339_nano
 from engine.containers.records import ContainerRecord
 from engine.containers.service import AlreadyRunning, AlreadyStopped, ContainerService
@@ -295,6 +296,8 @@ def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:
         return False
     if "ancestor" in filters and not any(v in (record.image_name, record.image_id) or
                                          record.image_id.startswith(v) for v in filters["ancestor"]):
+        return False
+    if "health" in filters and health_status(record) not in filters["health"]:
         return False
     labels = record.config.get("Labels") or {}
     for term in filters.get("label", []):

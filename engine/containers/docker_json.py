@@ -6,6 +6,7 @@ import shlex
 import time
 from typing import Any
 
+from engine.containers.health import status_suffix
 from engine.containers.json_log import parse_rfc3339_nano
 from engine.containers.records import ContainerRecord
 from engine.humanize import human_duration
@@ -54,7 +55,9 @@ def status_text(record: ContainerRecord, now: float | None = None) -> str:
     now = time.time() if now is None else now
     if state.status in ("running", "paused"):
         since = now - parse_rfc3339_nano(state.started_at) / 1e9
-        return f"Up {human_duration(since)}" + (" (Paused)" if state.status == "paused" else "")
+        if state.status == "paused":
+            return f"Up {human_duration(since)} (Paused)"
+        return f"Up {human_duration(since)}" + status_suffix(state.health)
     if state.status == "exited":
         ago = now - parse_rfc3339_nano(state.finished_at) / 1e9
         return f"Exited ({state.exit_code}) {human_duration(ago)} ago"

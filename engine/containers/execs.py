@@ -134,8 +134,11 @@ class ExecService:
         return reader, writer
 
     async def relay(self, instance: ExecInstance, shim: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                    client: AttachClient | None) -> None:
-        """Relay the exec's stdio until the process ends, and record its exit code."""
+                    client: AttachClient | None, capture: bytearray | None = None) -> None:
+        """Relay the exec's stdio until the process ends, and record its exit code.
+
+        `capture` collects stdout and stderr instead (health probes).
+        """
         reader, writer = shim
         pump: asyncio.Task[None] | None = None
         if client is not None and client.stdin:
@@ -146,6 +149,8 @@ class ExecService:
                 for stream, payload in decoder.feed(data):
                     if stream == EXEC_EXIT_STREAM:
                         instance.exit_code = int(json.loads(payload)["ExitCode"])
+                    elif capture is not None:
+                        capture += payload
                     elif client is not None:
                         client.send(stream, payload)
                 if client is not None:

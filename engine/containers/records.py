@@ -18,13 +18,15 @@ class ContainerState:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     shim_pid: int = 0
+    # Docker's State.Health (Status, FailingStreak, Log) for a container with a health check.
+    health: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
         return self.status in ("running", "paused", "restarting")
 
     def to_docker(self) -> dict[str, Any]:
-        return {
+        docker: dict[str, Any] = {
             "Status": self.status,
             "Running": self.status in ("running", "paused"),
             "Paused": self.status == "paused",
@@ -37,6 +39,9 @@ class ContainerState:
             "StartedAt": self.started_at,
             "FinishedAt": self.finished_at,
         }
+        if self.health is not None:
+            docker["Health"] = self.health
+        return docker
 
 
 @dataclass

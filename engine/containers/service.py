@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.containers import oci_spec
+from engine.containers import health, oci_spec
 from engine.containers.attach import AttachHub
 from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed, StateConflict
 from engine.containers.json_log import LogOptions, parse_rfc3339_nano, rfc3339_nano
@@ -36,6 +36,9 @@ from engine.containers.store import ContainerStore
 from engine.images.rootfs_prepare import prepare_rootfs
 from engine.volumes.mount_spec import MountSpec, resolve_mounts
 from engine.volumes.names import ANONYMOUS_LABEL
+
+if TYPE_CHECKING:
+    from engine.containers.health import HealthMonitor
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class ContainerService:
         self.publish = publish
         self.log_opts = dict(log_opts or {})
         self.live: dict[str, Live] = {}
+        self.health: HealthMonitor | None = None  # set by the daemon: probes need the exec service
 
     def live_state(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
@@ -129,6 +133,7 @@ class ContainerService:
         LogOptions.from_opts(dict((host_config.get("LogConfig") or {}).get("Config") or self.log_opts))
         oci_spec.command_line(merged, {})
         validate_restart_policy(host_config.get("RestartPolicy") or {}, bool(host_config.get("AutoRemove")))
+        health.validate(merged.get("Healthcheck"))
         container_name = validate_name(name) if name else generate_name(self.store.names())
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
@@ -257,10 +262,12 @@ class ContainerService:
             await self._start_failed(record, exc)
             raise
         record.state = ContainerState(status="running", pid=init_pid, started_at=rfc3339_nano(time.time_ns()),
-                                      shim_pid=shim_pid)
+                                      shim_pid=shim_pid, health=record.state.health)
         record.manually_stopped = False
         self.store.save(record)
         live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
+        if self.health is not None:
+            self.health.run_started(record.id)
         self.publish_event(record, "start")
 
     async def _start_failed(self, record: ContainerRecord, exc: BaseException) -> None:
@@ -270,7 +277,8 @@ class ContainerService:
         exit_code = (126 if "permission denied" in str(exc) else 127) if user_error else 128
         record.state = ContainerState(status="exited" if record.state.started_at != ZERO_TIME else "created",
                                       exit_code=exit_code, error=str(exc),
-                                      started_at=record.state.started_at, finished_at=rfc3339_nano(time.time_ns()))
+                                      started_at=record.state.started_at, finished_at=rfc3339_nano(time.time_ns()),
+                                      health=record.state.health)
         self.store.save(record)
         live.hub.close_all()
         live.resolve(live.exit_waiters, record)
@@ -346,6 +354,8 @@ class ContainerService:
 
     async def _record_exit(self, container_id: str, exec_dir: Path, exit_json: dict[str, Any] | None) -> None:
         live = self.live_state(container_id)
+        if self.health is not None:
+            self.health.run_ended(container_id)
         await live.hub.wait_run_end()
         if exit_json is None:
             for _ in range(100):  # the shim writes exit.json just before it closes its socket
@@ -364,7 +374,8 @@ class ContainerService:
         record.state = ContainerState(status="exited", exit_code=int(exit_json["ExitCode"]),
                                       finished_at=str(exit_json["FinishedAt"]),
                                       oom_killed=bool(exit_json.get("OOMKilled")),
-                                      error=str(exit_json.get("Error", "")), started_at=record.state.started_at)
+                                      error=str(exit_json.get("Error", "")), started_at=record.state.started_at,
+                                      health=record.state.health)
         self.store.save(record)
         await asyncio.to_thread(self._cleanup_run, record)
         if record.state.oom_killed:
@@ -525,6 +536,8 @@ class ContainerService:
         shutil.rmtree(self.paths.data_dir(record.id), ignore_errors=True)
         await asyncio.to_thread(self._release_volumes, record.id, volumes)
         self.store.remove(record.id)
+        if self.health is not None:
+            self.health.run_ended(record.id)
         self.publish_event(record, "destroy")
         live = self.live.pop(record.id, None)
         if live is not None:
@@ -620,6 +633,8 @@ class ContainerService:
                 except (ConnectionError, FileNotFoundError):
                     pass
                 live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
+                if self.health is not None:
+                    self.health.run_started(record.id, resume=True)
                 log.info("reconnected to running container %s", record.id[:12])
             else:
                 await self._record_exit(record.id, exec_dir, None)
@@ -691,6 +706,8 @@ def merge_config(config: dict[str, Any], image_config: dict[str, Any]) -> dict[s
     for key in _INHERITED:
         if not merged.get(key) and image_config.get(key):
             merged[key] = image_config[key]
+    if config.get("Healthcheck") and image_config.get("Healthcheck"):
+        merged["Healthcheck"] = health.merge(config["Healthcheck"], image_config["Healthcheck"])
     if config.get("Entrypoint") and not config.get("Cmd"):
         merged["Cmd"] = None  # a new entrypoint drops the image's Cmd
     env: dict[str, str] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.containers.execs import ExecService
+from engine.containers.health import HealthMonitor
 from engine.containers.service import ContainerService, ServicePaths
 from engine.containers.store import ContainerStore
 from engine.daemon.config import DaemonConfig
@@ -42,6 +43,7 @@ class Daemon:
             log_opts=dict(config.log_opts), volumes=self.volumes,
         )
         self.execs = ExecService(self.containers)
+        self.containers.health = HealthMonitor(self.containers, self.execs)
 
     async def restore(self) -> None:
         await asyncio.to_thread(self.volumes.restore)

@@ -119,3 +119,72 @@ def reloadable_berthd(run_tag: str) -> Iterator[RunningDaemon]:
     """A berthd with a daemon.json, so SIGHUP has something to reload (and emits an event)."""
     with running_berthd(run_tag, config={"debug": False}) as daemon:
         yield daemon
+
+
+def seed_archives(*names: str) -> list[Path]:
+    """The seed images' `docker save` archives, or a skip when `make images` has not run."""
+    from tests.fixtures.registry import seed_images_dir
+
+    archives = [seed_images_dir() / f"{name}.tar" for name in names]
+    if not all(a.exists() for a in archives):
+        pytest.skip("seed images missing: run `make images`")
+    return archives
+
+
+def load_images(daemon: RunningDaemon, archives: list[Path]) -> None:
+    for archive in archives:
+        out = subprocess.run(["docker", "load", "-q", "-i", str(archive)], env=daemon.env(), capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+
+
+def remove_all_containers(daemon: RunningDaemon) -> None:
+    ids = subprocess.run(["docker", "ps", "-aq"], env=daemon.env(), capture_output=True, text=True,
+                         timeout=60).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], env=daemon.env(), capture_output=True, timeout=120)
+
+
+@contextlib.contextmanager
+def berthd_with_images(run_tag: str, *images: str) -> Iterator[RunningDaemon]:
+    """running_berthd with seed images loaded; its containers are removed at the end."""
+    archives = seed_archives(*images)
+    with running_berthd(run_tag) as daemon:
+        try:
+            load_images(daemon, archives)
+            yield daemon
+        finally:
+            remove_all_containers(daemon)
+
+
+class RestartableBerthd:
+    """A berthd whose data and exec roots outlive it, so a test can stop it and start it again."""
+
+    def __init__(self, root: Path, run_tag: str) -> None:
+        self.root = root
+        self.args = ("--cgroup-parent", run_tag)
+        self.daemon = start_berthd(root, *self.args)
+
+    def halt(self, sig: int) -> None:
+        """SIGTERM (a clean shutdown) or SIGKILL (a crash); waits until the daemon is gone."""
+        self.daemon.proc.send_signal(sig)
+        self.daemon.proc.wait(30)
+
+    def start(self) -> RunningDaemon:
+        self.daemon = start_berthd(self.root, *self.args)
+        return self.daemon
+
+
+@contextlib.contextmanager
+def restartable_berthd(run_tag: str, *images: str) -> Iterator[RestartableBerthd]:
+    archives = seed_archives(*images)
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-r-") as tmp:
+        handle = RestartableBerthd(Path(tmp), run_tag)
+        try:
+            load_images(handle.daemon, archives)
+            yield handle
+        finally:
+            if handle.daemon.proc.poll() is not None:
+                handle.start()  # a test that failed while it was down: its containers still need removing
+            remove_all_containers(handle.daemon)
+            stop(handle.daemon)
