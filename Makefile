@@ -33,6 +33,7 @@ $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q -U pip
 	@$(PY) -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	@$(PY) -m installers.launchers >/dev/null  # python -IS launchers for berth and berth-runtime (faster start)
 	@touch $@
 
 # Seed images: built from Debian packages, cached by content hash under build/.
