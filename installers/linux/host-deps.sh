@@ -28,6 +28,7 @@ test_pkgs=(
   "runc|reference OCI runtime for behaviour tests and benchmarks"
   "crun|reference OCI runtime for benchmarks"
   "uidmap|user-namespace tests (newuidmap)"
+  "docker-compose|Debian's compose 1.29 (docker-py 5), driven against berthd by the compose tests"
 )
 
 wanted=("${run_pkgs[@]}")
