@@ -44,6 +44,64 @@ def _image_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bo
     return True
 
 
+class ProgressStream:
+    """A JSON-lines progress response (pull, push) written as events arrive.
+
+    The stream starts with its first line, so an error raised before that is a
+    plain HTTP error (dockerd's WriteFlusher behaves the same); after it, an error
+    is the stream's last line, `{"errorDetail": ..., "error": ...}`.
+    """
+
+    def __init__(self, conn: HTTPConnection, first: dict[str, Any]) -> None:
+        self._conn = conn
+        self._first = first
+        self._pending: list[dict[str, Any]] = []
+        self.started = False
+
+    def add(self, event: Any) -> None:
+        self._pending.append(event.to_json())
+
+    def add_message(self, message: dict[str, Any]) -> None:
+        self._pending.append(message)
+
+    async def begin(self) -> None:
+        if not self.started:
+            await self._conn.start_stream(200, "application/json")
+            self.started = True
+            await self._conn.write_chunk(_line(self._first))
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        await self.begin()
+        lines, self._pending[:] = list(self._pending), []
+        await self._conn.write_chunk(b"".join(_line(m) for m in lines))
+
+    async def run(self, work: Any) -> Any:
+        """Await `work` while flushing progress; None (stream ended) if it failed after the start."""
+        task = asyncio.ensure_future(work)
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.1)
+                await self.flush()
+            return task.result()
+        except Exception as exc:
+            await self.flush()
+            if not self.started:
+                raise
+            message = str(exc)
+            await self._conn.end_stream(_line({"errorDetail": {"message": message}, "error": message}))
+            return None
+        finally:
+            task.cancel()
+
+    async def finish(self, last: list[dict[str, Any]]) -> None:
+        await self.flush()
+        if not self.started:
+            await self._conn.start_stream(200, "application/json")
+        await self._conn.end_stream(b"".join(_line(m) for m in last))
+
+
 def register(router: Router, images: Any, publish: Any, registry_config: Any = None) -> None:
     """`images` is an engine.images.image_store.ImageStore.
 
@@ -127,7 +185,6 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         from engine.images.reference import parse_docker_ref
         from engine.images.registry.client import RegistryClient
         from engine.images.registry.credentials import credentials_from_registry_auth_header
-        from engine.images.registry.hosts import RegistryHosts
 
         if request.arg("fromSrc"):
             raise InvalidParameter("import with fromSrc is not supported yet; use `docker load`")
@@ -137,53 +194,103 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         tag = request.arg("tag")
         wanted = f"{name}@{tag}" if tag and tag.startswith("sha256:") else (f"{name}:{tag}" if tag else name)
         ref = parse_docker_ref(wanted)
-        hosts = RegistryHosts.from_daemon_config(registry_config() if registry_config else {})
         credentials = credentials_from_registry_auth_header(request.headers.get("x-registry-auth", ""))
-        started = False
-        pending: list[dict[str, Any]] = []
-
-        def on_progress(event: Any) -> None:
-            pending.append(event.to_json())
-
-        async def flush() -> None:
-            nonlocal started
-            if not pending:
-                return
-            if not started:
-                # Like dockerd: errors before the first progress line are plain HTTP errors.
-                await conn.start_stream(200, "application/json")
-                started = True
-                await conn.write_chunk(_line({"status": f"Pulling from {ref.path}", "id": ref.tag or "latest"}))
-            lines, pending[:] = list(pending), []
-            await conn.write_chunk(b"".join(_line(m) for m in lines))
-
-        async with RegistryClient(hosts, credentials) as client:
+        # Like dockerd: errors before the first progress line are plain HTTP errors.
+        stream = ProgressStream(conn, {"status": f"Pulling from {ref.path}", "id": ref.tag or "latest"})
+        async with RegistryClient(_hosts(), credentials) as client:
             with images.lease() as lease:
-                task = asyncio.ensure_future(client.pull(ref, LeasedSink(images, lease),
-                                                         platform=request.arg("platform") or None,
-                                                         progress=on_progress))
-                try:
-                    while not task.done():
-                        await asyncio.wait({task}, timeout=0.1)
-                        await flush()
-                    pulled = task.result()
+                async def pull_and_record() -> Any:
+                    pulled = await client.pull(ref, LeasedSink(images, lease),
+                                               platform=request.arg("platform") or None, progress=stream.add)
                     await asyncio.to_thread(record_pull, images, pulled)
-                except Exception as exc:
-                    if not started:
-                        raise
-                    message = str(exc)
-                    await conn.end_stream(_line({"errorDetail": {"message": message}, "error": message}))
+                    return pulled
+
+                pulled = await stream.run(pull_and_record())
+                if pulled is None:
                     return
-                finally:
-                    task.cancel()
-        await flush()
-        if not started:
-            await conn.start_stream(200, "application/json")
         digest = pulled.index_digest or pulled.digest
         familiar = ref.familiar()
         publish("image", "pull", familiar, {"name": familiar})
-        await conn.end_stream(_line({"status": f"Digest: {digest}"}) +
-                              _line({"status": f"Status: Downloaded newer image for {familiar}"}))
+        await stream.finish([{"status": f"Digest: {digest}"},
+                             {"status": f"Status: Downloaded newer image for {familiar}"}])
+
+    async def push(request: Request, conn: HTTPConnection) -> None:
+        from engine.images.push_plan import plan_push, record_push, tags_to_push
+        from engine.images.registry.client import RegistryClient
+        from engine.images.registry.credentials import credentials_from_registry_auth_header
+
+        credentials = credentials_from_registry_auth_header(request.headers.get("x-registry-auth", ""))
+        targets = await asyncio.to_thread(tags_to_push, images, request.params["name"], request.arg("tag") or None)
+        repository = targets[0].repository()
+        stream = ProgressStream(conn, {"status": f"The push refers to repository [{repository.name}]"})
+        await stream.begin()
+        async with RegistryClient(_hosts(), credentials) as client:
+            for target in targets:
+                with images.lease() as lease:
+                    plan = await asyncio.to_thread(plan_push, images, lease, target)
+
+                    def on_progress(event: Any, ids: dict[str, str] = plan.progress_ids) -> None:
+                        message = event.to_json()
+                        message["id"] = ids.get(event.id, event.id)
+                        stream.add_message(message)
+
+                    async def push_one(plan: Any = plan, on_progress: Any = on_progress) -> Any:
+                        result = await client.push(plan.target, plan.manifest, plan.media_type, images.content,
+                                                   mount_from=plan.mount_from, progress=on_progress)
+                        await asyncio.to_thread(record_push, images, plan, result.digest)
+                        return result
+
+                    result = await stream.run(push_one())
+                    if result is None:
+                        return
+                size = len(plan.manifest)
+                publish("image", "push", target.familiar(), {"name": target.familiar()})
+                stream.add_message({"status": f"{target.tag}: digest: {result.digest} size: {size}"})
+                stream.add_message({"progressDetail": {},
+                                    "aux": {"Tag": target.tag, "Digest": result.digest, "Size": size}})
+        await stream.finish([])
+
+    async def auth(request: Request, conn: HTTPConnection) -> Response:
+        from engine.images.registry.client import RegistryClient
+        from engine.images.registry.credentials import Credentials
+
+        body = await request.json() or {}
+        if not isinstance(body, dict):
+            raise InvalidParameter("the login request body must be a JSON object")
+        credentials = Credentials(username=str(body.get("username") or ""), password=str(body.get("password") or ""),
+                                  identity_token=str(body.get("identitytoken") or ""))
+        server = str(body.get("serveraddress") or "https://index.docker.io/v1/")
+        async with RegistryClient(_hosts()) as client:
+            result = await client.login(server, credentials)
+        return Response.json({"Status": result.status, "IdentityToken": result.identity_token})
+
+    async def search(request: Request, conn: HTTPConnection) -> Response:
+        from engine.api.filters import parse_filters
+        from engine.images.search import search_registry
+
+        term = request.arg("term")
+        if not term:
+            raise InvalidParameter("term is required")
+        filters = parse_filters(request.arg("filters"), {"is-official", "is-automated", "stars"})
+        limit = int(request.arg("limit") or 25)
+        return Response.json(await search_registry(_hosts(), term, limit, filters))
+
+    async def distribution(request: Request, conn: HTTPConnection) -> Response:
+        from engine.images.reference import parse_docker_ref
+        from engine.images.registry.client import RegistryClient
+        from engine.images.registry.credentials import credentials_from_registry_auth_header
+
+        ref = parse_docker_ref(request.params["name"])
+        credentials = credentials_from_registry_auth_header(request.headers.get("x-registry-auth", ""))
+        async with RegistryClient(_hosts(), credentials) as client:
+            found = await client.inspect(ref)
+        descriptor = found.descriptor
+        return Response.json({
+            "Descriptor": {"mediaType": descriptor.media_type, "digest": descriptor.digest, "size": descriptor.size},
+            "Platforms": [{key: value for key, value in (("architecture", p.architecture), ("os", p.os),
+                                                        ("variant", p.variant)) if value}
+                          for p in found.platforms],
+        })
 
     async def prune(request: Request, conn: HTTPConnection) -> Response:
         from engine.api.filters import parse_filters
@@ -196,7 +303,16 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         publish("image", "prune", "", {"reclaimed": str(report.get("SpaceReclaimed", 0))})
         return Response.json(report)
 
+    def _hosts() -> Any:
+        from engine.images.registry.hosts import RegistryHosts
+
+        return RegistryHosts.from_daemon_config(registry_config() if registry_config else {})
+
     router.add("POST", "/images/create", pull)
+    router.add("POST", "/auth", auth)
+    router.add("GET", "/images/search", search)
+    router.add("GET", "/distribution/{name*}/json", distribution)
+    router.add("POST", "/images/{name*}/push", push)
     router.add("POST", "/images/prune", prune)
     router.add("GET", "/images/json", list_)
     router.add("POST", "/images/load", load)

@@ -110,11 +110,13 @@ class BlobWriter:
         self._hash = hashlib.sha256()
         self.offset = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        """Append `data`; returns its length, so the writer serves as a binary file
+        (GzipFile, tarfile) without an adapter."""
         if self._closed:
             raise ValueError("write to a closed BlobWriter")
         if self.exists:
-            return
+            return len(data)
         assert self._file is not None
         if self.expected_size is not None and self.offset + len(data) > self.expected_size:
             self._discard()
@@ -125,6 +127,10 @@ class BlobWriter:
         self._file.write(data)
         self._hash.update(data)
         self.offset += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """File protocol only: data is flushed and fsynced by commit()."""
 
     def commit(self) -> str:
         """Verify size and digest, then make the blob visible atomically; returns its digest."""

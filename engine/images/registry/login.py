@@ -50,7 +50,11 @@ async def login(
             async with transport.request(endpoint, "GET", "/v2/", what="login"):
                 pass
         except Unauthorized as exc:
-            raise Unauthorized(f"login attempt to {url} failed: {exc}", exc.codes) from exc
+            # The registry's own 401 (Basic) in moby registry/auth.go loginV2's wording;
+            # a token server's refusal keeps the token server's reason.
+            reason = " with status: 401 Unauthorized" if exc.codes else f": {exc}"
+            raise Unauthorized(f"login attempt to {url} failed{reason}",
+                               exc.codes) from exc
         log.info("login to %s as %s succeeded", endpoint.url, credentials.username or "<token>")
         return LoginResult(LOGIN_SUCCEEDED)
     assert last is not None, "hosts.endpoints() returned no endpoint"

@@ -257,7 +257,8 @@ def test_login_to_basic_auth_registry(registry_basic_auth: LocalRegistry) -> Non
     assert registry_basic_auth.username and registry_basic_auth.password
     good = Credentials(registry_basic_auth.username, registry_basic_auth.password)
     assert _login(registry_basic_auth, good).status == LOGIN_SUCCEEDED
-    with pytest.raises(Unauthorized, match=rf"^login attempt to http://{registry_basic_auth.host}/v2/ failed: "):
+    refused = rf"^login attempt to http://{registry_basic_auth.host}/v2/ failed with status: 401 Unauthorized$"
+    with pytest.raises(Unauthorized, match=refused):
         _login(registry_basic_auth, Credentials(registry_basic_auth.username, "wrong"))
 
 
