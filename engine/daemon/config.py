@@ -31,6 +31,13 @@ KNOWN_KEYS = {
     "tlscert",
     "tlskey",
     "cgroup-parent",
+    "bridge",
+    "bip",
+    "iptables",
+    "ip-forward",
+    "userland-proxy",
+    "default-address-pools",
+    "mtu",
 }
 
 
@@ -58,6 +65,14 @@ class DaemonConfig:
     tlscert: str | None = None
     tlskey: str | None = None
     cgroup_parent: str = "berth"
+    # Networking (dockerd's flags): --bridge=none disables the default bridge network.
+    bridge: str = "berth0"
+    bip: str | None = None
+    iptables: bool = True
+    ip_forward: bool = True
+    userland_proxy: bool = True
+    default_address_pools: list[Any] = field(default_factory=list)  # daemon.json: [{"base":..,"size":..}]
+    mtu: int = 1500
 
     @property
     def listen_hosts(self) -> list[str]:
@@ -83,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tlscert")
     p.add_argument("--tlskey")
     p.add_argument("--cgroup-parent", help="parent cgroup of containers (default: berth, under berthd's own)")
+    p.add_argument("-b", "--bridge", help="the default bridge network's interface (default berth0; none: no default "
+                   "bridge network)")
+    p.add_argument("--bip", help="the default bridge's address and subnet, e.g. 10.20.0.1/24")
+    p.add_argument("--iptables", type=_bool_flag, nargs="?", const=True, default=None,
+                   help="add iptables rules (default true)")
+    p.add_argument("--ip-forward", type=_bool_flag, nargs="?", const=True, default=None, dest="ip_forward",
+                   help="enable net.ipv4.ip_forward (default true)")
+    p.add_argument("--userland-proxy", type=_bool_flag, nargs="?", const=True, default=None, dest="userland_proxy",
+                   help="serve published ports on loopback with a proxy (default true)")
+    p.add_argument("--default-address-pool", action="append", dest="default_address_pools", default=None,
+                   metavar="base=CIDR,size=N", help="subnets for new networks (repeatable)")
+    p.add_argument("--mtu", type=int, help="MTU of the default bridge (default 1500)")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     return p
 
@@ -95,11 +122,22 @@ def load_config(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespac
     # Flags win over the file, like dockerd (which refuses conflicts; we let the flag win and say so).
     for name in ("hosts", "data_root", "exec_root", "registry_mirrors", "insecure_registries",
                  "default_runtime", "live_restore", "debug", "pidfile", "group", "tlsverify",
-                 "tlscacert", "tlscert", "tlskey", "cgroup_parent"):
+                 "tlscacert", "tlscert", "tlskey", "cgroup_parent", "bridge", "bip", "iptables", "ip_forward",
+                 "userland_proxy", "default_address_pools", "mtu"):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
     return config, args
+
+
+def _bool_flag(text: str) -> bool:
+    """Go's flag syntax for booleans: --iptables, --iptables=false."""
+    value = text.lower()
+    if value in ("1", "t", "true"):
+        return True
+    if value in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

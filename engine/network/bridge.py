@@ -79,9 +79,10 @@ def delete_bridge(name: str, host_netns: str | os.PathLike[str] | None = None) -
 
 
 def enable_routing(
-    bridge: str, route_localnet: bool, host_netns: str | os.PathLike[str] | None = None
+    bridge: str, route_localnet: bool, host_netns: str | os.PathLike[str] | None = None, ip_forward: bool = True
 ) -> None:
-    """ip_forward=1 (containers reach beyond the bridge) and, if asked, route_localnet on the bridge.
+    """ip_forward=1 (containers reach beyond the bridge; not with dockerd's --ip-forward=false) and,
+    if asked, route_localnet on the bridge.
 
     route_localnet lets a packet DNATed from 127.0.0.1 leave through the bridge
     (dockerd sets it when its userland proxy is off).  /proc/sys/net shows the
@@ -93,7 +94,8 @@ def enable_routing(
             raise NotFound(f"bridge {bridge} is not in network namespace {host_netns or 'of the daemon'}")
         if route_localnet:
             (conf / "route_localnet").write_text("1")
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+        if ip_forward:
+            Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
 
 
 def read_sysctl(path: str, host_netns: str | os.PathLike[str] | None = None) -> str:

@@ -31,7 +31,7 @@ from engine.network import bridge
 from engine.network.bridge import DEFAULT_MTU
 from engine.network.dns import DnsServer, NameTable, Upstream, read_upstreams
 from engine.network.errors import Conflict, NotFound
-from engine.network.firewall import Firewall
+from engine.network.firewall import Firewall, NoFirewall
 from engine.network.firewall_rules import ChainNames, NetworkSpec
 from engine.network.host_routes import occupied_networks
 from engine.network.ipam import Ipam
@@ -94,12 +94,16 @@ class NetworkController:
         upstreams: list[Upstream] | None = None,
         chain_prefix: str = "BERTH",
         resolv_conf: Path = Path("/etc/resolv.conf"),
+        iptables: bool = True,
+        ip_forward: bool = True,
     ) -> None:
         self.ipam = ipam
         self.host_netns = host_netns
         self.userland_proxy = userland_proxy
         self.upstreams = upstreams if upstreams is not None else read_upstreams(resolv_conf)
-        self.firewall = Firewall(Iptables(host_netns), ChainNames(chain_prefix), userland_proxy)
+        self.ip_forward = ip_forward
+        self.firewall = (Firewall(Iptables(host_netns), ChainNames(chain_prefix), userland_proxy) if iptables
+                         else NoFirewall(ChainNames(chain_prefix), userland_proxy))
         self.ports = PortMapper(self.firewall, host_netns)
         self.names = NameTable()
         self._networks: dict[str, _Network] = {}
@@ -125,7 +129,8 @@ class NetworkController:
             subnet = self.ipam.allocate_subnet(config.id, config.subnet, config.gateway, avoid=avoid)
         gateway = IPv4Interface(f"{subnet.gateway}/{subnet.subnet.prefixlen}")
         await asyncio.to_thread(bridge.create_bridge, config.bridge, gateway, config.mtu, self.host_netns)
-        await asyncio.to_thread(bridge.enable_routing, config.bridge, not self.userland_proxy, self.host_netns)
+        await asyncio.to_thread(bridge.enable_routing, config.bridge, not self.userland_proxy, self.host_netns,
+                                self.ip_forward)
         spec = NetworkSpec(config.id, config.bridge, subnet.subnet, config.internal, config.masquerade,
                            loopback_dnat=not self.userland_proxy)
         await asyncio.to_thread(self.firewall.add_network, spec)

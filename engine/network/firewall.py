@@ -101,3 +101,32 @@ class Firewall:
     def listing(self) -> dict[str, list[list[str]]]:
         """Every rule in Berth's chains, by chain (for `berth network inspect`-style diagnostics and tests)."""
         return {chain: self.iptables.rules(table, chain) for table, chain in self._chains()}
+
+
+class NoFirewall(Firewall):
+    """`--iptables=false`: Berth adds no rule at all; published ports work through the userland proxy only."""
+
+    def __init__(self, names: ChainNames | None = None, userland_proxy: bool = True) -> None:
+        self.names = names or ChainNames()
+        self.userland_proxy = userland_proxy
+
+    def install(self) -> None:
+        log.info("firewall: iptables disabled, no rules installed")
+
+    def uninstall(self) -> None:
+        pass
+
+    def add_network(self, net: NetworkSpec) -> None:
+        pass
+
+    def remove_network(self, network_id: str) -> None:
+        pass
+
+    def add_ports(self, ports: list[PortRuleSpec]) -> None:
+        pass
+
+    def remove_endpoint(self, endpoint_id: str) -> None:
+        pass
+
+    def listing(self) -> dict[str, list[list[str]]]:
+        return {}
