@@ -148,8 +148,9 @@ def _killer(client: Client, container_id: str) -> Callable[[str], None]:
     return kill
 
 
-def resizer(client: Client, container_id: str, fd: int) -> Callable[[], None]:
-    """A callable that tells the engine the local terminal's size (POST /containers/{id}/resize)."""
+def resizer(client: Client, path: str, fd: int) -> Callable[[], None]:
+    """A callable that tells the engine the local terminal's size (POST `path`: /containers/{id}/resize or
+    /exec/{id}/resize)."""
     from engine.cli.terminal import size
     from engine.client.errors import ClientError
 
@@ -158,7 +159,7 @@ def resizer(client: Client, container_id: str, fd: int) -> Callable[[], None]:
         if current is None:
             return
         try:
-            client.post(f"/containers/{container_id}/resize", {"h": current[0], "w": current[1]})
+            client.post(path, {"h": current[0], "w": current[1]})
         except ClientError:
             pass  # the container may have exited between the signal and the request: nothing to resize
 
@@ -178,6 +179,30 @@ def start_error_status(message: str) -> int:
     return 125
 
 
+def run_session(client: Client, sock: HijackedSocket, resize_path: str, *, tty: bool, stdin: bool,
+                detach_keys: bytes, kill: Callable[[str], None] | None) -> bool:
+    """Pump a hijacked stream with the local terminal set up like docker's: raw mode and SIGWINCH → resize
+    with a TTY, signals forwarded through `kill` without one.  True if the user detached."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        winch_fd = None
+        resize = None
+        if tty and os.isatty(1):
+            from engine.cli.terminal import raw_mode, winch_pipe
+
+            resize = resizer(client, resize_path, 1)
+            if stdin and os.isatty(0):
+                stack.enter_context(raw_mode(0))
+            winch_fd = stack.enter_context(winch_pipe())
+            resize()  # the process starts at 80x24 or whatever the engine chose: tell it ours
+        elif not tty and kill is not None:
+            from engine.cli.terminal import forward_signals
+
+            stack.enter_context(forward_signals(kill))
+        return Session(sock, tty, stdin, detach_keys).pump(resize, winch_fd)
+
+
 def attach_and_start(client: Client, container_id: str, *, tty: bool, stdin: bool, auto_remove: bool,
                      start: bool, detach_keys: bytes = DEFAULT_DETACH_KEYS, logs: bool = False) -> int:
     """Attach, ask for the exit status, start (when asked), pump the streams; the container's exit code.
@@ -185,8 +210,6 @@ def attach_and_start(client: Client, container_id: str, *, tty: bool, stdin: boo
     The order is docker's: attach first (no output is lost), then POST wait
     (its headers arrive at once), then start; `removed` waits out --rm.
     """
-    from contextlib import ExitStack
-
     from engine.cli.context import StatusError
     from engine.client.errors import APIError
 
@@ -204,22 +227,8 @@ def attach_and_start(client: Client, container_id: str, *, tty: bool, stdin: boo
                 client.post(f"/containers/{container_id}/start")
             except APIError as exc:
                 raise StatusError(str(exc), start_error_status(exc.message)) from exc
-        with ExitStack() as stack:
-            winch_fd = None
-            resize = None
-            if tty and os.isatty(1):
-                from engine.cli.terminal import raw_mode, winch_pipe
-
-                resize = resizer(client, container_id, 1)
-                if stdin and os.isatty(0):
-                    stack.enter_context(raw_mode(0))
-                winch_fd = stack.enter_context(winch_pipe())
-                resize()  # the container starts at 80x24 or whatever the engine chose: tell it ours
-            elif not tty:
-                from engine.cli.terminal import forward_signals
-
-                stack.enter_context(forward_signals(_killer(client, container_id)))
-            detached = Session(sock, tty, stdin, detach_keys).pump(resize, winch_fd)
+        detached = run_session(client, sock, f"/containers/{container_id}/resize", tty=tty, stdin=stdin,
+                               detach_keys=detach_keys, kill=_killer(client, container_id))
         if detached:
             return 0
         for status in waiter.json_lines():

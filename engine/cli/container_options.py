@@ -85,6 +85,12 @@ def read_env_file(path: str, environ: Mapping[str, str]) -> list[str]:
     return [_env_value(line.lstrip(), environ) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
+def env_entries(env_files: list[str], items: list[str], environ: Mapping[str, str]) -> list[str]:
+    """`--env-file` lines first, then `-e` items: the Env list run, create and exec send."""
+    return [line for path in env_files for line in read_env_file(path, environ)] + [
+        _env_value(item, environ) for item in items]
+
+
 def normalize_caps(names: list[str]) -> list[str] | None:
     """`net_admin` → `CAP_NET_ADMIN`, `ALL` kept: the form the docker CLI (>= 23) sends."""
     out = []
@@ -121,8 +127,7 @@ def _volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
 
 
 def build(opts: argparse.Namespace, image: str, command: list[str], environ: Mapping[str, str]) -> CreateRequest:
-    env = [line for path in opts.env_file for line in read_env_file(path, environ)]
-    env += [_env_value(item, environ) for item in opts.env]
+    env = env_entries(opts.env_file, opts.env, environ)
     labels = dict(item.partition("=")[::2] for item in opts.label)
     binds, anonymous = _volumes(opts.volume)
     host: dict[str, Any] = {

@@ -36,8 +36,9 @@ class GlobalOptions:
     """Options before the command name.  Not a dataclass: importing dataclasses costs ms at every start."""
 
     def __init__(self, host: str | None = None, debug: bool = False, help: bool = False,
-                 show_version: bool = False) -> None:
+                 show_version: bool = False, context: str | None = None) -> None:
         self.host = host
+        self.context = context
         self.debug = debug
         self.help = help
         self.show_version = show_version
@@ -127,11 +128,23 @@ class CLIContext:
     @property
     def client(self) -> Client:
         if self._client is None:
-            from engine.client.hosts import default_address, parse_host, tls_from_env
+            from engine.client.hosts import parse_host, tls_from_env
             from engine.client.sync import Client
 
-            host = self.options.host or self.environ.get("BERTH_HOST")
-            address = parse_host(host, tls_from_env(self.environ)) if host else default_address(self.environ)
+            if self.options.host:
+                if self.options.context:
+                    raise UsageError("conflicting options: either specify --host or --context, not both",
+                                     exit_code=1)
+                address = parse_host(self.options.host, tls_from_env(self.environ))
+            else:
+                # The engine of the selected context (engine/cli/context_store.py has the precedence).
+                from engine.cli.context_store import ContextError, ContextStore, address_for
+
+                store = ContextStore(self.environ)
+                try:
+                    address = address_for(store, store.selected(self.options.context))
+                except ContextError as exc:
+                    raise StatusError(str(exc), 1) from exc
             self._client = Client(address)
         return self._client
 

@@ -272,6 +272,9 @@ def _lookup(value: Any, names: tuple[str, ...]) -> Any:
         if isinstance(value, Mapping):
             if name in value:
                 value = value[name]
+            elif name[:1].isupper() and callable(getattr(type(value), name, None)):
+                # A method of a formatter row (`{{.Label "com.example.x"}}`), like Go's method values.
+                value = getattr(value, name)
             else:
                 # JSON key case varies between API versions (Id vs ID); docker's own contexts don't.
                 value = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == name.lower()),
@@ -315,11 +318,24 @@ def _run_pipeline(pipeline: list[list[Any]], scope: _Scope) -> Any:
             args.append(value)
         if isinstance(head, Ident):
             value = _call(head.name, args, scope)
-        elif args:
-            raise TemplateError(f"can't give argument to non-function {head}")
         else:
             value = _arg(head, scope)
+            if callable(value):
+                value = _call_method(head, value, args)
+            elif args:
+                raise TemplateError(f"can't give argument to non-function {_field_name(head)}")
     return value
+
+
+def _field_name(item: Any) -> str:
+    return (item.var + "." + ".".join(item.names)) if isinstance(item, Field) else str(item)
+
+
+def _call_method(head: Any, method: Callable[..., Any], args: list[Any]) -> Any:
+    try:
+        return method(*args)
+    except TypeError as exc:
+        raise TemplateError(f"wrong number of args for {_field_name(head).lstrip('.')}: {exc}") from exc
 
 
 def _execute(nodes: list[Any], scope: _Scope, out: list[str]) -> None:

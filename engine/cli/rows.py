@@ -92,6 +92,22 @@ def _image_name(entry: Mapping[str, Any], trunc: bool) -> str:
     return image
 
 
+class LabeledRow(dict[str, str]):
+    """A row whose template also offers docker's `{{.Label "key"}}` method (container, volume, network)."""
+
+    def __init__(self, fields: Mapping[str, str], labels: Mapping[str, str] | None) -> None:
+        super().__init__(fields)
+        self.labels = dict(labels or {})
+
+    def Label(self, name: str) -> str:  # the name templates call, as in docker
+        return str(self.labels.get(name, ""))
+
+
+def labels_text(labels: Mapping[str, str] | None) -> str:
+    """docker's `{{.Labels}}`: key=value pairs, comma-separated."""
+    return _labels(labels)
+
+
 def container_row(entry: Mapping[str, Any], trunc: bool = True, now: float | None = None) -> dict[str, str]:
     names = [n.lstrip("/") for n in entry.get("Names") or []]
     if trunc:
@@ -104,7 +120,7 @@ def container_row(entry: Mapping[str, Any], trunc: bool = True, now: float | Non
         size = f"{size} (virtual {human_size(size_root)})"
     networks = (entry.get("NetworkSettings") or {}).get("Networks") or {}
     mounts = entry.get("Mounts") or []
-    return {
+    return LabeledRow({
         "ID": short_id(entry["Id"]) if trunc else entry["Id"],
         "Image": _image_name(entry, trunc),
         "Command": go_quote(ellipsis(command, 20) if trunc else command),
@@ -120,7 +136,7 @@ def container_row(entry: Mapping[str, Any], trunc: bool = True, now: float | Non
                            else str(m.get("Name") or m.get("Source") or "") for m in mounts),
         "LocalVolumes": str(sum(1 for m in mounts if m.get("Driver") == "local")),
         "Networks": ",".join(sorted(networks)),
-    }
+    }, entry.get("Labels"))
 
 
 def image_rows(entry: Mapping[str, Any], trunc: bool = True, now: float | None = None) -> list[dict[str, str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from engine.cli.context import CLIContext, StatusError
@@ -53,19 +52,7 @@ def inspect_objects(ctx: CLIContext, command: str, args: list[str], fixed_type: 
                 message = f"Error: No such object: {name}" if exc.status == 404 else message
             ctx.warn(message)
             failed = True
-    if opts.format and opts.format != "json":
-        from engine.cli.context import UsageError
-        from engine.cli.gotemplate import Template, TemplateError
+    from engine.cli.objects import print_inspected
 
-        try:
-            template = Template(opts.format)
-            for item in found:
-                ctx.print(template.render(item))
-        except TemplateError as exc:
-            raise UsageError(str(exc)) from exc
-    elif opts.format == "json":
-        ctx.print(json.dumps(found, separators=(",", ":")))
-    else:
-        # docker prints the array with 4-space indentation, even when nothing was found.
-        ctx.print(json.dumps(found, indent=4, ensure_ascii=False))
+    print_inspected(ctx, found, opts.format)
     return 1 if failed else 0

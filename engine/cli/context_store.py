@@ -1,0 +1,168 @@
+"""Named engine endpoints (`berth context`), kept in the docker CLI's own store so both tools share them.
+
+Layout (docker's cli/context/store): `$DOCKER_CONFIG/contexts/meta/<sha256(name)>/meta.json`
+holds {"Name", "Metadata": {"Description"}, "Endpoints": {"docker": {"Host", "SkipTLSVerify"}}},
+TLS files live in `contexts/tls/<sha256(name)>/docker/{ca,cert,key}.pem`, and the current context
+is `currentContext` in `$DOCKER_CONFIG/config.json` (other keys there are preserved).  Sharing the
+store means `docker context use x` and `berth context use x` mean the same engine.
+
+Which engine a command talks to, highest first, like docker's resolveContextName:
+-H, then --context, then BERTH_HOST/DOCKER_HOST, then BERTH_CONTEXT/DOCKER_CONTEXT, then currentContext.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT = "default"
+
+
+class ContextError(Exception):
+    """A context that does not exist, already exists, or cannot be removed."""
+
+
+def config_dir(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker"))
+
+
+def _digest(name: str) -> str:
+    import hashlib  # lazily, like shutil below: every command resolves its context at start-up
+
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+class ContextStore:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.root = config_dir(environ)
+        self.meta_root = self.root / "contexts" / "meta"
+        self.tls_root = self.root / "contexts" / "tls"
+
+    # ------------------------------------------------------------ the current context
+    def _config(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.root / "config.json").read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise ContextError(f"cannot read {self.root / 'config.json'}: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
+    def current(self) -> str:
+        return str(self._config().get("currentContext") or DEFAULT)
+
+    def set_current(self, name: str) -> None:
+        config = self._config()
+        if name == DEFAULT:
+            config.pop("currentContext", None)
+        else:
+            config["currentContext"] = name
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / "config.json"
+        tmp = path.with_name("config.json.tmp")
+        tmp.write_text(json.dumps(config, indent="\t") + "\n")
+        os.replace(tmp, path)
+
+    def selected(self, flag: str | None) -> str:
+        """The context in force when no -H is given: --context, else the host variables mean `default`."""
+        if flag:
+            return flag
+        if self.environ.get("BERTH_HOST") or self.environ.get("DOCKER_HOST"):
+            return DEFAULT
+        return self.environ.get("BERTH_CONTEXT") or self.environ.get("DOCKER_CONTEXT") or self.current()
+
+    # ------------------------------------------------------------ named contexts
+    def meta_path(self, name: str) -> Path:
+        return self.meta_root / _digest(name) / "meta.json"
+
+    def tls_dir(self, name: str) -> Path:
+        return self.tls_root / _digest(name) / "docker"
+
+    def get(self, name: str) -> dict[str, Any]:
+        try:
+            meta = json.loads(self.meta_path(name).read_text())
+        except FileNotFoundError:
+            raise ContextError(f"context {name!r} does not exist") from None
+        except (OSError, ValueError) as exc:
+            raise ContextError(f"cannot read context {name!r}: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise ContextError(f"context {name!r}: malformed metadata")
+        return meta
+
+    def names(self) -> list[str]:
+        found = []
+        if self.meta_root.is_dir():
+            for entry in self.meta_root.iterdir():
+                try:
+                    found.append(str(json.loads((entry / "meta.json").read_text())["Name"]))
+                except (OSError, ValueError, KeyError):
+                    continue  # a half-written or foreign entry: docker skips it as well
+        return sorted(found)
+
+    def create(self, name: str, description: str, host: str, skip_tls_verify: bool,
+               tls_files: Mapping[str, str]) -> None:
+        if name == DEFAULT or not name or "/" in name:
+            raise ContextError(f"context name {name!r} is invalid" if name != DEFAULT
+                               else 'context name "default" is reserved')
+        if self.meta_path(name).exists():
+            raise ContextError(f'context "{name}" already exists')
+        meta = {"Name": name, "Metadata": {"Description": description} if description else {},
+                "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}}}
+        if tls_files:
+            import shutil
+
+            tls = self.tls_dir(name)
+            tls.mkdir(parents=True, exist_ok=True)
+            for kind, source in tls_files.items():
+                shutil.copyfile(source, tls / f"{kind}.pem")
+                os.chmod(tls / f"{kind}.pem", 0o600)
+        path = self.meta_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta))
+
+    def remove(self, name: str) -> None:
+        if name == DEFAULT:
+            raise ContextError("default context cannot be removed")
+        if not self.meta_path(name).exists():
+            raise ContextError(f'context "{name}" does not exist')
+        import shutil
+
+        shutil.rmtree(self.meta_path(name).parent)
+        shutil.rmtree(self.tls_dir(name).parent, ignore_errors=True)
+
+    def tls_material(self, name: str) -> dict[str, str]:
+        """kind (ca/cert/key) → file path, for the files this context has."""
+        tls = self.tls_dir(name)
+        return {kind: str(tls / f"{kind}.pem") for kind in ("ca", "cert", "key") if (tls / f"{kind}.pem").exists()}
+
+    def host(self, name: str) -> str:
+        return str(((self.get(name).get("Endpoints") or {}).get("docker") or {}).get("Host") or "")
+
+
+def default_host(environ: Mapping[str, str]) -> str:
+    """What the `default` context points at: BERTH_HOST, DOCKER_HOST, else Berth's own socket."""
+    host = environ.get("BERTH_HOST") or environ.get("DOCKER_HOST")
+    if host:
+        return host
+    from engine import paths
+
+    return f"unix://{paths.default_socket()}"
+
+
+def address_for(store: ContextStore, name: str) -> Any:
+    """The EngineAddress of a context (TLS settings from its stored files)."""
+    from engine.client.hosts import TLSConfig, parse_host, tls_from_env
+
+    if name == DEFAULT:
+        host = default_host(store.environ)
+        return parse_host(host, tls_from_env(store.environ))
+    meta = store.get(name)
+    endpoint = (meta.get("Endpoints") or {}).get("docker") or {}
+    files = store.tls_material(name)
+    skip = bool(endpoint.get("SkipTLSVerify"))
+    tls = TLSConfig(files.get("ca"), files.get("cert"), files.get("key"), verify=not skip) if files or skip else None
+    return parse_host(str(endpoint.get("Host") or ""), tls)
