@@ -39,11 +39,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("system", "info", "Display system-wide information"),
     "events": ("system", "events", "Get real time events from the engine"),
     "completion": ("completion", "completion", "Generate the autocompletion script for the specified shell"),
+    "exec": ("execs", "exec_", "Execute a command in a running container"),
+    "stats": ("stats", "stats", "Display a live stream of container(s) resource usage statistics"),
+    "port": ("port", "port", "List port mappings or a specific mapping for the container"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
 GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "container inspect": ("inspect", "container_inspect", "Display detailed information on containers"),
     "image inspect": ("images", "image_inspect", "Display detailed information on images"),
+    **{f"volume {sub}": ("volumes", sub, f"{sub} volumes") for sub in ("create", "ls", "inspect", "rm", "prune")},
+    **{f"network {sub}": ("networks", sub, f"{sub} networks")
+       for sub in ("create", "ls", "inspect", "rm", "connect", "disconnect", "prune")},
+    **{f"context {sub}": ("contexts", sub, f"{sub} contexts")
+       for sub in ("create", "ls", "inspect", "rm", "use", "show")},
+    **{f"machine {sub}": ("machine", "machine", "not available yet")
+       for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
 # `berth system info` == `berth info`, like docker's management commands.
 GROUPS: dict[str, dict[str, str]] = {
@@ -57,7 +67,17 @@ GROUPS: dict[str, dict[str, str]] = {
         "load": "load", "history": "history", "inspect": "image inspect",
     },
     "system": {"info": "info", "events": "events"},
+    "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls", "inspect": "volume inspect",
+               "rm": "volume rm", "remove": "volume rm", "prune": "volume prune"},
+    "network": {"create": "network create", "ls": "network ls", "list": "network ls", "inspect": "network inspect",
+                "rm": "network rm", "remove": "network rm", "connect": "network connect",
+                "disconnect": "network disconnect", "prune": "network prune"},
+    "context": {"create": "context create", "ls": "context ls", "list": "context ls", "inspect": "context inspect",
+                "rm": "context rm", "remove": "context rm", "use": "context use", "show": "context show"},
+    "machine": {sub: f"machine {sub}"
+                for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
+GROUPS["container"].update({"exec": "exec", "stats": "stats", "port": "port"})
 
 EXIT_USAGE = 125  # docker's exit status for bad flags / unknown commands
 
@@ -71,6 +91,7 @@ def _usage() -> str:
     lines += [f"  {name}" for name in sorted(GROUPS)]
     lines += ["", "Global Options:",
               "  -H, --host string      Engine address (unix:///path or tcp://host:port); env BERTH_HOST, DOCKER_HOST",
+              "  -c, --context string   Name of the context to use (overrides DOCKER_HOST; see 'berth context')",
               "  -D, --debug            Show tracebacks on errors",
               "", "Run 'berth COMMAND --help' for more information on a command."]
     return "\n".join(lines)
@@ -82,12 +103,15 @@ def split_globals(argv: Sequence[str]) -> tuple[GlobalOptions, list[str]]:
     while args and args[0].startswith("-"):
         flag = args.pop(0)
         name, eq, value = flag.partition("=")
-        if name in ("-H", "--host"):
+        if name in ("-H", "--host", "-c", "--context"):
             if not eq:
                 if not args:
                     raise UsageError(f"flag needs an argument: {name}")
                 value = args.pop(0)
-            options.host = value
+            if name in ("-H", "--host"):
+                options.host = value
+            else:
+                options.context = value
         elif name in ("-D", "--debug"):
             options.debug = True
         elif name in ("-h", "--help"):
