@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from engine.runtime import syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed
@@ -180,7 +179,8 @@ def names_from_mask(mask: int) -> tuple[str, ...]:
 def last_supported_capability() -> int:
     """The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap)."""
     try:
-        return int(Path("/proc/sys/kernel/cap_last_cap").read_text().strip())
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+            return int(f.read().strip())
     except (OSError, ValueError) as exc:
         log.debug("cannot read cap_last_cap (%s); assuming %d", exc, LAST_KNOWN_CAPABILITY)
         return LAST_KNOWN_CAPABILITY
@@ -300,7 +300,9 @@ def apply_capabilities(
 def read_status_capabilities(pid: int | str = "self") -> dict[str, int]:
     """The Cap* lines of /proc/<pid>/status as masks: CapInh, CapPrm, CapEff, CapBnd, CapAmb."""
     result: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in lines:
         if line.startswith("Cap"):
             key, _, value = line.partition(":")
             result[key] = int(value.strip(), 16)

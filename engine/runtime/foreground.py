@@ -14,7 +14,6 @@ import os
 import select
 import signal
 import socket
-import tempfile
 import termios
 import tty
 from collections.abc import Iterator
@@ -34,6 +33,8 @@ def become_subreaper() -> None:
 @contextlib.contextmanager
 def console_listener(directory: str) -> Iterator[tuple[str, socket.socket]]:
     """A temporary --console-socket for `run -t`/`exec -t` without one."""
+    import tempfile  # only for `run -t` without --console-socket
+
     path = tempfile.mktemp(prefix="console-", suffix=".sock", dir=directory)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,12 @@ HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", 
 
 
 def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str, Any]) -> None:
+    if not hooks:
+        return
+    # Imported only when a hook runs (most containers have none); the container init's hooks
+    # run after pivot_root, so init.preload_for_child imports it beforehand.
+    import subprocess
+
     payload = json.dumps(state).encode()
     for hook in hooks:
         path = str(hook["path"])

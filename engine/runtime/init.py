@@ -207,6 +207,8 @@ def preload_for_child(ctx: InitContext) -> None:
     """Import, in the parent, what the child will need after pivot_root (imports need the host tree)."""
     if ctx.seccomp_program is not None:
         from . import seccomp  # noqa: F401  (pyseccomp costs ~10 ms: only when a filter is used)
+    if any(hooks.hooks_of(ctx.spec, kind) for kind in hooks.HOOK_KINDS):
+        import subprocess  # noqa: F401  (hooks.run_hooks imports it lazily; the child cannot)
 
 
 def _load_seccomp(program: bytes, flags: list[str]) -> None:

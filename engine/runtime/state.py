@@ -17,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,7 +124,21 @@ class StateStore:
         return [n for n in names if os.path.exists(os.path.join(self.root, n, STATE_FILE))]
 
     def remove(self, container_id: str) -> None:
-        shutil.rmtree(self.container_dir(container_id), ignore_errors=True)
+        # A few files and no subdirectories: os.walk instead of shutil (~1.5 ms to import on every `run`).
+        top = self.container_dir(container_id)
+        for directory, subdirs, files in os.walk(top, topdown=False):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+            for name in subdirs:
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    if os.path.islink(path):
+                        os.unlink(path)
+                    else:
+                        os.rmdir(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(top)
 
     @contextlib.contextmanager
     def locked(self, container_id: str) -> Iterator[None]:

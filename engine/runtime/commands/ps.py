@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from typing import Any
 
 from ..lifecycle import container_pids
@@ -24,6 +23,8 @@ def ps_command(args: argparse.Namespace, store: StateStore) -> int:
     if args.format == "json":
         print(json.dumps(pids))
         return 0
+    import subprocess  # here, not at the top: every berth-runtime verb imports this module
+
     ps_args = args.ps_args or ["-ef"]
     out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=True).stdout.splitlines()
     header, rows = out[0], out[1:]
