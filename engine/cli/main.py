@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "exec": ("execs", "exec_", "Execute a command in a running container"),
     "stats": ("stats", "stats", "Display a live stream of container(s) resource usage statistics"),
     "port": ("port", "port", "List port mappings or a specific mapping for the container"),
+    "pull": ("registry", "pull", "Download an image from a registry"),
+    "push": ("registry", "push", "Upload an image to a registry"),
+    "login": ("registry", "login", "Authenticate to a registry"),
+    "logout": ("registry", "logout", "Log out from a registry"),
+    "search": ("registry", "search", "Search for images"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
 GROUP_ONLY: dict[str, tuple[str, str, str]] = {
@@ -64,7 +69,7 @@ GROUPS: dict[str, dict[str, str]] = {
     },
     "image": {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "save": "save",
-        "load": "load", "history": "history", "inspect": "image inspect",
+        "load": "load", "history": "history", "inspect": "image inspect", "pull": "pull", "push": "push",
     },
     "system": {"info": "info", "events": "events"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls", "inspect": "volume inspect",
