@@ -45,10 +45,10 @@ def register(router: Router, service: ContainerService) -> None:
         if not isinstance(body, dict):
             raise InvalidParameter("invalid JSON: the body must be a container config object")
         host_config = body.pop("HostConfig", None) or {}
-        body.pop("NetworkingConfig", None)
-        if not isinstance(host_config, dict):
-            raise InvalidParameter("HostConfig must be an object")
-        record, warnings = await service.create(request.arg("name") or None, body, host_config)
+        networking = body.pop("NetworkingConfig", None) or {}
+        if not isinstance(host_config, dict) or not isinstance(networking, dict):
+            raise InvalidParameter("HostConfig and NetworkingConfig must be objects")
+        record, warnings = await service.create(request.arg("name") or None, body, host_config, networking)
         return Response.json({"Id": record.id, "Warnings": warnings}, 201)
 
     async def start(request: Request, conn: HTTPConnection) -> Response:
@@ -149,7 +149,10 @@ def register(router: Router, service: ContainerService) -> None:
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:
         record = service.store.get(request.params["id"])
-        return Response.json(inspect_json(record, paths(record), service.mount_points(record)))
+        doc = inspect_json(record, paths(record), service.mount_points(record))
+        if service.network is not None:
+            doc["NetworkSettings"].update(service.network.settings(record.id, record.config, record.host_config))
+        return Response.json(doc)
 
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), LIST_FILTERS)
@@ -161,7 +164,13 @@ def register(router: Router, service: ContainerService) -> None:
         records = [r for r in records if _matches(r, filters)]
         if limit > 0:
             records = records[:limit]
-        return Response.json([summary_json(r) for r in records])
+        return Response.json([_with_network(summary_json(r), r) for r in records])
+
+    def _with_network(summary: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
+        if service.network is not None:
+            summary["Ports"] = service.network.summary_ports(record.id, record.config)
+            summary["NetworkSettings"] = {"Networks": service.network.summary_networks(record.id)}
+        return summary
 
     async def stop(request: Request, conn: HTTPConnection) -> Response:
         try:

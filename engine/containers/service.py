@@ -89,12 +89,13 @@ class Live:
 class ContainerService:
     def __init__(self, paths: ServicePaths, store: ContainerStore, images: Any, snapshotter: Any,
                  publish: Callable[[str, str, str, dict[str, str]], object],
-                 log_opts: dict[str, str] | None = None, volumes: Any = None) -> None:
+                 log_opts: dict[str, str] | None = None, volumes: Any = None, network: Any = None) -> None:
         self.paths = paths
         self.store = store
         self.images = images
         self.snapshotter = snapshotter
         self.volumes = volumes  # engine.volumes.VolumeService
+        self.network = network  # engine.network.service.NetworkService (None: loopback-only netns)
         self.publish = publish
         self.log_opts = dict(log_opts or {})
         self.live: dict[str, Live] = {}
@@ -110,8 +111,8 @@ class ContainerService:
         self.publish("container", action, record.id, attributes)
 
     # ------------------------------------------------------------------ create
-    async def create(self, name: str | None, config: dict[str, Any], host_config: dict[str, Any]
-                     ) -> tuple[ContainerRecord, list[str]]:
+    async def create(self, name: str | None, config: dict[str, Any], host_config: dict[str, Any],
+                     networking_config: dict[str, Any] | None = None) -> tuple[ContainerRecord, list[str]]:
         image_ref = str(config.get("Image") or "")
         if not image_ref:
             raise InvalidConfig("config.Image must not be empty")
@@ -147,18 +148,22 @@ class ContainerService:
             await asyncio.to_thread(prepare_rootfs, self.images, self.snapshotter, image.id, record.snapshot_key)
             self.paths.data_dir(container_id).mkdir(parents=True, exist_ok=True)
             record.mounts = await asyncio.to_thread(self._claim_volumes, container_id, specs)
+            if self.network is not None:
+                self.network.prepare(container_id, merged, host_config, networking_config, self.store.get)
             self.store.save(record)
         except BaseException:
             await asyncio.to_thread(self._release_volumes, container_id, remove_anonymous=True)
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
+            if self.network is not None:
+                self.network.forget(container_id)
             self.store.remove(container_id)
             raise
         self.live_state(container_id)
         self.publish_event(record, "create")
-        warnings = []
-        if str(host_config.get("NetworkMode") or "default") not in ("none", "host"):
-            warnings.append("bridge networking is not implemented yet: the container gets a private network "
+        warnings: list[str] = []
+        if self.network is None and str(host_config.get("NetworkMode") or "default") not in ("none", "host"):
+            warnings.append("networking is disabled in this engine: the container gets a private network "
                             "namespace with loopback only")
         return record, warnings
 
@@ -233,13 +238,19 @@ class ContainerService:
 
         await asyncio.to_thread(mount, self.snapshotter.mounts(record.snapshot_key), rootfs)
         try:
-            etc = self._write_etc_files(record)
+            netns_path = None
+            if self.network is not None:
+                sandbox = await self.network.setup(record.id, record.name, record.config, record.host_config,
+                                                   self.store.get)
+                etc, netns_path = sandbox.etc_files, sandbox.netns_path
+            else:
+                etc = self._write_etc_files(record)
             extra_mounts = await asyncio.to_thread(self._mount_sources, record, rootfs)
             built = oci_spec.build_spec(oci_spec.SpecInputs(
                 container_id=record.id, config=record.config, host_config=record.host_config, image_config={},
                 rootfs=str(rootfs), cgroups_path=f"{self.paths.cgroup_parent}/{record.id}",
                 cgroup_v2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"), etc_files=etc,
-                mounts=extra_mounts,
+                mounts=extra_mounts, netns_path=netns_path,
             ))
             bundle = exec_dir / "bundle"
             bundle.mkdir(exist_ok=True)
@@ -259,6 +270,7 @@ class ContainerService:
             await asyncio.to_thread(start_container, StateStore(str(self.paths.runtime_root)), record.id)
         except BaseException as exc:
             await asyncio.to_thread(self._cleanup_run, record)
+            await self._release_network(record.id)
             await self._start_failed(record, exc)
             raise
         record.state = ContainerState(status="running", pid=init_pid, started_at=rfc3339_nano(time.time_ns()),
@@ -378,6 +390,7 @@ class ContainerService:
                                       health=record.state.health)
         self.store.save(record)
         await asyncio.to_thread(self._cleanup_run, record)
+        await self._release_network(container_id)
         if record.state.oom_killed:
             self.publish_event(record, "oom")
         self.publish_event(record, "die", {"exitCode": str(record.state.exit_code)})
@@ -414,6 +427,15 @@ class ContainerService:
                 log.warning("restart of %s failed: %s", record.id[:12], exc)
 
         live.restart = asyncio.ensure_future(restart_later())
+
+    async def _release_network(self, container_id: str) -> None:
+        """Endpoints disconnected, addresses and ports freed, the netns removed (idempotent)."""
+        if self.network is None:
+            return
+        try:
+            await self.network.teardown(container_id)
+        except Exception as exc:  # the rest of the cleanup must still happen
+            log.error("network cleanup of %s failed: %s", container_id[:12], exc)
 
     def _cleanup_run(self, record: ContainerRecord) -> None:
         from engine.snapshots.mounts import unmount_all_under
@@ -531,10 +553,13 @@ class ContainerService:
             await self.kill(record.id, "SIGKILL")
             await self.live_state(record.id).exited.wait()
         await asyncio.to_thread(self._cleanup_run, record)
+        await self._release_network(record.id)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.snapshotter.remove, record.snapshot_key)
         shutil.rmtree(self.paths.data_dir(record.id), ignore_errors=True)
         await asyncio.to_thread(self._release_volumes, record.id, volumes)
+        if self.network is not None:
+            self.network.forget(record.id)
         self.store.remove(record.id)
         if self.health is not None:
             self.health.run_ended(record.id)

@@ -16,6 +16,7 @@ from engine.containers.store import ContainerStore
 from engine.daemon.config import DaemonConfig
 from engine.daemon.events import EventBus
 from engine.images.image_store import ImageStore
+from engine.network.service import NetworkService, network_options
 from engine.snapshots.selection import open_snapshotter
 from engine.store import MetadataDB
 from engine.volumes import VolumeService
@@ -37,16 +38,22 @@ class Daemon:
         # Overlay when the data root allows it; plain copies otherwise (e.g. a data root on overlayfs).
         self.snapshotter = open_snapshotter(config.data_root / "snapshots")
         self.volumes = VolumeService(self.db, config.data_root)
+        self.networks = NetworkService(self.db, config.exec_root, network_options(config), self.events.publish,
+                                       lambda container_id: config.data_root / "containers" / container_id)
         self.containers = ContainerService(
             ServicePaths(config.data_root, config.exec_root, config.cgroup_parent),
             self.containers_store, self.images, self.snapshotter, self.events.publish,
-            log_opts=dict(config.log_opts), volumes=self.volumes,
+            log_opts=dict(config.log_opts), volumes=self.volumes, network=self.networks,
         )
         self.execs = ExecService(self.containers)
         self.containers.health = HealthMonitor(self.containers, self.execs)
 
     async def restore(self) -> None:
         await asyncio.to_thread(self.volumes.restore)
+        # Networks first: running containers get their endpoints and published ports back before
+        # the containers layer records the runs that ended meanwhile (which releases theirs).
+        running = {r.id for r in self.containers_store.all() if r.state.status in ("running", "paused")}
+        await self.networks.start(running)
         await self.containers.restore()
 
     def close(self) -> None:

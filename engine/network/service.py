@@ -96,6 +96,17 @@ def parse_address_pool(text: str) -> AddressPool:
         raise InvalidParameter(f"invalid default address pool {text!r}: expected base=CIDR,size=N") from exc
 
 
+def network_options(config: Any) -> NetworkOptions:
+    """NetworkOptions from berthd's DaemonConfig (flags: "base=CIDR,size=N"; daemon.json: {"base", "size"})."""
+    pools = []
+    for pool in config.default_address_pools or []:
+        pools.append(parse_address_pool(pool) if isinstance(pool, str)
+                     else parse_address_pool(f"base={pool.get('base')},size={pool.get('size')}"))
+    return NetworkOptions(bridge=str(config.bridge or DEFAULT_BRIDGE), bip=config.bip, iptables=bool(config.iptables),
+                          ip_forward=bool(config.ip_forward), userland_proxy=bool(config.userland_proxy),
+                          default_address_pools=pools or list(DEFAULT_POOLS), mtu=int(config.mtu))
+
+
 class NetworkService:
     def __init__(self, db: MetadataDB, exec_root: Path, options: NetworkOptions,
                  publish: Callable[[str, str, str, dict[str, str]], object],
@@ -326,7 +337,17 @@ class NetworkService:
     # ================================================================ containers: create
     def prepare(self, container_id: str, config: dict[str, Any], host_config: dict[str, Any],
                 networking_config: dict[str, Any] | None, lookup: Callable[[str], Any]) -> list[str]:
-        """Validate a new container's network settings and record its endpoints; returns warnings."""
+        """Validate a new container's network settings and record its endpoints; returns warnings.
+
+        An unknown network is a bad parameter here, not a 404: the docker CLI answers a 404
+        from create by pulling the image."""
+        try:
+            return self._prepare(container_id, config, host_config, networking_config, lookup)
+        except NotFound as exc:
+            raise InvalidParameter(str(exc)) from exc
+
+    def _prepare(self, container_id: str, config: dict[str, Any], host_config: dict[str, Any],
+                 networking_config: dict[str, Any] | None, lookup: Callable[[str], Any]) -> list[str]:
         mode = str(host_config.get("NetworkMode") or "default")
         endpoints = dict((networking_config or {}).get("EndpointsConfig") or {})
         if mode.startswith("container:"):
@@ -350,8 +371,8 @@ class NetworkService:
         if primary is not None and primary.driver == "bridge":
             entries[primary.id] = ContainerNetwork(container_id, primary.id, EndpointRequest())
         for ref, raw in endpoints.items():
-            record = self.get(ref)
-            if record.driver != "bridge":
+            record = self._primary(ref) if ref in ("default", "bridge") else self.get(ref)
+            if record is None or record.driver != "bridge":
                 continue
             request = _endpoint_request(raw or {})
             self._check_address(record, request)
@@ -416,6 +437,7 @@ class NetworkService:
         hostname = str(config.get("Hostname") or container_id[:12])
         if primary is not None and primary.driver == "host":
             return Sandbox(None, self._write_files(container_id, hostname, config, host_config, [], None, host=True))
+        await self.teardown(container_id)  # whatever a run that ended without us left behind
         path = self.sandbox_path(container_id)
         await asyncio.to_thread(_fresh_netns, path)
         wired: list[ContainerNetwork] = []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -24,6 +25,11 @@ class RunningDaemon:
     root: Path
     socket: Path
     log: Path
+    netns: str | None = None  # the run-tagged netns berthd runs in (None: the host's, no bridge, no iptables)
+
+    def in_netns(self, *argv: str) -> list[str]:
+        """`argv` run in the daemon's network namespace (only that: mounts and the rest stay the host's)."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}", *argv] if self.netns else list(argv)
 
     @property
     def docker_host(self) -> str:
@@ -52,15 +58,40 @@ def wait_for_socket(proc: subprocess.Popen[bytes], path: Path, log: Path) -> Non
     raise RuntimeError(f"berthd did not listen on {path}: {log.read_text(errors='replace')}")
 
 
-def start_berthd(root: Path, *extra: str) -> RunningDaemon:
+def daemon_netns(root: Path) -> str:
+    """The run-tagged netns for the berthd of `root`: made once, the same again after a restart.
+
+    Test daemons never touch the host's network: their bridges, veths, iptables rules and
+    published ports live in this namespace.  It is entered with `nsenter --net` only (not
+    `ip netns exec`, which also makes a new mount namespace): the unix socket, data root and
+    mounts stay shared with the host, so the docker CLI works from outside."""
+    from tests.fixtures.cleanup import current_tag, resource_name
+
+    name = resource_name(current_tag(), "n" + hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8])
+    if not (Path("/run/netns") / name).exists():
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True, timeout=30)
+    return name
+
+
+def remove_netns(name: str) -> None:
+    subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+def start_berthd(root: Path, *extra: str, host_netns: bool = False) -> RunningDaemon:
+    """A berthd for `root`, in its own netns; `host_netns=True` (for TCP listeners the host must reach):
+    in the host's netns with `--bridge=none --iptables=false`, so it changes nothing there."""
     sock = root / "run" / "berth.sock"
     log = root / "berthd.log"
+    netns = None if host_netns else daemon_netns(root)
     cmd = [
+        *(["nsenter", f"--net=/run/netns/{netns}"] if netns else []),
         sys.executable, "-m", "engine.daemon.main",
         "-H", f"unix://{sock}",
         "--data-root", str(root / "data"),
         "--exec-root", str(root / "run"),
         "--pidfile", str(root / "run" / "berthd.pid"),
+        *(["--bridge=none", "--iptables=false"] if host_netns else []),
         *extra,
     ]
     with open(log, "wb") as out:
@@ -76,10 +107,11 @@ def start_berthd(root: Path, *extra: str) -> RunningDaemon:
         proc.wait()
         raise
     wait_for_socket(proc, sock, log)
-    return RunningDaemon(proc, root, sock, log)
+    return RunningDaemon(proc, root, sock, log, netns)
 
 
-def stop(daemon: RunningDaemon) -> None:
+def stop(daemon: RunningDaemon, keep_netns: bool = False) -> None:
+    """Stop berthd and (unless `keep_netns`, for a restart) delete its netns with everything in it."""
     if daemon.proc.poll() is None:
         daemon.proc.terminate()
         try:
@@ -87,6 +119,8 @@ def stop(daemon: RunningDaemon) -> None:
         except subprocess.TimeoutExpired:
             daemon.proc.kill()
             daemon.proc.wait()
+    if daemon.netns and not keep_netns:
+        remove_netns(daemon.netns)
 
 
 @contextlib.contextmanager

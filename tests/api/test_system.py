@@ -105,7 +105,8 @@ def test_socket_is_not_world_accessible(berthd: RunningDaemon) -> None:
 def test_second_daemon_on_same_socket_is_refused(berthd: RunningDaemon) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "engine.daemon.main", "-H", berthd.docker_host,
-         "--data-root", str(berthd.root / "data2"), "--exec-root", str(berthd.root / "run2")],
+         "--data-root", str(berthd.root / "data2"), "--exec-root", str(berthd.root / "run2"),
+         "--bridge=none", "--iptables=false"],  # the host's netns: no bridge, no rules
         capture_output=True, text=True, cwd=REPO, timeout=30,
     )
     assert out.returncode == 1
@@ -131,7 +132,7 @@ def test_refuses_non_loopback_tcp_without_tls() -> None:
     with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
         out = subprocess.run(
             [sys.executable, "-m", "engine.daemon.main", "-H", "tcp://0.0.0.0:2375",
-             "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/run"],
+             "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/run", "--bridge=none", "--iptables=false"],
             capture_output=True, text=True, cwd=REPO, timeout=30,
         )
     assert out.returncode == 1
@@ -144,7 +145,7 @@ def test_loopback_tcp_serves_the_cli() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
-        daemon = start_berthd(Path(tmp), "-H", f"tcp://127.0.0.1:{port}")
+        daemon = start_berthd(Path(tmp), "-H", f"tcp://127.0.0.1:{port}", host_netns=True)
         try:
             out = subprocess.run(
                 ["docker", "-H", f"tcp://127.0.0.1:{port}", "version", "--format", "{{.Server.Platform.Name}}"],

@@ -41,7 +41,7 @@ def tls_daemon() -> Iterator[TLSDaemon]:
         port = _free_port()
         daemon = start_berthd(
             root, "-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(ca.cert_path),
-            "--tlscert", str(server.cert_path), "--tlskey", str(server.key_path),
+            "--tlscert", str(server.cert_path), "--tlskey", str(server.key_path), host_netns=True,
         )
         try:
             yield TLSDaemon(daemon, port, ca, client)
