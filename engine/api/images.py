@@ -185,6 +185,7 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         from engine.images.reference import parse_docker_ref
         from engine.images.registry.client import RegistryClient
         from engine.images.registry.credentials import credentials_from_registry_auth_header
+        from engine.images.registry.progress import PULLING_FS_LAYER
 
         if request.arg("fromSrc"):
             raise InvalidParameter("import with fromSrc is not supported yet; use `docker load`")
@@ -199,10 +200,21 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         stream = ProgressStream(conn, {"status": f"Pulling from {ref.path}", "id": ref.tag or "latest"})
         async with RegistryClient(_hosts(), credentials) as client:
             with images.lease() as lease:
+                fetched: list[str] = []
+
+                def on_progress(event: Any) -> None:
+                    if event.status == PULLING_FS_LAYER:
+                        fetched.append(event.id)
+                    stream.add(event)
+
                 async def pull_and_record() -> Any:
                     pulled = await client.pull(ref, LeasedSink(images, lease),
-                                               platform=request.arg("platform") or None, progress=stream.add)
+                                               platform=request.arg("platform") or None, progress=on_progress)
                     await asyncio.to_thread(record_pull, images, pulled)
+                    # dockerd says "Pull complete" per layer once it is unpacked; Berth's
+                    # layers are usable once recorded (snapshots are made on first use).
+                    for layer_id in fetched:
+                        stream.add_message({"status": "Pull complete", "progressDetail": {}, "id": layer_id})
                     return pulled
 
                 pulled = await stream.run(pull_and_record())

@@ -4,16 +4,19 @@ against real local registries (plain and basic-auth); skopeo reads back what was
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import inspect
 import json
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import RunningDaemon, running_berthd
+from tests.api.conftest import RunningDaemon, running_berthd, start_berthd, stop
 from tests.api.test_containers import docker_cli
 from tests.fixtures.registry import LocalRegistry
 
@@ -53,9 +56,28 @@ def skopeo_inspect(registry: LocalRegistry, ref: str, *, raw: bool = False) -> d
     return parsed
 
 
+@contextlib.contextmanager
+def registry_berthd(run_tag: str, mirror: LocalRegistry) -> Iterator[RunningDaemon]:
+    """A berthd that reaches the test registries on the host's loopback (so in the host's
+    netns when the helpers offer one of its own) with `mirror` as docker.io's mirror."""
+    if "host_netns" not in inspect.signature(start_berthd).parameters:
+        with running_berthd(run_tag, config={"registry-mirrors": [mirror.url]}) as running:
+            yield running
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-d-") as tmp:
+        root = Path(tmp)
+        (root / "daemon.json").write_text(json.dumps({"registry-mirrors": [mirror.url]}))
+        running = start_berthd(root, "--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json"),
+                               host_netns=True)  # type: ignore[call-arg,unused-ignore]
+        try:
+            yield running
+        finally:
+            stop(running)
+
+
 @pytest.fixture(scope="module")
 def daemon(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
-    with running_berthd(run_tag, config={"registry-mirrors": [seeded_registry.url]}) as running:
+    with registry_berthd(run_tag, seeded_registry) as running:
         assert docker_cli(running, "pull", "busybox").returncode == 0
         yield running
 

@@ -1,0 +1,123 @@
+"""`berth pull/push/login/logout/search` against berthd and real local registries.
+
+The pull progress is checked on a real pty (in-place redraws: cursor up, clear
+line, a bar) and piped (plain lines, no escape sequences); pushes are read back
+with skopeo; login/logout are checked in the config.json they write.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.test_containers import _drive_pty
+from tests.api.test_push import registry_berthd, skopeo_inspect
+from tests.cli.conftest import BERTH, Tools
+from tests.fixtures.registry import LocalRegistry
+
+pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
+
+
+@pytest.fixture(scope="module")
+def tools(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[Tools]:
+    with registry_berthd(run_tag, seeded_registry) as daemon:
+        yield Tools(daemon)
+
+
+def _config(tools: Tools) -> dict[str, object]:
+    parsed: dict[str, object] = json.loads((Path(tools.daemon.env()["DOCKER_CONFIG"]) / "config.json").read_text())
+    return parsed
+
+
+def test_pull_on_a_tty_draws_per_layer_progress(tools: Tools, seeded_registry: LocalRegistry) -> None:
+    name = f"{seeded_registry.host}/library/debian:bookworm-slim"
+    screen, status = _drive_pty([BERTH, "pull", name], tools.daemon.env(), b"", rows=40, cols=160)
+    assert status == 0, screen
+    assert "\x1b[1A" in screen and "\x1b[1B" in screen  # the layer's line is revisited in place
+    assert "\x1b[2K" in screen  # ... and cleared before each redraw
+    assert re.search(r"[0-9a-f]{12}: Downloading \[=*>? *\] +[0-9.]+[kMG]?B/[0-9.]+[kMG]?B", screen), screen
+    assert re.search(r"[0-9a-f]{12}: Pull complete", screen)
+    assert screen.rstrip().endswith(name)
+
+
+def test_pull_piped_prints_plain_lines(tools: Tools) -> None:
+    tools.berth("rmi", "-f", "busybox")
+    out = tools.berth("pull", "busybox")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "Downloading" not in out.stdout  # no bars when piped
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["Using default tag: latest", "latest: Pulling from library/busybox"]
+    assert any(re.fullmatch(r"[0-9a-f]{12}: Pull complete", line) for line in lines)
+    assert any(line.startswith("Digest: sha256:") for line in lines)
+    assert lines[-2:] == ["Status: Downloaded newer image for busybox:latest", "docker.io/library/busybox:latest"]
+
+
+def test_push_then_skopeo_reads_the_manifest(tools: Tools, make_registry: object) -> None:
+    target = make_registry()  # type: ignore[operator]
+    tools.berth("pull", "busybox")
+    name = f"{target.host}/berthtest/cli:v2"
+    assert tools.berth("tag", "busybox", name).returncode == 0
+    out = tools.berth("push", name)
+    assert out.returncode == 0, out.stderr
+    digest = skopeo_inspect(target, "berthtest/cli:v2")["Digest"]
+    assert out.stdout.splitlines()[0] == f"The push refers to repository [{target.host}/berthtest/cli]"
+    assert re.search(r"^[0-9a-f]{12}: Pushed$", out.stdout, re.M)
+    assert f"v2: digest: {digest} size: " in out.stdout
+    assert "\x1b" not in out.stdout
+
+
+def test_push_of_an_unknown_image_is_one_line(tools: Tools) -> None:
+    out = tools.berth("push", "localhost:1/berthtest/nope:v1")
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("Error response from daemon: An image does not exist locally with the tag: "
+                                  "localhost:1/berthtest/nope")
+
+
+def test_login_push_logout(tools: Tools, registry_basic_auth: LocalRegistry) -> None:
+    auth = registry_basic_auth.auth
+    assert auth is not None
+    host = registry_basic_auth.host
+    wrong = tools.berth("login", "-u", auth.username, "--password-stdin", host, stdin="not-it\n")
+    assert wrong.returncode == 1
+    assert wrong.stderr.strip() == (f"Error response from daemon: login attempt to http://{host}/v2/ failed with "
+                                    "status: 401 Unauthorized")
+    ok = tools.berth("login", "-u", auth.username, "--password-stdin", host, stdin=auth.password + "\n")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "Login Succeeded"
+    entry = _config(tools)["auths"][host]  # type: ignore[index]
+    assert base64.b64decode(entry["auth"]).decode() == f"{auth.username}:{auth.password}"
+    # The stored credentials go with the push (X-Registry-Auth).
+    tools.berth("pull", "busybox")
+    name = f"{host}/berthtest/private-cli:v1"
+    tools.berth("tag", "busybox", name)
+    pushed = tools.berth("push", name)
+    assert pushed.returncode == 0, pushed.stderr
+    assert skopeo_inspect(registry_basic_auth, "berthtest/private-cli:v1")["Digest"]
+    assert tools.berth("logout", host).stdout.strip() == f"Removing login credentials for {host}"
+    assert host not in _config(tools)["auths"]  # type: ignore[operator]
+    assert tools.berth("logout", host).stdout.strip() == f"Not logged in to {host}"
+    denied = tools.berth("push", name)
+    assert denied.returncode == 1 and len(denied.stderr.strip().splitlines()) == 1
+
+
+def test_login_bad_input(tools: Tools) -> None:
+    out = tools.berth("login", "--password-stdin", "localhost:1", stdin="x\n")
+    assert out.returncode == 1 and out.stderr.strip() == "berth: Must provide --username with --password-stdin"
+    out = tools.berth("login", "localhost:1")
+    assert out.returncode == 1
+    assert out.stderr.strip() == "Error: Cannot perform an interactive login from a non TTY device"
+
+
+def test_search_lists_a_local_registry(tools: Tools, seeded_registry: LocalRegistry) -> None:
+    out = tools.berth("search", f"{seeded_registry.host}/deb")
+    assert out.returncode == 0, out.stderr
+    header, *rows = out.stdout.splitlines()
+    assert header.split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
+    assert [row.split()[0] for row in rows] == [f"{seeded_registry.host}/library/debian"]
+    hub = tools.berth("search", "busybox")  # Docker Hub is offline here: no results, no hang
+    assert hub.returncode == 0 and hub.stdout.split() == header.split()
