@@ -1,0 +1,165 @@
+"""The daemon's build backend: context upload → executor → images; the cache's prune.
+
+The context arrives as the request body (a tar, maybe gzip/bzip2/xz/zstd
+compressed: the docker CLI sends a plain tar).  It is spooled to a private
+temp dir, extracted with the layer extractor (engine.snapshots.layer_apply:
+openat2 RESOLVE_IN_ROOT, so ``..`` entries and symlinks cannot write
+outside), and trimmed by its ``.dockerignore`` (the docker CLI already
+trimmed it; other clients may not), keeping the Dockerfile and the ignore
+file as docker/cli does.  Build work dirs live under ``<data-root>/tmp/build``
+and are removed when the build ends, whatever happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from engine.build.cache import BuildCache
+from engine.build.dockerignore import ContextFilter
+from engine.build.errors import BuildError
+from engine.build.executor import Builder, BuildOptions, Emit
+from engine.images.image_store import ImageStore
+from engine.snapshots.layer_apply import apply_layer
+from engine.snapshots.mounts import unmount_all_under
+from engine.snapshots.snapshotter import Snapshotter
+from engine.store.database import MetadataDB
+
+log = logging.getLogger(__name__)
+
+MAX_CONTEXT_BYTES = 16 * 1024**3
+
+
+class ContextError(BuildError):
+    """The uploaded build context cannot be used (too big, not a tar, unsafe entries)."""
+
+
+class BuildService:
+    def __init__(self, images: ImageStore, snapshotter: Snapshotter, containers: Any, db: MetadataDB,
+                 data_root: Path, registry_config: Callable[[], dict[str, list[str]]] | None = None) -> None:
+        self.images = images
+        self.snapshotter = snapshotter
+        self.containers = containers
+        self.cache = BuildCache(db)
+        self.work_root = Path(data_root) / "tmp" / "build"
+        self.registry_config = registry_config
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Work dirs of builds a crash interrupted (mounts included) go at start-up."""
+        if self.work_root.exists():
+            unmount_all_under(self.work_root)
+            shutil.rmtree(self.work_root, ignore_errors=True)
+        self.work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    async def build(self, body: AsyncIterator[bytes], options: BuildOptions, emit: Emit) -> str:
+        work = Path(tempfile.mkdtemp(prefix="b-", dir=self.work_root))
+        try:
+            context = work / "context"
+            await self._receive(body, work / "context.tar", context)
+            await asyncio.to_thread(trim_context, context, options.dockerfile)
+            builder = Builder(self.images, self.snapshotter, self.containers, self.cache, work, self.pull)
+            return await builder.build(context, options, emit)
+        finally:
+            await asyncio.to_thread(_remove_work, work)
+
+    async def _receive(self, body: AsyncIterator[bytes], spool: Path, context: Path) -> None:
+        total = 0
+        with open(spool, "wb") as out:
+            async for chunk in body:
+                total += len(chunk)
+                if total > MAX_CONTEXT_BYTES:
+                    raise ContextError(f"build context is larger than {MAX_CONTEXT_BYTES} bytes")
+                out.write(chunk)
+        if total == 0:
+            context.mkdir()
+            return
+        await asyncio.to_thread(_extract, spool, context)
+        spool.unlink()
+
+    async def pull(self, reference: str) -> None:
+        """FROM an image that is not here (or --pull): the registry client, like `docker pull`."""
+        from engine.images.pull_record import LeasedSink, record_pull
+        from engine.images.reference import parse_docker_ref
+        from engine.images.registry.client import RegistryClient
+        from engine.images.registry.hosts import RegistryHosts
+
+        ref = parse_docker_ref(reference)
+        hosts = RegistryHosts.from_daemon_config(self.registry_config() if self.registry_config else {})
+        async with RegistryClient(hosts) as client:
+            with self.images.lease() as lease:
+                pulled = await client.pull(ref, LeasedSink(self.images, lease))
+                await asyncio.to_thread(record_pull, self.images, pulled)
+
+    def prune(self) -> dict[str, Any]:
+        """`POST /build/prune`: forget the cache and remove the intermediate images only it kept."""
+        entries = self.cache.clear()
+        doomed = {entry.image_id for entry in entries}
+        deleted: list[str] = []
+        progress = True
+        before = _content_bytes(self.images)
+        while progress:
+            progress = False
+            for image_id in sorted(doomed - set(deleted)):
+                try:
+                    record = self.images.get(image_id)
+                except Exception:
+                    deleted.append(image_id)
+                    continue
+                if record.tags or self.images.users.containers_using(image_id):
+                    continue
+                try:
+                    self.images.remove(image_id, prune=False)
+                except Exception as exc:  # a child image (or a tag) still needs it: kept
+                    log.debug("build prune keeps %s: %s", image_id, exc)
+                    continue
+                deleted.append(image_id)
+                progress = True
+        return {"CachesDeleted": sorted(set(deleted)) or None,
+                "SpaceReclaimed": max(0, before - _content_bytes(self.images))}
+
+
+def _content_bytes(images: ImageStore) -> int:
+    return sum(images.content.size(d) for d in images.content.walk() if images.content.has(d))
+
+
+def _extract(spool: Path, context: Path) -> None:
+    from engine.snapshots.errors import SnapshotError
+
+    try:
+        with open(spool, "rb") as f:
+            apply_layer(context, f, durable=False)
+    except (SnapshotError, OSError, EOFError, ValueError) as exc:
+        raise ContextError(f"the build context is not a usable tar archive: {exc}") from exc
+
+
+def trim_context(context: Path, dockerfile: str) -> None:
+    """Remove what the context's .dockerignore excludes (the Dockerfile and .dockerignore stay)."""
+    ignore = context / ".dockerignore"
+    if not ignore.is_file() or ignore.is_symlink():
+        return
+    keep = set(ContextFilter.from_file_text(ignore.read_text(errors="replace"), dockerfile).walk(context))
+    pending = [""]
+    while pending:
+        current = pending.pop()
+        directory = context / current if current else context
+        for entry in os.scandir(directory):
+            rel = f"{current}/{entry.name}" if current else entry.name
+            if rel not in keep:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                pending.append(rel)
+
+
+def _remove_work(work: Path) -> None:
+    unmount_all_under(work)
+    shutil.rmtree(work, ignore_errors=True)

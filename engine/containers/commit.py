@@ -1,0 +1,63 @@
+"""`docker commit`: a container's writable layer → a new image (moby daemon/commit.go).
+
+The new image's config is the container's Config (only the image-config
+keys), with the request's config merged over it and the `changes`
+(Dockerfile-style `CMD ["x"]`, `ENV A=B`...) applied; its history entry
+names the container's command.  A running container is paused while its
+layer is read unless `pause=false`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shlex
+from typing import Any
+
+from engine.containers.errors import InvalidConfig
+from engine.images.commit import History, commit_snapshot
+from engine.images.config_changes import apply_changes
+from engine.images.errors import NotFound
+from engine.images.image_json import IMAGE_CONFIG_KEYS
+from engine.images.reference import DEFAULT_TAG, parse_normalized_named
+
+log = logging.getLogger(__name__)
+
+
+async def commit_container(service: Any, ref: str, repo: str = "", tag: str = "", comment: str = "",
+                           author: str = "", pause: bool = True, changes: list[str] | None = None,
+                           config: dict[str, Any] | None = None) -> str:
+    """Commit container ``ref``; returns the new image id.  ``service`` is the ContainerService."""
+    record = service.store.get(ref)
+    tags = []
+    if repo:
+        named = parse_normalized_named(f"{repo}:{tag}" if tag else repo)
+        if named.digest is not None:
+            raise InvalidConfig("refusing to create a tag with a digest reference")
+        tags.append(named if named.tag is not None else named.with_tag(DEFAULT_TAG))
+    runtime = {key: record.config[key] for key in IMAGE_CONFIG_KEYS if record.config.get(key) not in (None, "")}
+    for key, value in (config or {}).items():
+        if key in IMAGE_CONFIG_KEYS and value not in (None, "", [], {}):
+            runtime[key] = value
+    runtime = apply_changes(runtime, [c for c in changes or [] if c.strip()])
+    try:
+        parent = service.images.get(record.image_id)
+    except NotFound:
+        parent = None
+    command = [*(record.config.get("Entrypoint") or []), *(record.config.get("Cmd") or [])]
+    history = History(shlex.join(command) if command else "", comment=comment, author=author)
+    paused = False
+    if pause and record.state.status == "running":
+        await service.pause(record.id)
+        paused = True
+    try:
+        image = await asyncio.to_thread(commit_snapshot, service.images, service.snapshotter, record.snapshot_key,
+                                        parent, runtime, history, tags)
+    finally:
+        if paused:
+            with contextlib.suppress(Exception):
+                await service.unpause(record.id)
+    service.publish_event(record, "commit", {"comment": comment} if comment else None)
+    log.info("committed container %s as %s", record.id[:12], image.id)
+    return str(image.id)
