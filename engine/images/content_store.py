@@ -333,6 +333,22 @@ class ContentStore:
             if entry.is_file() and is_sha256(digest):
                 yield digest
 
+    def clean_ingests(self) -> list[str]:
+        """Remove ingests no later writer can resume: those of unknown digest (`ref-...`),
+        of a digest already committed, or holding no data.  Call with no writer open
+        (at daemon start); partials of known digests stay for the next pull to resume."""
+        removed = []
+        for entry in os.scandir(self._ingest):
+            path = Path(entry.path)
+            digest = "sha256:" + entry.name
+            resumable = is_sha256(digest) and not self.has(digest) and (path / "data").is_file()
+            if not resumable:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(entry.name)
+        if removed:
+            log.info("content store removed %d stale ingests", len(removed))
+        return sorted(removed)
+
     def gc(self, referenced: set[str]) -> list[str]:
         """Delete every committed blob not in `referenced`; returns what was removed.
 

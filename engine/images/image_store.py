@@ -408,6 +408,20 @@ class ImageStore:
             removed = [d for d in sorted(candidates - keep) if is_sha256(d) and self.content.delete(d)]
         return removed
 
+    def recover(self) -> builtins.list[str]:
+        """At daemon start, before any request: drop what a killed process left behind.
+
+        A pull or load killed between committing blobs and recording its image
+        leaves blobs no image references (removed here) and partial ingests (kept
+        when resumable).  The image records need no repair: an image is recorded in
+        one transaction after all its blobs are committed, so it is whole or absent.
+        """
+        stale = self.content.clean_ingests()
+        removed = self.gc()
+        if stale or removed:
+            log.info("recovered image store: %d orphan blobs, %d stale ingests removed", len(removed), len(stale))
+        return removed
+
     def gc(self) -> builtins.list[str]:
         """Remove every blob no image references and no live lease protects."""
         with self._gc_lock:
