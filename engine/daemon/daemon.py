@@ -49,6 +49,7 @@ class Daemon:
         self.containers.health = HealthMonitor(self.containers, self.execs)
 
     async def restore(self) -> None:
+        await asyncio.to_thread(self.images.recover)  # what a kill -9 mid-pull left (before any request)
         await asyncio.to_thread(self.volumes.restore)
         # Networks first: running containers get their endpoints and published ports back before
         # the containers layer records the runs that ended meanwhile (which releases theirs).
