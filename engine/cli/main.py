@@ -47,10 +47,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("registry", "login", "Authenticate to a registry"),
     "logout": ("registry", "logout", "Log out from a registry"),
     "search": ("registry", "search", "Search for images"),
+    "build": ("build", "build", "Build an image from a Dockerfile"),
+    "commit": ("build", "commit", "Create a new image from a container's changes"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
 GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "container inspect": ("inspect", "container_inspect", "Display detailed information on containers"),
+    "builder prune": ("build", "builder_prune", "Remove build cache"),
     "image inspect": ("images", "image_inspect", "Display detailed information on images"),
     **{f"volume {sub}": ("volumes", sub, f"{sub} volumes") for sub in ("create", "ls", "inspect", "rm", "prune")},
     **{f"network {sub}": ("networks", sub, f"{sub} networks")
@@ -72,6 +75,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "load": "load", "history": "history", "inspect": "image inspect", "pull": "pull", "push": "push",
     },
     "system": {"info": "info", "events": "events"},
+    "builder": {"build": "build", "prune": "builder prune"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls", "inspect": "volume inspect",
                "rm": "volume rm", "remove": "volume rm", "prune": "volume prune"},
     "network": {"create": "network create", "ls": "network ls", "list": "network ls", "inspect": "network inspect",
