@@ -103,5 +103,6 @@ def _backend_statuses() -> dict[str, int]:
             "engine.volumes.errors.InvalidParameter": 400,
             "engine.volumes.errors.MountFailed": 500,
             "engine.containers.users.UserError": 400,
+            "engine.build.errors.BuildError": 400,
         }
     return _STATUSES
