@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
-from .commands import create, delete, events, exec_, kill, pause, ps, spec, start, state, update
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
 
@@ -38,7 +38,36 @@ class _TextFormatter(logging.Formatter):
         return f'time="{stamp}" level={record.levelname.lower()} msg="{msg}"'
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Modules under commands/, in help order, and the verbs (with aliases) each registers.
+_COMMAND_MODULES = ("create", "start", "state", "kill", "delete", "ps", "exec_", "pause", "update", "events", "spec")
+_MODULE_OF_VERB = {
+    "create": "create", "run": "create", "start": "start", "state": "state", "list": "state", "ls": "state",
+    "kill": "kill", "delete": "delete", "rm": "delete", "ps": "ps", "exec": "exec_", "pause": "pause",
+    "resume": "pause", "update": "update", "events": "events", "spec": "spec", "features": "spec",
+}
+_GLOBAL_FLAGS = {"--debug", "--systemd-cgroup"}
+_GLOBAL_OPTIONS = {"--root", "--log", "--log-format", "--rootless"}  # take a value
+
+
+def _verb_module(argv: Sequence[str]) -> str | None:
+    """The one commands/ module the verb in ``argv`` needs, or None when unsure (then all are registered).
+
+    Importing and registering only that module saves a few ms per call; anything unusual before the
+    verb (an abbreviated option, --help, --version) falls back to the full parser, so parsing and
+    messages stay argparse's.
+    """
+    args = iter(argv)
+    for arg in args:
+        if arg in _GLOBAL_FLAGS or ("=" in arg and arg.split("=", 1)[0] in _GLOBAL_OPTIONS):
+            continue
+        if arg in _GLOBAL_OPTIONS:
+            next(args, None)
+            continue
+        return _MODULE_OF_VERB.get(arg)
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="root directory for storage of container state")
     parser.add_argument("--log", default=None, help="set the log file to write runtime logs to")
@@ -49,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"berth-runtime version {VERSION}\nspec: 1.2.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (create, start, state, kill, delete, ps, exec_, pause, update, events, spec):
-        module.register(sub)
+    needed = _verb_module(argv) if argv is not None else None
+    for name in (needed,) if needed else _COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
     return parser
 
 
@@ -71,7 +101,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     _setup_logging(args)
     store = StateStore(args.root)
