@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import daemon_netns, remove_netns
 from tests.fixtures.cleanup import register_process
 from tests.fixtures.registry import seed_images_dir
 
@@ -27,15 +28,18 @@ def test_quickstart_runs_hello_world_and_reuses_the_engine(run_tag: str) -> None
                    BERTHD_EXTRA_ARGS=f"--cgroup-parent {run_tag}")
         os.makedirs(f"{tmp}/run")
         pidfile = Path(tmp, "run", "berth", "berthd.pid")
+        # The berthd `make run` starts gets its bridge and rules in a test netns, not the host's.
+        netns = daemon_netns(Path(tmp))
+        quickstart = ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-m", "installers.linux.quickstart"]
         try:
-            first = subprocess.run([sys.executable, "-m", "installers.linux.quickstart"], cwd=REPO, env=env,
+            first = subprocess.run(quickstart, cwd=REPO, env=env,
                                    capture_output=True, text=True, timeout=600)
             if pidfile.exists():
                 register_process(int(pidfile.read_text()))
             assert first.returncode == 0, first.stdout + first.stderr
             assert "Hello from Berth!" in first.stdout
             assert first.stdout.rstrip().endswith("make run: ok — berthd is up and hello-world ran")
-            again = subprocess.run([sys.executable, "-m", "installers.linux.quickstart"], cwd=REPO, env=env,
+            again = subprocess.run(quickstart, cwd=REPO, env=env,
                                    capture_output=True, text=True, timeout=600)
             assert again.returncode == 0, again.stdout + again.stderr
             assert "berthd is already running" in again.stdout
@@ -47,3 +51,4 @@ def test_quickstart_runs_hello_world_and_reuses_the_engine(run_tag: str) -> None
                     if not os.path.exists(f"/proc/{pid}"):
                         break
                     time.sleep(0.05)
+            remove_netns(netns)

@@ -1,0 +1,364 @@
+"""Container networking through berthd with the real docker CLI (and docker-py).
+
+Every berthd here runs in its own run-tagged network namespace (tests/api/conftest.py):
+its bridge, veths, iptables rules and published ports live there, and the test reaches
+them by running clients in that namespace (`daemon.in_netns(...)`); nothing touches
+the host's network.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import (
+    RestartableBerthd,
+    RunningDaemon,
+    berthd_with_images,
+    load_images,
+    remove_all_containers,
+    seed_archives,
+    stop,
+)
+from tests.api.test_containers import _wait_for, docker_cli
+from tests.api.test_push import raw_request
+from tests.fixtures.cleanup import register_process
+
+pytestmark = pytest.mark.needs_root
+
+# busybox httpd serving one page; `-f` keeps it in the foreground.
+HTTPD = ["sh", "-c", "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -h /www"]
+
+
+@pytest.fixture(scope="module")
+def daemon(run_tag: str) -> Iterator[RunningDaemon]:
+    with berthd_with_images(run_tag, "busybox") as running:
+        yield running
+
+
+def ok(daemon: RunningDaemon, *args: str, timeout: float = 60) -> str:
+    out = docker_cli(daemon, *args, timeout=timeout)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
+    return out.stdout
+
+
+def fetch(daemon: RunningDaemon, url: str) -> subprocess.CompletedProcess[str]:
+    """An HTTP GET from the daemon's netns (the host's view, in the test's namespace)."""
+    return subprocess.run(daemon.in_netns("curl", "-sS", "--max-time", "10", url), capture_output=True, text=True,
+                          timeout=30)
+
+
+def wait_http(daemon: RunningDaemon, url: str) -> str:
+    _wait_for(lambda: fetch(daemon, url).returncode == 0, f"{url} to answer")
+    return fetch(daemon, url).stdout
+
+
+def inspect(daemon: RunningDaemon, name: str) -> dict:  # type: ignore[type-arg]
+    return dict(json.loads(ok(daemon, "inspect", name))[0])
+
+
+def links(daemon: RunningDaemon) -> list[str]:
+    out = subprocess.run(daemon.in_netns("ip", "-o", "link", "show"), capture_output=True, text=True, check=True)
+    return [line.split(":")[1].strip().split("@")[0] for line in out.stdout.splitlines()]
+
+
+def firewall(daemon: RunningDaemon) -> str:
+    return subprocess.run(daemon.in_netns("iptables-save"), capture_output=True, text=True, check=True).stdout
+
+
+def cleanup(daemon: RunningDaemon, *names: str) -> None:
+    docker_cli(daemon, "rm", "-f", *names)
+
+
+def test_default_networks_are_listed_like_dockerd(daemon: RunningDaemon) -> None:
+    rows = ok(daemon, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}").split("\n")
+    assert {"bridge bridge local", "host host local", "none null local"} <= set(rows)
+    bridge = json.loads(ok(daemon, "network", "inspect", "bridge"))[0]
+    subnet = bridge["IPAM"]["Config"][0]["Subnet"]
+    assert subnet != "172.17.0.0/16"
+    assert bridge["Options"]["com.docker.network.bridge.name"] == "berth0"
+    assert "berth0" in links(daemon)
+
+
+def test_user_network_resolves_names_and_aliases(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "appnet")
+        ok(daemon, "run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "frontend", "busybox",
+           *HTTPD)
+        for host in ("web", "frontend"):
+            out = docker_cli(daemon, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                             f"for i in $(seq 50); do wget -qO- http://{host}/ && exit 0; sleep 0.2; done; exit 1")
+            assert out.returncode == 0, out.stderr
+            assert out.stdout.startswith("hello-from-"), out.stdout
+        info = inspect(daemon, "web")["NetworkSettings"]["Networks"]["appnet"]
+        assert "frontend" in info["Aliases"]
+        assert info["IPAddress"]
+    finally:
+        cleanup(daemon, "web")
+        docker_cli(daemon, "network", "rm", "appnet")
+
+
+def test_default_bridge_does_not_resolve_container_names(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "run", "-d", "--name", "quiet", "busybox", "sleep", "300")
+        out = docker_cli(daemon, "run", "--rm", "busybox", "sh", "-c", "cat /etc/resolv.conf; nslookup quiet")
+        assert out.returncode != 0
+        assert "nameserver 172." not in out.stdout  # no embedded resolver on the default bridge
+    finally:
+        cleanup(daemon, "quiet")
+
+
+def test_published_port_reaches_httpd_on_loopback_and_bridge_gateway(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "run", "-d", "--name", "pub", "-p", "18080:80", "busybox", *HTTPD)
+        assert wait_http(daemon, "http://127.0.0.1:18080/").startswith("hello-from-")
+        gateway = inspect(daemon, "pub")["NetworkSettings"]["Gateway"]
+        assert fetch(daemon, f"http://{gateway}:18080/").stdout.startswith("hello-from-")  # the kernel's DNAT
+        assert ok(daemon, "port", "pub").strip() == "80/tcp -> 0.0.0.0:18080"
+        assert "18080" in ok(daemon, "ps", "--format", "{{.Ports}}", "--filter", "name=pub")
+        # hairpin: another container reaches the published port through the host side
+        out = docker_cli(daemon, "run", "--rm", "busybox", "wget", "-qO-", f"http://{gateway}:18080/")
+        assert out.returncode == 0 and out.stdout.startswith("hello-from-"), out.stderr
+    finally:
+        cleanup(daemon, "pub")
+    assert fetch(daemon, "http://127.0.0.1:18080/").returncode != 0
+    assert "18080" not in firewall(daemon)
+
+
+def test_random_host_port_is_reported_by_docker_port(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "run", "-d", "--name", "rnd", "-p", "80", "busybox", *HTTPD)
+        line = ok(daemon, "port", "rnd", "80").strip().splitlines()[0]
+        host_port = int(line.rsplit(":", 1)[1])
+        assert host_port > 0
+        assert wait_http(daemon, f"http://127.0.0.1:{host_port}/").startswith("hello-from-")
+        ports = inspect(daemon, "rnd")["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"][0]["HostPort"] == str(host_port)
+    finally:
+        cleanup(daemon, "rnd")
+
+
+# Busybox has no UDP server; Debian's perl-base has IO::Socket::INET: an echo server on 53/udp.
+UDP_ECHO = ["perl", "-MIO::Socket::INET", "-e",
+            "$|=1; my $s = IO::Socket::INET->new(LocalPort => 53, Proto => 'udp') or die $!; print qq(ready\\n); "
+            "while (1) { my $peer = $s->recv(my $data, 1024); $s->send(qq(echo:$data)) }"]
+
+
+def test_udp_port_is_published(daemon: RunningDaemon) -> None:
+    load_images(daemon, seed_archives("debian-bookworm-slim"))
+    try:
+        ok(daemon, "run", "-d", "--name", "udp", "-p", "15353:53/udp", "debian:bookworm-slim", *UDP_ECHO)
+        _wait_for(lambda: "ready" in docker_cli(daemon, "logs", "udp").stdout, "the UDP echo server")
+        ask = ("import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); "
+               "s.sendto(b'ping', (sys.argv[1], 15353)); print(s.recv(100).decode())")
+        gateway = inspect(daemon, "udp")["NetworkSettings"]["Gateway"]
+        for target in ("127.0.0.1", gateway):  # the userland proxy, then the kernel's DNAT
+            out = subprocess.run(daemon.in_netns(sys.executable, "-c", ask, target), capture_output=True, text=True,
+                                 timeout=30)
+            assert out.stdout.strip() == "echo:ping", out.stderr
+    finally:
+        cleanup(daemon, "udp")
+
+
+def test_none_has_only_loopback_and_host_sees_the_daemon_netns(daemon: RunningDaemon) -> None:
+    none = ok(daemon, "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
+    host = ok(daemon, "run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
+    assert "berth0" in host
+
+
+def test_container_reaches_a_server_on_the_bridge_gateway(daemon: RunningDaemon, tmp_path: Path) -> None:
+    gateway = json.loads(ok(daemon, "network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]["Gateway"]
+    (tmp_path / "index.html").write_text("served-by-the-test\n")
+    server = subprocess.Popen(daemon.in_netns(sys.executable, "-m", "http.server", "--bind", gateway, "18099"),
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    register_process(server.pid)
+    try:
+        out = docker_cli(daemon, "run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "sh",
+                         "-c", "grep host.docker.internal /etc/hosts; for i in $(seq 50); do "
+                         "wget -qO- http://host.docker.internal:18099/ && exit 0; sleep 0.2; done; exit 1")
+        assert out.returncode == 0, out.stderr
+        assert f"{gateway}\thost.docker.internal" in out.stdout
+        assert "served-by-the-test" in out.stdout
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_etc_files_hostname_dns_and_extra_hosts(daemon: RunningDaemon) -> None:
+    out = ok(daemon, "run", "--rm", "--hostname", "box1", "--dns", "10.9.8.7", "--dns-search", "example.test",
+             "--dns-option", "ndots:3", "--add-host", "db:10.1.2.3", "busybox", "sh", "-c",
+             "hostname; cat /etc/resolv.conf /etc/hosts; grep -E ' /etc/(hosts|hostname|resolv.conf) ' "
+             "/proc/self/mountinfo | wc -l")
+    lines = out.splitlines()
+    assert lines[0] == "box1"
+    assert "nameserver 10.9.8.7" in lines and "search example.test" in lines and "options ndots:3" in lines
+    assert "10.1.2.3\tdb" in lines
+    assert any(line.endswith("\tbox1") for line in lines)
+    assert lines[-1].strip() == "3"  # bind-mounted, like Docker
+
+
+def test_container_network_mode_shares_the_namespace(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "run", "-d", "--name", "owner", "busybox", *HTTPD)
+        ip = inspect(daemon, "owner")["NetworkSettings"]["IPAddress"]
+        out = ok(daemon, "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c",
+                 "ip -o -4 addr show eth0; for i in $(seq 50); do wget -qO- http://127.0.0.1/ && exit 0; "
+                 "sleep 0.2; done; exit 1")
+        assert ip in out and "hello-from-" in out
+    finally:
+        cleanup(daemon, "owner")
+
+
+def test_network_connect_disconnect_inspect_and_events(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "--subnet", "10.77.0.0/24", "--gateway", "10.77.0.1", "--label", "k=v",
+           "side")
+        ok(daemon, "run", "-d", "--name", "mover", "busybox", "sleep", "300")
+        ok(daemon, "network", "connect", "--ip", "10.77.0.50", "side", "mover")
+        out = ok(daemon, "exec", "mover", "ip", "-o", "-4", "addr")
+        assert "10.77.0.50/24" in out
+        net = json.loads(ok(daemon, "network", "inspect", "side"))[0]
+        assert net["Labels"] == {"k": "v"}
+        assert net["IPAM"]["Config"] == [{"Subnet": "10.77.0.0/24", "Gateway": "10.77.0.1"}]
+        (member,) = net["Containers"].values()
+        assert member["Name"] == "mover" and member["IPv4Address"] == "10.77.0.50/24"
+        assert ok(daemon, "network", "ls", "-q", "--filter", "label=k=v").strip() == net["Id"][:12]
+        ok(daemon, "network", "disconnect", "side", "mover")
+        assert "10.77.0.50" not in ok(daemon, "exec", "mover", "ip", "-o", "-4", "addr")
+        events = ok(daemon, "events", "--since", "0", "--until", f"{time.time():.3f}", "--filter", "type=network",
+                    "--format", "{{.Action}}")
+        assert {"create", "connect", "disconnect"} <= set(events.split())
+    finally:
+        cleanup(daemon, "mover")
+        docker_cli(daemon, "network", "rm", "side")
+
+
+def test_bad_input_is_refused_with_dockers_errors(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "--subnet", "10.88.0.0/16", "first")
+        out = docker_cli(daemon, "network", "create", "--subnet", "10.88.5.0/24", "second")
+        assert out.returncode != 0 and "overlaps" in out.stderr
+        out = docker_cli(daemon, "network", "create", "first")
+        assert out.returncode != 0 and "already exists" in out.stderr
+        out = docker_cli(daemon, "run", "--rm", "--network", "first", "--ip", "10.99.0.5", "busybox", "true")
+        assert out.returncode != 0 and "10.99.0.5" in out.stderr
+        out = docker_cli(daemon, "run", "--rm", "--network", "nosuchnet", "busybox", "true")
+        assert out.returncode != 0 and "nosuchnet" in out.stderr and "Unable to find image" not in out.stderr
+        ok(daemon, "run", "-d", "--name", "user", "--network", "first", "busybox", "sleep", "300")
+        status, body = raw_request(daemon.socket, "DELETE", "/networks/first")
+        assert status == 409, body
+        out = docker_cli(daemon, "network", "rm", "first")
+        assert out.returncode != 0 and "active endpoints" in out.stderr
+        status, body = raw_request(daemon.socket, "DELETE", "/networks/bridge")
+        assert status == 403, body
+        bad = {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}}
+        status, body = raw_request(daemon.socket, "POST", "/containers/create", body=json.dumps(bad).encode(),
+                                   headers={"Content-Type": "application/json"})
+        assert status == 400 and b"invalid host port" in body
+        bad["HostConfig"] = {"PortBindings": {"eighty/tcp": [{"HostPort": "8080"}]}}
+        status, body = raw_request(daemon.socket, "POST", "/containers/create", body=json.dumps(bad).encode(),
+                                   headers={"Content-Type": "application/json"})
+        assert status == 400
+    finally:
+        cleanup(daemon, "user")
+        docker_cli(daemon, "network", "rm", "first")
+
+
+def test_port_in_use_fails_cleanly(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "run", "-d", "--name", "holder", "-p", "18181:80", "busybox", *HTTPD)
+        before_links = links(daemon)
+        out = docker_cli(daemon, "run", "-d", "--name", "loser", "-p", "18181:80", "busybox", *HTTPD)
+        assert out.returncode != 0
+        assert "port is already allocated" in out.stderr
+        state = inspect(daemon, "loser")["State"]
+        assert state["Status"] == "created" and not state["Running"]
+        assert links(daemon) == before_links  # no veth left behind
+        assert inspect(daemon, "loser")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
+    finally:
+        cleanup(daemon, "holder", "loser")
+
+
+def test_rm_of_fifty_containers_leaves_nothing_behind(daemon: RunningDaemon) -> None:
+    names = [f"many{i}" for i in range(50)]
+    try:
+        for index, name in enumerate(names):
+            ok(daemon, "run", "-d", "--name", name, *(["-p", "80"] if index % 5 == 0 else []), "busybox", "sleep",
+               "300")
+        assert sum(1 for link in links(daemon) if link.startswith("veth")) == 50
+    finally:
+        out = docker_cli(daemon, "rm", "-f", *names, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert not [link for link in links(daemon) if link.startswith("veth")]
+    assert "berth:ep:" not in firewall(daemon)
+    netns_dir = daemon.root / "run" / "netns"
+    assert not list(netns_dir.iterdir()) if netns_dir.exists() else True
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert str(netns_dir) not in mounts
+
+
+def test_docker_py_network_calls(daemon: RunningDaemon) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=daemon.docker_host, version="auto")
+    try:
+        net = client.networks.create("pynet", driver="bridge", labels={"from": "docker-py"},
+                                     ipam=docker.types.IPAMConfig(pool_configs=[
+                                         docker.types.IPAMPool(subnet="10.66.0.0/24")]))
+        assert client.networks.get("pynet").attrs["IPAM"]["Config"][0]["Subnet"] == "10.66.0.0/24"
+        container = client.containers.run("busybox", ["sleep", "300"], detach=True, name="pyc")
+        net.connect(container, aliases=["pyalias"])
+        net.reload()
+        assert [c.name for c in net.containers] == ["pyc"]
+        net.disconnect(container)
+        container.remove(force=True)
+        assert [n.name for n in client.networks.list(names=["pynet"])] == ["pynet"]
+        net.remove()
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get("pynet")
+        client.networks.create("prunable")
+        assert "prunable" in (client.networks.prune()["NetworksDeleted"] or [])
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("halt", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_daemon_restart_keeps_networks_addresses_and_ports(run_tag: str, halt: int) -> None:
+    archives = seed_archives("busybox")
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-nr-") as tmp:
+        handle = RestartableBerthd(Path(tmp), run_tag)
+        daemon = handle.daemon
+        try:
+            load_images(daemon, archives)
+            ok(daemon, "network", "create", "keep")
+            ok(daemon, "run", "-d", "--name", "kweb", "--network", "keep", "-p", "18282:80", "-p", "80", "busybox",
+               *HTTPD)
+            before = inspect(daemon, "kweb")["NetworkSettings"]
+            assert wait_http(daemon, "http://127.0.0.1:18282/").startswith("hello-from-")
+            handle.daemon.proc.send_signal(halt)
+            handle.daemon.proc.wait(30)
+            daemon = handle.start()
+            after = inspect(daemon, "kweb")["NetworkSettings"]
+            assert after["Networks"]["keep"]["IPAddress"] == before["Networks"]["keep"]["IPAddress"]
+            assert after["Ports"] == before["Ports"]
+            assert wait_http(daemon, "http://127.0.0.1:18282/").startswith("hello-from-")
+            random_port = after["Ports"]["80/tcp"][0]["HostPort"]
+            assert wait_http(daemon, f"http://127.0.0.1:{random_port}/").startswith("hello-from-")
+            out = docker_cli(daemon, "run", "--rm", "--network", "keep", "busybox", "wget", "-qO-", "http://kweb/")
+            assert out.returncode == 0 and out.stdout.startswith("hello-from-"), out.stderr
+            # a new container does not get the address the running one still holds
+            ok(daemon, "run", "-d", "--name", "kother", "--network", "keep", "busybox", "sleep", "300")
+            other = inspect(daemon, "kother")["NetworkSettings"]["Networks"]["keep"]["IPAddress"]
+            assert other != after["Networks"]["keep"]["IPAddress"]
+        finally:
+            remove_all_containers(handle.daemon)
+            stop(handle.daemon)
