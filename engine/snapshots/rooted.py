@@ -57,9 +57,11 @@ class RootedDir:
     of an entry it just replaced is still the right directory.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, cross_mounts: bool = False) -> None:
         self.path = path
         self.fd = os.open(path, _DIR_FLAGS)
+        # A container's view (docker cp) spans its volume mounts; a snapshot never does.
+        self._resolve = _RESOLVE & ~syscalls.RESOLVE_NO_XDEV if cross_mounts else _RESOLVE
         self._cache: dict[str, int] = {}
         self._retired: list[int] = []
 
@@ -94,7 +96,7 @@ class RootedDir:
         key = "/".join(parts)
         fd = self._cache.get(key)
         if fd is None:
-            fd = syscalls.openat2(self.fd, key, _DIR_FLAGS, 0, _RESOLVE)
+            fd = syscalls.openat2(self.fd, key, _DIR_FLAGS, 0, self._resolve)
             if len(self._cache) >= _CACHE_MAX:
                 self.invalidate()
             self._cache[key] = fd

@@ -1,0 +1,123 @@
+"""Container filesystem endpoints: archive (`docker cp`, HEAD/GET/PUT), export and changes (`docker diff`).
+
+The work is blocking (tree walks, tar, mounts in a private namespace) and
+runs in threads from :mod:`engine.containers.filesystem`; tars cross to the
+event loop through a pipe, so a copy streams instead of being held in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from typing import BinaryIO
+
+from engine.api.errors import InvalidParameter
+from engine.api.http import HTTPConnection, Request, Response
+from engine.api.router import Router
+from engine.containers.filesystem import ContainerFilesystem
+from engine.containers.records import ContainerRecord
+from engine.containers.service import ContainerService
+
+PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
+_CHUNK = 1 << 20
+
+
+def register(router: Router, service: ContainerService) -> None:
+    fs = ContainerFilesystem(service)
+
+    def target(request: Request) -> tuple[ContainerRecord, str]:
+        record = service.store.get(request.params["id"])
+        path = request.arg("path")
+        if not path:
+            raise InvalidParameter("path is required")
+        return record, path
+
+    async def archive_get(request: Request, conn: HTTPConnection) -> Response | None:
+        record, path = target(request)
+        stat = await asyncio.to_thread(fs.stat_path, record, path)
+        header = (PATH_STAT_HEADER, base64.b64encode(json.dumps(stat.to_json()).encode()).decode())
+        if request.method == "HEAD":
+            return Response(200, b"", "", [header])
+        await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header])
+        return None
+
+    async def archive_put(request: Request, conn: HTTPConnection) -> Response:
+        record, path = target(request)
+        no_overwrite = request.flag("noOverwriteDirNonDir")
+        copy_uid_gid = request.flag("copyUIDGID")
+        read_fd, write_fd = os.pipe()
+
+        def extract() -> None:
+            with os.fdopen(read_fd, "rb") as stream:
+                fs.extract_archive(record, path, stream, no_overwrite_dir_non_dir=no_overwrite,
+                                   copy_uid_gid=copy_uid_gid)
+                while stream.read(_CHUNK):  # what follows the end-of-archive blocks
+                    pass
+
+        job = asyncio.ensure_future(asyncio.to_thread(extract))
+        try:
+            async for chunk in request.body_chunks():
+                if job.done():
+                    break
+                try:
+                    await asyncio.to_thread(_write_all, write_fd, chunk)
+                except BrokenPipeError:
+                    break  # the extraction failed: its error is the answer
+        finally:
+            os.close(write_fd)
+        await job
+        return Response(200, b"", "")
+
+    async def export(request: Request, conn: HTTPConnection) -> None:
+        record = service.store.get(request.params["id"])
+        await _stream_from_thread(conn, lambda out: fs.write_export(record, out))
+
+    async def changes(request: Request, conn: HTTPConnection) -> Response:
+        record = service.store.get(request.params["id"])
+        found = await asyncio.to_thread(fs.changes, record)
+        # dockerd answers null, not [], when nothing changed (a nil Go slice).
+        return Response.json([{"Path": c.path, "Kind": c.kind} for c in found] or None)
+
+    router.add("GET", "/containers/{id}/archive", archive_get)
+    router.add("PUT", "/containers/{id}/archive", archive_put)
+    router.add("GET", "/containers/{id}/export", export)
+    router.add("GET", "/containers/{id}/changes", changes)
+
+
+async def _stream_from_thread(conn: HTTPConnection, produce: Callable[[BinaryIO], None],
+                              extra: list[tuple[str, str]] | None = None) -> None:
+    """Run ``produce(out)`` in a thread and stream what it writes as the response body.
+
+    A producer that fails after the headers went out makes the handler raise,
+    and the server then closes the connection: the client sees a truncated
+    body rather than a tar that looks complete.
+    """
+    read_fd, write_fd = os.pipe()
+
+    def job() -> None:
+        with os.fdopen(write_fd, "wb") as out:
+            produce(out)
+
+    task = asyncio.ensure_future(asyncio.to_thread(job))
+    try:
+        await conn.start_stream(200, "application/x-tar", extra)
+        while chunk := await asyncio.to_thread(os.read, read_fd, _CHUNK):
+            await conn.write_chunk(chunk)
+    except BaseException:
+        os.close(read_fd)  # a producer still writing gets EPIPE and stops
+        with contextlib.suppress(Exception):
+            await task
+        raise
+    os.close(read_fd)
+    await task
+    await conn.end_stream()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -1,0 +1,567 @@
+"""A container's filesystem from the outside: `docker cp` (archive), `export` and `diff` (changes).
+
+Views (what a path means):
+
+* **container view** (cp): what the container's processes see, volumes and
+  binds included.  Running or paused: ``/proc/<pid>/root``, whose path walk
+  goes through the container's own mount namespace.  Stopped or created: a
+  worker thread unshares a private mount namespace (``CLONE_FS|CLONE_NEWNS``,
+  everything made private first), mounts the rootfs snapshot and binds the
+  record's volumes and binds on it; the namespace dies with the thread, so
+  no mount is ever left behind on the host (moby mounts volumes the same way,
+  in the daemon's namespace).
+* **rootfs view** (export): the overlay alone, no volumes (moby exports the
+  RW layer's mount): the running container's ``rootfs`` mount, or the same
+  private-namespace mount when it is stopped.
+
+Safety: every lookup in a view goes through openat2(RESOLVE_IN_ROOT) from the
+view's root fd (:mod:`engine.snapshots.rooted`), trees are read with
+``O_NOFOLLOW`` dir fds (no host path is re-walked, so a container swapping a
+directory for a symlink mid-copy cannot redirect the read: CVE-2018-15664),
+and tars are extracted by :mod:`engine.snapshots.layer_apply`'s extractor
+with names rebased under the destination (``..`` breakouts and escaping
+relative symlinks refused like moby's ``archive.Unpack``; absolute symlinks
+resolve inside the container, never on the host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, TypeVar
+
+from engine.containers.errors import ContainerError
+from engine.containers.json_log import rfc3339_nano
+from engine.containers.records import ContainerRecord
+from engine.runtime import syscalls
+from engine.runtime.paths_in_root import resolve_in_root
+from engine.snapshots import whiteouts
+from engine.snapshots.errors import LayerError
+from engine.snapshots.layer_apply import _Extractor
+from engine.snapshots.layer_diff import _in_lower_view, _is_opaque, walk_tree
+from engine.snapshots.mounts import Mount, mount
+from engine.snapshots.rooted import RootedDir, proc_path, split_clean
+from engine.snapshots.tar_writer import LayerTarWriter
+from engine.volumes.mount_spec import MountSpec
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_RESOLVE = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
+_READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TAR_BUFSIZE = 64 << 10
+
+# Go's os.FileMode type bits (io/fs), what X-Docker-Container-Path-Stat's "mode" carries.
+_GO_DIR = 1 << 31
+_GO_SYMLINK = 1 << 27
+_GO_DEVICE = 1 << 26
+_GO_PIPE = 1 << 25
+_GO_SOCKET = 1 << 24
+_GO_SETUID = 1 << 23
+_GO_SETGID = 1 << 22
+_GO_CHARDEV = 1 << 21
+_GO_STICKY = 1 << 20
+
+
+class PathNotFound(ContainerError):
+    """A path that does not exist in the container (404, moby's containerFileNotFound)."""
+
+    def __init__(self, path: str, container: str) -> None:
+        super().__init__(f"Could not find the file {path} in container {container}")
+
+
+class InvalidPath(ContainerError):
+    """A path or archive the operation cannot use (400)."""
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """moby's container.PathStat."""
+
+    name: str
+    size: int
+    mode: int  # Go FileMode bits
+    mtime: str
+    link_target: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "mode": self.mode, "mtime": self.mtime,
+                "linkTarget": self.link_target}
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    kind: int  # 0 modified, 1 added, 2 deleted (moby archive.ChangeType)
+
+
+def go_file_mode(mode: int) -> int:
+    """st_mode → Go's os.FileMode (permission bits plus type and special bits)."""
+    out = stat.S_IMODE(mode) & 0o777
+    fmt = stat.S_IFMT(mode)
+    out |= {stat.S_IFDIR: _GO_DIR, stat.S_IFLNK: _GO_SYMLINK, stat.S_IFIFO: _GO_PIPE, stat.S_IFSOCK: _GO_SOCKET,
+            stat.S_IFBLK: _GO_DEVICE, stat.S_IFCHR: _GO_DEVICE | _GO_CHARDEV}.get(fmt, 0)
+    if mode & stat.S_ISUID:
+        out |= _GO_SETUID
+    if mode & stat.S_ISGID:
+        out |= _GO_SETGID
+    if mode & stat.S_ISVTX:
+        out |= _GO_STICKY
+    return out
+
+
+def container_abs_path(path: str) -> str:
+    """moby's ResolvePath first step: clean ``/`` + path, keeping a trailing ``/`` or ``/.``
+    (archive.PreserveTrailingDotOrSeparator: they ask for the directory a symlink points at)."""
+    cleaned = posixpath.normpath("/" + path)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")
+    if path.endswith("/.") and cleaned != "/":
+        return cleaned + "/."
+    if path.endswith("/") and cleaned != "/":
+        return cleaned + "/"
+    return cleaned
+
+
+def go_base(path: str) -> str:
+    """Go's filepath.Base: trailing slashes dropped, "/" for the root."""
+    stripped = path.rstrip("/")
+    return posixpath.basename(stripped) if stripped else "/"
+
+
+# ---------------------------------------------------------------- views
+
+
+class ContainerFilesystem:
+    """The archive/export/changes operations over one daemon's containers (blocking: run in threads)."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service  # engine.containers.service.ContainerService
+
+    def _running_pid(self, record: ContainerRecord) -> int:
+        if record.state.status in ("running", "paused") and record.state.pid > 0:
+            return record.state.pid
+        return 0
+
+    def in_view(self, record: ContainerRecord, fn: Callable[[int, set[str]], T], *, volumes: bool = True) -> T:
+        """``fn(root_fd, mount_targets)`` with the container's view open (see the module doc).
+
+        ``mount_targets`` are the container paths a tree walk may descend into
+        although they are other filesystems (the record's mounts).
+        """
+        targets = {MountSpec(**m).target for m in record.mounts} if volumes else set()
+        pid = self._running_pid(record)
+        if pid:
+            where = f"/proc/{pid}/root" if volumes else str(self.service.paths.exec_dir(record.id) / "rootfs")
+            try:
+                fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise InvalidPath(f"container {record.id[:12]} is not reachable: {exc.strerror}") from exc
+            try:
+                return fn(fd, targets)
+            finally:
+                os.close(fd)
+        return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
+
+    def _mounted_view(self, record: ContainerRecord, fn: Callable[[int, set[str]], T], targets: set[str],
+                      volumes: bool) -> T:
+        base = self.service.paths.exec_root / "fsview"
+        base.mkdir(parents=True, exist_ok=True)
+        where = Path(tempfile.mkdtemp(prefix=f"{record.id[:12]}-", dir=base))
+        try:
+            mount(self.service.snapshotter.mounts(record.snapshot_key), where)
+            try:
+                fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    if volumes:
+                        self._bind_mounts(record, fd)
+                    return fn(fd, targets)
+                finally:
+                    os.close(fd)
+            finally:
+                syscalls.umount2(str(where), syscalls.MNT_DETACH)
+        finally:
+            os.rmdir(where)
+
+    def _bind_mounts(self, record: ContainerRecord, root_fd: int) -> None:
+        """The record's volumes and binds on the private mount, shallowest first (like the runtime)."""
+        specs = sorted((MountSpec(**m) for m in record.mounts), key=lambda s: s.target.count("/"))
+        with RootedDir(Path(proc_path(root_fd, "")), cross_mounts=True) as root:
+            for spec in specs:
+                if spec.type == "tmpfs":
+                    continue  # a stopped container's tmpfs holds nothing
+                source = spec.source
+                if spec.type == "volume":
+                    volumes = self.service.volumes
+                    source = str(volumes.subpath(spec.source, spec.subpath) if spec.subpath
+                                 else volumes.mount_for(spec.source))
+                parts = split_clean(spec.target)
+                if not parts or not os.path.exists(source):
+                    continue
+                try:
+                    if os.path.isdir(source):
+                        target_fd = root.make_dirs(parts)
+                        target = proc_path(target_fd, "")
+                    else:
+                        parent = root.make_dirs(parts[:-1])
+                        with contextlib.suppress(FileExistsError):
+                            os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
+                                             0o644, dir_fd=parent))
+                        target = proc_path(parent, parts[-1])
+                    options = ("rbind", "ro") if spec.read_only else ("rbind",)
+                    mount([Mount("bind", source, options)], Path(target))
+                except OSError as exc:
+                    log.warning("cp view of %s: %s not mounted: %s", record.id[:12], spec.target, exc)
+                root.invalidate()
+                root.release()
+
+    # ---------------------------------------------------------- stat
+
+    def stat_path(self, record: ContainerRecord, path: str) -> PathStat:
+        return self.in_view(record, lambda fd, _targets: _stat_in(fd, record, path))
+
+    # ---------------------------------------------------------- GET archive
+
+    def write_archive(self, record: ContainerRecord, path: str, out: BinaryIO) -> None:
+        """The tar `GET /containers/{id}/archive` streams (moby containerArchivePath)."""
+
+        def run(root_fd: int, targets: set[str]) -> None:
+            abs_path = container_abs_path(path)
+            parent_fd, base = _open_parent(root_fd, record, abs_path)
+            try:
+                rebase = go_base(abs_path)
+                with LayerTarWriter(out) as tar:
+                    _add_tree(tar, parent_fd, base, "." if rebase == "/" else rebase, posixpath.normpath(abs_path),
+                              targets)
+            finally:
+                os.close(parent_fd)
+
+        self.in_view(record, run)
+
+    # ---------------------------------------------------------- PUT archive
+
+    def extract_archive(self, record: ContainerRecord, path: str, stream: IO[bytes], *,
+                        no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
+        """Unpack the tar ``stream`` into the directory ``path`` (moby containerExtractToDir)."""
+
+        def run(root_fd: int, _targets: set[str]) -> None:
+            abs_path = container_abs_path(path)
+            dest = _resolve_lexically(root_fd, abs_path)
+            parent_fd, base = _open_parent(root_fd, record, abs_path)
+            try:
+                st = _lstat_target(parent_fd, base)
+                if st is None:
+                    raise PathNotFound(path, record.name.lstrip("/") or record.id)
+                if not stat.S_ISDIR(st.st_mode):
+                    raise InvalidPath("extraction point is not a directory")
+            finally:
+                os.close(parent_fd)
+            self._check_writable(record, dest)
+            chown = None
+            if copy_uid_gid:
+                from engine.containers.users import resolve_user
+
+                user = resolve_user(proc_path(root_fd, ""), str(record.config.get("User") or ""))
+                chown = (user.uid, user.gid)
+            with RootedDir(Path(proc_path(root_fd, "")), cross_mounts=True) as root:
+                extractor = _CopyExtractor(root, split_clean(dest), no_overwrite_dir_non_dir, chown)
+                extractor.run(stream)
+
+        self.in_view(record, run)
+
+    def _check_writable(self, record: ContainerRecord, dest: str) -> None:
+        """moby checkIfPathIsInAVolume + the read-only rootfs rule."""
+        best: MountSpec | None = None
+        for raw in record.mounts:
+            spec = MountSpec(**raw)
+            if (dest == spec.target or dest.startswith(spec.target.rstrip("/") + "/")) and (
+                    best is None or len(spec.target) > len(best.target)):
+                best = spec
+        if best is not None:
+            if best.read_only:
+                raise InvalidPath("mounted volume is marked read-only")
+            return
+        if record.host_config.get("ReadonlyRootfs"):
+            raise InvalidPath("container rootfs is marked read-only")
+
+    # ---------------------------------------------------------- export
+
+    def write_export(self, record: ContainerRecord, out: BinaryIO) -> None:
+        """The whole rootfs as the container sees it, without its volumes (moby ContainerExport)."""
+
+        def run(root_fd: int, _targets: set[str]) -> None:
+            with LayerTarWriter(out) as tar:
+                dir_fd = os.open(".", _READ_DIR, dir_fd=root_fd)
+                try:
+                    _add_children(tar, dir_fd, "", "/", os.fstat(dir_fd).st_dev, set())
+                finally:
+                    os.close(dir_fd)
+
+        self.in_view(record, run, volumes=False)
+
+    # ---------------------------------------------------------- changes
+
+    def changes(self, record: ContainerRecord) -> list[Change]:
+        layer_dirs = getattr(self.service.snapshotter, "layer_dirs", None)
+        if layer_dirs is None:
+            raise InvalidPath("container changes need the overlay snapshotter")
+        lowers, upper = layer_dirs(record.snapshot_key)
+        return upper_changes(lowers, upper)
+
+
+def _in_private_namespace(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a new thread with its own mount namespace (gone, with its mounts, when the thread ends)."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            syscalls.unshare(syscalls.CLONE_FS | syscalls.CLONE_NEWNS)
+            # Nothing mounted here may propagate back to the host's namespace.
+            syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+            result.append(fn())
+        except BaseException as exc:  # handed to the caller's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=body, name="container-fs-view")
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+# ---------------------------------------------------------------- lookups
+
+
+def _open_parent(root_fd: int, record: ContainerRecord, abs_path: str) -> tuple[int, str]:
+    """(O_PATH fd of the directory holding the target, the target's name or "" for the directory itself)."""
+    directory, base = posixpath.split(abs_path)
+    if base == ".":
+        base = ""
+    try:
+        fd = syscalls.openat2(root_fd, directory.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                              _RESOLVE)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise PathNotFound(abs_path, record.name.lstrip("/") or record.id) from exc
+        raise
+    if base and _lstat_target(fd, base) is None:
+        os.close(fd)
+        raise PathNotFound(abs_path, record.name.lstrip("/") or record.id)
+    return fd, base
+
+
+def _lstat_target(parent_fd: int, base: str) -> os.stat_result | None:
+    try:
+        if not base:
+            return os.fstat(parent_fd)
+        return os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _resolve_lexically(root_fd: int, abs_path: str) -> str:
+    """The container path ``abs_path`` leads to, every symlink followed inside the root."""
+    root = proc_path(root_fd, "")
+    rel = os.path.relpath(resolve_in_root(root, abs_path), root)
+    return "/" if rel == "." else "/" + rel
+
+
+def _stat_in(root_fd: int, record: ContainerRecord, path: str) -> PathStat:
+    abs_path = container_abs_path(path)
+    parent_fd, base = _open_parent(root_fd, record, abs_path)
+    try:
+        st = _lstat_target(parent_fd, base)
+        assert st is not None
+    finally:
+        os.close(parent_fd)
+    link_target = _resolve_lexically(root_fd, abs_path) if stat.S_ISLNK(st.st_mode) else ""
+    return PathStat(name=go_base(abs_path), size=st.st_size, mode=go_file_mode(st.st_mode),
+                    mtime=_go_time(st.st_mtime_ns), link_target=link_target)
+
+
+def _go_time(ns: int) -> str:
+    """Go's time.Time JSON (RFC 3339 with nanoseconds, trailing zeros of the fraction dropped)."""
+    text = rfc3339_nano(ns)
+    main, _, frac = text[:-1].partition(".")
+    frac = frac.rstrip("0")
+    return f"{main}.{frac}Z" if frac else f"{main}Z"
+
+
+# ---------------------------------------------------------------- reading trees
+
+
+def _add_tree(tar: LayerTarWriter, parent_fd: int, base: str, name: str, container_path: str,
+              targets: set[str]) -> None:
+    """``base`` in ``parent_fd`` as tar entry ``name``, with everything below it when it is a directory."""
+    st = _lstat_target(parent_fd, base)
+    assert st is not None
+    tar.add(name, Path(proc_path(parent_fd, base)), st)
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    dir_fd = os.open(base or ".", _READ_DIR, dir_fd=parent_fd)
+    try:
+        _add_children(tar, dir_fd, name, container_path, st.st_dev, targets)
+    finally:
+        os.close(dir_fd)
+
+
+def _add_children(tar: LayerTarWriter, top_fd: int, top_name: str, top_path: str, top_dev: int,
+                  targets: set[str]) -> None:
+    """Depth first, siblings in byte order (like Go's filepath.Walk), never following a symlink.
+
+    A directory on another filesystem is entered only when it is one of the
+    container's own mounts (a volume): /proc, /sys and /dev stay out.
+    """
+    stack: list[tuple[int, str, str, int, Iterator[str]]] = [
+        (top_fd, top_name, top_path, top_dev, iter(sorted(os.listdir(top_fd), key=os.fsencode)))]
+    try:
+        while stack:
+            dir_fd, name, cpath, dev, names = stack[-1]
+            child = next(names, None)
+            if child is None:
+                stack.pop()
+                if dir_fd != top_fd:
+                    os.close(dir_fd)
+                continue
+            st = _lstat_target(dir_fd, child)
+            if st is None:
+                continue  # gone since listdir
+            child_name = f"{name}/{child}" if name else child
+            child_path = posixpath.join(cpath, child)
+            if stat.S_ISSOCK(st.st_mode):
+                continue
+            tar.add(child_name, Path(proc_path(dir_fd, child)), st)
+            if not stat.S_ISDIR(st.st_mode) or (st.st_dev != dev and child_path not in targets):
+                continue
+            sub = os.open(child, _READ_DIR, dir_fd=dir_fd)
+            stack.append((sub, child_name, child_path, st.st_dev, iter(sorted(os.listdir(sub), key=os.fsencode))))
+    finally:
+        for dir_fd, *_ in stack:
+            if dir_fd != top_fd:
+                os.close(dir_fd)
+
+
+# ---------------------------------------------------------------- extraction
+
+
+class _CopyExtractor(_Extractor):
+    """layer_apply's extractor for `docker cp` tars: names land under ``dest`` in the container root.
+
+    moby archive.Unpack rules: a name or hardlink climbing above ``dest`` and a
+    relative symlink pointing above it are refused (breakoutError); ``.`` is
+    the destination itself and is left as it is; with
+    ``noOverwriteDirNonDir`` a directory never replaces a non-directory nor
+    the reverse; with ``copyUIDGID`` everything belongs to the container's user.
+    ``.wh.`` names are not whiteouts here, so they are refused rather than
+    misread.
+    """
+
+    def __init__(self, root: RootedDir, dest: list[str], no_overwrite_dir_non_dir: bool,
+                 chown: tuple[int, int] | None) -> None:
+        super().__init__(root)
+        self.dest = dest
+        self.no_overwrite = no_overwrite_dir_non_dir
+        self.chown = chown
+
+    def _apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        rel = split_clean(member.name)
+        if not rel:
+            return
+        if rel[-1].startswith(whiteouts.WHITEOUT_PREFIX):
+            raise LayerError("names starting with .wh. are reserved", member.name)
+        if member.islnk():
+            member.linkname = "/".join(self.dest + split_clean(member.linkname, member.name))
+        elif member.issym() and not member.linkname.startswith("/"):
+            try:
+                split_clean("/".join([*rel[:-1], member.linkname]))
+            except LayerError:
+                raise LayerError(f"invalid symlink -> {member.linkname!r}", member.name) from None
+        if self.chown is not None:
+            member.uid, member.gid = self.chown
+        parts = self.dest + rel
+        if self.no_overwrite:
+            parent = self.root.make_dirs(parts[:-1])
+            existing = _lstat_target(parent, parts[-1])
+            if existing is not None and stat.S_ISDIR(existing.st_mode) != member.isdir():
+                what = ("directory", "non-directory") if stat.S_ISDIR(existing.st_mode) else (
+                    "non-directory", "directory")
+                raise InvalidPath(f"cannot overwrite {what[0]} {'/' + '/'.join(parts)!r} with {what[1]} "
+                                  f"{member.name!r}")
+        member.name = "/".join(parts)
+        super()._apply(tar, member)
+
+
+# ---------------------------------------------------------------- changes
+
+
+# Mount points the runtime makes in the rootfs at start.  dockerd keeps them in
+# the container's "init" layer, under the RW layer, so `docker diff` never
+# lists them (moby daemon/initlayer + layer/init.go).
+RUNTIME_PATHS = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab", "/.dockerenv",
+                           "/dev/console", "/dev/pts", "/dev/shm", "/proc", "/sys", "/dev"})
+
+
+def upper_changes(lowers: list[Path], upper: Path) -> list[Change]:
+    """moby archive.OverlayChanges over one overlay upper dir: walk order, parents marked modified.
+
+    The runtime's own mount points are left out (see RUNTIME_PATHS), and so is
+    a directory that is in the upper only because of them.
+    """
+    changes: list[Change] = []
+    changed_dirs: set[str] = set()
+    for rel, path, st in walk_tree(upper):
+        cpath = "/" + rel
+        if cpath in RUNTIME_PATHS or (stat.S_ISDIR(st.st_mode) and _only_runtime_paths(lowers, upper, rel, st)):
+            continue
+        if whiteouts.is_overlay_whiteout(st) or (stat.S_ISDIR(st.st_mode) and _is_opaque(path)):
+            kind = 2
+        else:
+            kind = 1
+            lower_st = _lower_stat(lowers, rel)
+            if lower_st is not None:
+                if (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(lower_st.st_mode) and st.st_size == lower_st.st_size
+                        and st.st_mode == lower_st.st_mode and st.st_mtime_ns == lower_st.st_mtime_ns):
+                    continue  # only there as the parent of a change
+                kind = 0
+        if stat.S_ISDIR(st.st_mode):
+            changed_dirs.add(cpath)
+        if kind in (1, 2):
+            parent = posixpath.dirname(cpath)
+            if parent != "/" and parent not in changed_dirs:
+                changes.append(Change(parent, 0))
+                changed_dirs.add(parent)
+        changes.append(Change(cpath, kind))
+    return changes
+
+
+def _lower_stat(lowers: list[Path], rel: str) -> os.stat_result | None:
+    if not _in_lower_view(lowers, rel):
+        return None
+    for lower in lowers:
+        with contextlib.suppress(OSError):
+            return os.lstat(lower / rel)
+    return None
+
+
+def _only_runtime_paths(lowers: list[Path], upper: Path, rel: str, st: os.stat_result) -> bool:
+    """A directory copied up only to hold runtime mount points (its mode and owner as in the lowers)."""
+    prefix = "/" + rel + "/"
+    if not any(p.startswith(prefix) for p in RUNTIME_PATHS):
+        return False
+    lower_st = _lower_stat(lowers, rel)
+    if lower_st is None or (lower_st.st_mode, lower_st.st_uid, lower_st.st_gid) != (st.st_mode, st.st_uid, st.st_gid):
+        return False
+    return all("/" + rel + "/" + sub in RUNTIME_PATHS for sub, _path, _st in walk_tree(upper / rel))

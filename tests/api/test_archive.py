@@ -1,0 +1,299 @@
+"""Container filesystem endpoints through berthd: `docker cp` both ways, `docker export`, `docker diff`,
+and hostile tars that must not reach the host."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import RunningDaemon, running_berthd
+from tests.api.test_containers import docker_cli
+from tests.fixtures.registry import seed_images_dir
+
+pytestmark = pytest.mark.needs_root
+
+
+@pytest.fixture(scope="module")
+def engine(run_tag: str) -> Iterator[RunningDaemon]:
+    """A berthd with busybox loaded; its containers and their anonymous volumes go at the end."""
+    archive = seed_images_dir() / "busybox.tar"
+    if not archive.exists():
+        pytest.skip("seed images missing: run `make images`")
+    with running_berthd(run_tag) as daemon:
+        ok(docker_cli(daemon, "load", "-q", "-i", str(archive)))
+        try:
+            yield daemon
+        finally:
+            docker_cli(daemon, "rm", "-f", "-v", *docker_cli(daemon, "ps", "-aq").stdout.split())
+
+
+def ok(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def run_detached(engine: RunningDaemon, name: str, *args: str) -> None:
+    ok(docker_cli(engine, "run", "-d", "--name", name, *args, "busybox", "sleep", "300"))
+
+
+def api(engine: RunningDaemon, method: str, path: str, body: bytes = b"",
+        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP/1.1 request on the daemon's unix socket (the response read to its end)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(engine.socket))
+        head = [f"{method} {path} HTTP/1.1", "Host: berth", f"Content-Length: {len(body)}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    raw_head, _, payload = data.partition(b"\r\n\r\n")
+    lines = raw_head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if hdrs.get("transfer-encoding") == "chunked":
+        payload = _dechunk(payload)
+    return status, hdrs, payload
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2:]
+    return out
+
+
+def tar_of(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def entry(name: str, data: bytes | None = None, *, kind: bytes = tarfile.REGTYPE, link: str = "") -> tuple[
+        tarfile.TarInfo, bytes | None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    if data is not None:
+        info.size = len(data)
+    return info, data
+
+
+# ---------------------------------------------------------------- docker cp
+
+
+def test_cp_a_file_both_ways_with_a_running_container(engine: RunningDaemon, tmp_path: Path) -> None:
+    run_detached(engine, "cp-run")
+    src = tmp_path / "hello.txt"
+    src.write_text("hello from the host\n")
+    ok(docker_cli(engine, "cp", str(src), "cp-run:/tmp/hello.txt"))
+    assert ok(docker_cli(engine, "exec", "cp-run", "cat", "/tmp/hello.txt")) == "hello from the host\n"
+    ok(docker_cli(engine, "exec", "cp-run", "sh", "-c", "echo made inside > /tmp/inside.txt"))
+    ok(docker_cli(engine, "cp", "cp-run:/tmp/inside.txt", str(tmp_path / "back.txt")))
+    assert (tmp_path / "back.txt").read_text() == "made inside\n"
+
+
+def test_cp_a_directory_both_ways(engine: RunningDaemon, tmp_path: Path) -> None:
+    run_detached(engine, "cp-dir")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("a\n")
+    (tree / "sub" / "b.txt").write_text("b\n")
+    os.symlink("a.txt", tree / "link")
+    # /srv does not exist: the directory is copied *as* /srv; /tmp exists: it lands in /tmp/tree.
+    ok(docker_cli(engine, "cp", str(tree), "cp-dir:/srv"))
+    ok(docker_cli(engine, "cp", str(tree), "cp-dir:/tmp"))
+    listing = ok(docker_cli(engine, "exec", "cp-dir", "sh", "-c",
+                            "cd /srv && find . | sort && readlink link && cat /tmp/tree/sub/b.txt"))
+    assert listing.split() == [".", "./a.txt", "./link", "./sub", "./sub/b.txt", "a.txt", "b"]
+    ok(docker_cli(engine, "cp", "cp-dir:/etc", str(tmp_path / "etc-copy")))
+    assert "root:x:0:0" in (tmp_path / "etc-copy" / "passwd").read_text()
+    # `dir/.` copies the content, not the directory.
+    ok(docker_cli(engine, "cp", "cp-dir:/srv/.", str(tmp_path / "flat")))
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a.txt", "link", "sub"]
+
+
+def test_cp_into_and_out_of_a_stopped_container_leaves_no_mount(engine: RunningDaemon, tmp_path: Path) -> None:
+    ok(docker_cli(engine, "create", "--name", "cp-stopped", "busybox", "cat", "/data/in.txt"))
+    src = tmp_path / "in.txt"
+    src.write_text("copied while stopped\n")
+    mounts_before = _mounts_under(engine.root)
+    ok(docker_cli(engine, "cp", str(src), "cp-stopped:/in.txt"))
+    ok(docker_cli(engine, "cp", "cp-stopped:/in.txt", str(tmp_path / "out.txt")))
+    assert (tmp_path / "out.txt").read_text() == "copied while stopped\n"
+    assert _mounts_under(engine.root) == mounts_before
+    assert not any("fsview" in m for m in mounts_before)
+    ok(docker_cli(engine, "rm", "cp-stopped"))
+
+
+def _mounts_under(root: Path) -> list[str]:
+    points = (line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    return sorted(p for p in points if p.startswith(str(root)))
+
+
+def test_cp_reads_and_writes_a_volume_path(engine: RunningDaemon, tmp_path: Path) -> None:
+    ok(docker_cli(engine, "volume", "create", "cpvol"))
+    run_detached(engine, "cp-vol", "-v", "cpvol:/data")
+    src = tmp_path / "v.txt"
+    src.write_text("into the volume\n")
+    ok(docker_cli(engine, "cp", str(src), "cp-vol:/data/v.txt"))
+    ok(docker_cli(engine, "exec", "cp-vol", "sh", "-c", "echo from inside > /data/w.txt"))
+    ok(docker_cli(engine, "cp", "cp-vol:/data/w.txt", str(tmp_path / "w.txt")))
+    assert (tmp_path / "w.txt").read_text() == "from inside\n"
+    ok(docker_cli(engine, "rm", "-f", "cp-vol"))
+    # The file went into the volume, not the container's layer: a new container sees it.
+    out = ok(docker_cli(engine, "run", "--rm", "-v", "cpvol:/v", "busybox", "cat", "/v/v.txt"))
+    assert out == "into the volume\n"
+    # A stopped container's volume path is the volume too.
+    ok(docker_cli(engine, "create", "--name", "cp-vol-stopped", "-v", "cpvol:/data", "busybox", "true"))
+    ok(docker_cli(engine, "cp", "cp-vol-stopped:/data/w.txt", str(tmp_path / "w2.txt")))
+    assert (tmp_path / "w2.txt").read_text() == "from inside\n"
+    ok(docker_cli(engine, "rm", "cp-vol-stopped"))
+
+
+def test_cp_errors_are_dockers(engine: RunningDaemon, tmp_path: Path) -> None:
+    run_detached(engine, "cp-err")
+    missing = docker_cli(engine, "cp", "cp-err:/no/such/file", str(tmp_path / "x"))
+    assert missing.returncode != 0
+    assert "Could not find the file /no/such/file in container cp-err" in missing.stderr
+    unknown = docker_cli(engine, "cp", "no-such-container:/etc/passwd", str(tmp_path / "x"))
+    assert unknown.returncode != 0 and "No such container" in unknown.stderr
+    ok(docker_cli(engine, "run", "-d", "--name", "cp-ro", "--read-only", "busybox", "sleep", "300"))
+    src = tmp_path / "f"
+    src.write_text("x")
+    ro = docker_cli(engine, "cp", str(src), "cp-ro:/tmp/f")
+    assert ro.returncode != 0 and "marked read-only" in ro.stderr
+
+
+# ---------------------------------------------------------------- the API directly
+
+
+def test_head_archive_returns_the_path_stat_header(engine: RunningDaemon) -> None:
+    run_detached(engine, "stat-c")
+    status, headers, _ = api(engine, "HEAD", "/v1.51/containers/stat-c/archive?path=/etc/passwd")
+    assert status == 200
+    stat = json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))
+    assert stat["name"] == "passwd" and stat["size"] > 0 and stat["linkTarget"] == ""
+    assert stat["mode"] & 0o777 == 0o644 and not stat["mode"] & (1 << 31)
+    status, headers, _ = api(engine, "HEAD", "/containers/stat-c/archive?path=/etc")
+    assert json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))["mode"] & (1 << 31)
+    ok(docker_cli(engine, "exec", "stat-c", "ln", "-s", "/etc/passwd", "/tmp/pw-link"))
+    status, headers, _ = api(engine, "HEAD", "/containers/stat-c/archive?path=/tmp/pw-link")
+    stat = json.loads(base64.b64decode(headers["x-docker-container-path-stat"]))
+    assert stat["linkTarget"] == "/etc/passwd" and stat["mode"] & (1 << 27)
+
+
+def test_archive_bad_requests(engine: RunningDaemon) -> None:
+    run_detached(engine, "bad-c")
+    status, _, body = api(engine, "GET", "/containers/bad-c/archive?path=/nope")
+    assert status == 404
+    assert json.loads(body)["message"] == "Could not find the file /nope in container bad-c"
+    status, _, body = api(engine, "GET", "/containers/bad-c/archive")
+    assert status == 400 and "path" in json.loads(body)["message"]
+    status, _, body = api(engine, "GET", "/containers/not-there/archive?path=/")
+    assert status == 404 and json.loads(body)["message"] == "No such container: not-there"
+    status, _, body = api(engine, "PUT", "/containers/bad-c/archive?path=/etc/passwd",
+                          tar_of(entry("x", b"x")))
+    assert status == 400 and "not a directory" in json.loads(body)["message"]
+    status, _, body = api(engine, "PUT", "/containers/bad-c/archive?path=/tmp", b"this is not a tar" * 100)
+    assert status == 400
+    status, _, _ = api(engine, "GET", "/containers/not-there/export")
+    assert status == 404
+    status, _, _ = api(engine, "GET", "/containers/not-there/changes")
+    assert status == 404
+
+
+def test_hostile_tars_never_write_outside_the_container(engine: RunningDaemon, tmp_path: Path) -> None:
+    run_detached(engine, "evil-c")
+    canary = tmp_path / "canary.txt"
+    canary.write_text("untouched\n")
+    attacks = {
+        "dotdot": tar_of(entry(f"../../../../../../../../..{canary}", b"pwned\n")),
+        "absolute symlink then write": tar_of(entry("esc", kind=tarfile.SYMTYPE, link="/"),
+                                              entry(f"esc{canary}", b"pwned\n")),
+        "relative symlink out": tar_of(entry("rel", kind=tarfile.SYMTYPE, link="../../../../../../../.."),
+                                       entry(f"rel{canary}", b"pwned\n")),
+        "hardlink to host file": tar_of(entry("hl", kind=tarfile.LNKTYPE, link=str(canary))),
+        "hardlink climbing out": tar_of(entry("hl2", kind=tarfile.LNKTYPE, link=f"../../../../../..{canary}")),
+    }
+    for what, body in attacks.items():
+        status, _, reply = api(engine, "PUT", "/containers/evil-c/archive?path=/tmp", body)
+        assert canary.read_text() == "untouched\n", what
+        assert os.stat(canary).st_nlink == 1, what
+        assert status in (200, 400), (what, status, reply)
+    # The absolute symlink resolved inside the container: the write landed in the container's own tree.
+    inside = docker_cli(engine, "exec", "evil-c", "cat", f"{canary}")
+    assert inside.returncode == 0 and inside.stdout == "pwned\n"
+    # A symlink the container itself planted (pointing at the host path) is followed inside it too.
+    ok(docker_cli(engine, "exec", "evil-c", "ln", "-s", str(canary.parent), "/tmp/planted"))
+    status, _, _ = api(engine, "PUT", "/containers/evil-c/archive?path=/tmp/planted/",
+                       tar_of(entry(canary.name, b"pwned again\n")))
+    assert canary.read_text() == "untouched\n"
+    # Reading through a symlink to a host path reads the container's file, never the host's.
+    ok(docker_cli(engine, "exec", "evil-c", "ln", "-s", "/etc/shadow", "/tmp/shadow-link"))
+    status, _, data = api(engine, "GET", "/containers/evil-c/archive?path=/tmp/shadow-link/")
+    host_shadow = Path("/etc/shadow").read_bytes()
+    assert host_shadow not in data
+    # And the daemon still serves.
+    assert api(engine, "GET", "/_ping")[0] == 200
+
+
+# ---------------------------------------------------------------- export and diff
+
+
+def test_export_lists_the_rootfs(engine: RunningDaemon, tmp_path: Path) -> None:
+    ok(docker_cli(engine, "volume", "create", "exportvol"))
+    run_detached(engine, "exp-c", "-v", "exportvol:/vol")
+    ok(docker_cli(engine, "exec", "exp-c", "sh", "-c", "echo hi > /made.txt; echo v > /vol/in-volume.txt"))
+    out = tmp_path / "exp.tar"
+    ok(docker_cli(engine, "export", "-o", str(out), "exp-c"))
+    names = subprocess.run(["tar", "tf", str(out)], capture_output=True, text=True, check=True).stdout.split()
+    assert "made.txt" in names and "bin/busybox" in names and "etc/passwd" in names
+    assert not any(n.startswith("proc/") and n != "proc/" for n in names)
+    assert "vol/in-volume.txt" not in names  # volumes are not part of the export, as with dockerd
+    ok(docker_cli(engine, "stop", "-t", "0", "exp-c"))
+    piped = subprocess.run("docker export exp-c | tar t", shell=True, env=engine.env(), capture_output=True,
+                           text=True, timeout=60)
+    assert piped.returncode == 0 and "made.txt" in piped.stdout.split()
+
+
+def test_diff_shows_added_changed_and_deleted(engine: RunningDaemon) -> None:
+    run_detached(engine, "diff-c")
+    ok(docker_cli(engine, "exec", "diff-c", "sh", "-c",
+                  "mkdir -p /newdir && echo x > /newdir/file && rm /etc/group && echo '#' >> /etc/passwd"))
+    lines = ok(docker_cli(engine, "diff", "diff-c")).splitlines()
+    for expected in ["A /newdir", "A /newdir/file", "C /etc", "D /etc/group", "C /etc/passwd"]:
+        assert expected in lines, lines
+    assert lines.index("C /etc") < lines.index("D /etc/group")
+    _status, _, body = api(engine, "GET", "/containers/diff-c/changes")
+    changes = json.loads(body)
+    assert {"Path": "/etc/group", "Kind": 2} in changes and {"Path": "/newdir", "Kind": 1} in changes
+    ok(docker_cli(engine, "stop", "-t", "0", "diff-c"))
+    assert ok(docker_cli(engine, "diff", "diff-c")).splitlines() == lines
+
+
+def test_daemon_serves_after_a_client_drops_an_export(engine: RunningDaemon) -> None:
+    run_detached(engine, "drop-c")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(engine.socket))
+        sock.sendall(b"GET /containers/drop-c/export HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")
+    assert api(engine, "GET", "/_ping")[0] == 200
+    assert api(engine, "GET", "/containers/drop-c/json")[0] == 200
