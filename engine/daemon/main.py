@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import build, containers, events, execs, images, system, volumes
+from engine.api import archive, containers, events, execs, images, system, volumes
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -50,12 +50,9 @@ async def serve(config: DaemonConfig) -> None:
     events.register(router, daemon.events)
     images.register(router, daemon.images, daemon.events.publish, daemon.registry_config)
     containers.register(router, daemon.containers)
+    archive.register(router, daemon.containers)
     execs.register(router, daemon.execs)
     volumes.register(router, daemon.volumes, daemon.events.publish)
-    from engine.build.service import BuildService
-
-    build.register(router, BuildService(daemon.images, daemon.snapshotter, daemon.containers, daemon.db,
-                                        config.data_root, daemon.registry_config), daemon.containers)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
