@@ -80,6 +80,7 @@ class BuildService:
         if total == 0:
             context.mkdir()
             return
+        await asyncio.to_thread(_terminate_tar, spool, total)
         await asyncio.to_thread(_extract, spool, context)
         spool.unlink()
 
@@ -127,6 +128,23 @@ class BuildService:
 
 def _content_bytes(images: ImageStore) -> int:
     return sum(images.content.size(d) for d in images.content.walk() if images.content.has(d))
+
+
+def _terminate_tar(spool: Path, size: int) -> None:
+    """Pad a plain tar to a whole block and add the end-of-archive blocks.
+
+    The docker CLI's tar, when `-f` names a Dockerfile outside the context
+    (docker/cli ReplaceFileTarWrapper), stops right after the last member's
+    data: Go's tar reader accepts that, Python's stream reader does not.
+    Compressed contexts are left alone (zeros after a gzip stream are an error).
+    """
+    from engine.images.layer_blobs import detect_compression
+
+    with open(spool, "rb+") as f:
+        if detect_compression(f.read(8)) != "none":
+            return
+        f.seek(0, os.SEEK_END)
+        f.write(b"\0" * ((-size) % 512 + 1024))
 
 
 def _extract(spool: Path, context: Path) -> None:

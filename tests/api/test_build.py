@@ -1,0 +1,297 @@
+"""`docker build` (the real CLI's classic builder, DOCKER_BUILDKIT=0) and `docker commit` against berthd."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import RunningDaemon, berthd_with_images, restartable_berthd
+
+pytestmark = pytest.mark.needs_root
+
+DOCKERFILE = """\
+# A generator stage made of busybox tools, and a final stage on Debian that copies its output.
+ARG GREETING=hello
+FROM busybox AS gen
+ARG GREETING
+RUN mkdir /out && seq 1 3 > /out/numbers && echo "$GREETING from gen" > /out/greeting
+FROM debian:bookworm-slim AS final
+COPY --from=gen /out/ /opt/app/
+COPY data.txt /opt/app/
+COPY --chmod=755 app.sh /bin/app
+WORKDIR /opt/app
+ENV APP_MODE=test
+USER 1000:1000
+EXPOSE 8080/tcp 9000-9001/udp
+LABEL org.example.role="demo"
+HEALTHCHECK --interval=30s --timeout=5s CMD test -f /opt/app/greeting
+ENTRYPOINT ["/bin/app"]
+CMD ["world"]
+"""
+
+APP = """\
+#!/bin/sh
+echo "$(cat greeting) / $APP_MODE / $1 / $(id -u) / $(pwd) / $(tr '\\n' , < numbers) / $(cat data.txt)"
+"""
+
+
+def docker(daemon: RunningDaemon, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = dict(daemon.env(), DOCKER_BUILDKIT="0")
+    return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def build_ok(daemon: RunningDaemon, *args: str) -> str:
+    out = docker(daemon, "build", *args)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def steps(output: str) -> list[tuple[str, str]]:
+    """(instruction, the lines printed for it) for every `Step i/n : ...` of a classic build log."""
+    parts = re.split(r"^Step \d+/\d+ : ", output, flags=re.M)[1:]
+    return [(part.split("\n", 1)[0], part.split("\n", 1)[1] if "\n" in part else "") for part in parts]
+
+
+def cached(output: str) -> list[bool]:
+    """Per step that can be cached (not FROM, not an ARG before the first FROM): did it use the cache?"""
+    return [" ---> Using cache" in body for text, body in steps(output) if not text.startswith("FROM") and body]
+
+
+@pytest.fixture(scope="module")
+def engine(run_tag: str) -> Iterator[RunningDaemon]:
+    with berthd_with_images(run_tag, "busybox", "debian-bookworm-slim") as daemon:
+        yield daemon
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "app.sh").write_text(APP)
+    (tmp_path / "data.txt").write_text("data-v1\n")
+    return tmp_path
+
+
+def test_multistage_build_runs_and_has_the_config(engine: RunningDaemon, context: Path) -> None:
+    output = build_ok(engine, "-t", "demo:1", "-t", "demo:alias", "--label", "built.by=test",
+                      "--iidfile", str(context.parent / "iid"), str(context))
+    assert "Successfully tagged demo:1" in output and "Successfully tagged demo:alias" in output
+    image_id = (context.parent / "iid").read_text()
+    assert image_id.startswith("sha256:") and f"Successfully built {image_id[7:19]}" in output
+    run = docker(engine, "run", "--rm", "demo:1")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "hello from gen / test / world / 1000 / /opt/app / 1,2,3, / data-v1\n"
+    assert docker(engine, "run", "--rm", "demo:alias", "again").stdout.split(" / ")[2] == "again"
+    config = json.loads(docker(engine, "inspect", "-f", "{{json .Config}}", "demo:1").stdout)
+    assert config["Entrypoint"] == ["/bin/app"] and config["Cmd"] == ["world"]
+    assert config["WorkingDir"] == "/opt/app" and config["User"] == "1000:1000"
+    assert "APP_MODE=test" in config["Env"]
+    assert set(config["ExposedPorts"]) == {"8080/tcp", "9000/udp", "9001/udp"}
+    assert config["Labels"] == {"org.example.role": "demo", "built.by": "test"}
+    assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /opt/app/greeting"],
+                                     "Interval": 30_000_000_000, "Timeout": 5_000_000_000}
+    # COPY --chmod through debian's /bin -> usr/bin symlink landed in /usr/bin.
+    mode = docker(engine, "run", "--rm", "--entrypoint", "stat", "demo:1", "-c", "%a %u", "/usr/bin/app")
+    assert mode.stdout == "755 0\n"
+    history = docker(engine, "history", "--no-trunc", "--format", "{{.CreatedBy}}", "demo:1").stdout.splitlines()
+    assert "LABEL" in history[0] and "built.by" in history[0]  # --label is the last step
+    assert "CMD" in history[1] and "ENTRYPOINT" in history[2]
+
+
+def test_second_identical_build_uses_the_cache_at_every_step(engine: RunningDaemon, context: Path) -> None:
+    first = build_ok(engine, "-t", "demo:cache", str(context))
+    second = build_ok(engine, "-t", "demo:cache", str(context))
+    assert len(cached(second)) == 13
+    assert all(cached(second)), second
+    assert second.rsplit("Successfully built ", 1)[1][:12] == first.rsplit("Successfully built ", 1)[1][:12]
+
+
+def test_changing_one_copied_file_invalidates_that_step_and_the_later_ones(engine: RunningDaemon,
+                                                                           context: Path) -> None:
+    build_ok(engine, str(context))
+    (context / "data.txt").write_text("data-v2\n")
+    output = build_ok(engine, "-t", "demo:changed", str(context))
+    names = [text for text, body in steps(output) if not text.startswith("FROM") and body]
+    flags = cached(output)
+    changed = names.index("COPY data.txt /opt/app/")
+    assert flags[:changed] == [True] * changed
+    assert flags[changed:] == [False] * (len(flags) - changed)
+    assert docker(engine, "run", "--rm", "demo:changed").stdout.endswith("/ data-v2\n")
+
+
+def test_no_cache_build_args_and_target(engine: RunningDaemon, context: Path) -> None:
+    output = build_ok(engine, "--no-cache", "--build-arg", "GREETING=salut", "--target", "gen", "-t", "demo:gen",
+                      str(context))
+    assert not any(cached(output))
+    assert "Step 4/" in output and "COPY" not in output  # the final stage is not built
+    run = docker(engine, "run", "--rm", "demo:gen", "cat", "/out/greeting")
+    assert run.stdout == "salut from gen\n"
+
+
+def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_path_factory: pytest.TempPathFactory
+                                     ) -> None:
+    other = tmp_path_factory.mktemp("df") / "Special.dockerfile"
+    other.write_text("FROM busybox\nCOPY data.txt /\nCMD [\"cat\", \"/data.txt\"]\n")
+    build_ok(engine, "-f", str(other), "-t", "demo:f", str(context))
+    assert docker(engine, "run", "--rm", "demo:f").stdout == "data-v1\n"
+
+
+def test_dockerignore_with_exceptions_and_doublestar(engine: RunningDaemon, tmp_path: Path) -> None:
+    files = ["keep.txt", "secret.key", "logs/a.log", "logs/keep.log", "deep/x/y/z.tmp", "deep/x/y/ok.txt",
+             "docs/readme.md", "docs/internal/notes.md"]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / ".dockerignore").write_text("*.key\nlogs\n!logs/keep.log\n**/*.tmp\ndocs/**\n!docs/readme.md\n")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\nCMD [\"find\", \"/ctx\", \"-type\", \"f\"]\n")
+    build_ok(engine, "-t", "demo:ignore", str(tmp_path))
+    found = sorted(docker(engine, "run", "--rm", "demo:ignore").stdout.split())
+    assert found == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/deep/x/y/ok.txt", "/ctx/docs/readme.md",
+                     "/ctx/keep.txt", "/ctx/logs/keep.log"]
+
+
+def test_add_extracts_a_local_tar_and_copy_chown(engine: RunningDaemon, tmp_path: Path) -> None:
+    with tarfile.open(tmp_path / "bundle.tar.gz", "w:gz") as tar:
+        data = b"inside the archive\n"
+        info = tarfile.TarInfo("pkg/file.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    (tmp_path / "plain.txt").write_text("plain\n")
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nADD bundle.tar.gz /opt/\n"
+        "RUN echo 'app:x:1234:1234::/:/bin/sh' >> /etc/passwd && echo 'grp:x:2345:' >> /etc/group\n"
+        "COPY --chown=app:grp plain.txt /srv/\nCOPY --chown=app plain.txt /srv/solo.txt\n"
+        "RUN stat -c '%u %g' /srv/plain.txt /srv/solo.txt > /owner\n")
+    build_ok(engine, "-t", "demo:add", str(tmp_path))
+    assert docker(engine, "run", "--rm", "demo:add", "cat", "/opt/pkg/file.txt").stdout == "inside the archive\n"
+    assert docker(engine, "run", "--rm", "demo:add", "cat", "/owner").stdout == "1234 2345\n1234 1234\n"
+
+
+@pytest.mark.parametrize("dockerfile, message", [
+    ("FROM busybox\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO"),
+    ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context: ../outside"),
+    ("FROM busybox\nCOPY missing.txt /x\n", "file not found in build context"),
+    ("FROM busybox\nADD http://127.0.0.1:9/nothing.tar /x\n", "failed to fetch http://127.0.0.1:9/nothing.tar"),
+])
+def test_bad_input_is_a_clear_error(engine: RunningDaemon, tmp_path: Path, dockerfile: str, message: str) -> None:
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    out = docker(engine, "build", str(tmp_path))
+    assert out.returncode == 1
+    assert message in out.stderr
+    _assert_nothing_left(engine)
+
+
+def test_failing_run_stops_the_build_with_its_exit_code_and_output(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo ok\nRUN echo before-the-failure && exit 3\n"
+                                         "RUN echo never\n")
+    out = docker(engine, "build", str(tmp_path))
+    assert out.returncode == 3
+    assert "before-the-failure" in out.stdout and "never" not in out.stdout
+    assert "returned a non-zero code: 3 (Dockerfile line 3)" in out.stderr
+    _assert_nothing_left(engine)
+
+
+def _assert_nothing_left(daemon: RunningDaemon) -> None:
+    assert docker(daemon, "ps", "-aq").stdout == ""
+    data = daemon.root / "data"
+    metadata = json.loads((data / "snapshots" / "overlay" / "metadata.json").read_text()) \
+        if (data / "snapshots" / "overlay" / "metadata.json").exists() else {}
+    assert "build-" not in json.dumps(metadata)
+    work = data / "tmp" / "build"
+    assert not work.exists() or list(work.iterdir()) == []
+    with open("/proc/self/mountinfo") as f:
+        assert str(data) not in f.read()
+
+
+def _raw_build(daemon: RunningDaemon, body: bytes, query: str = "") -> tuple[int, bytes]:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(60)
+        sock.connect(str(daemon.socket))
+        sock.sendall(f"POST /v1.41/build{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, rest = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), rest
+
+
+def test_context_tar_entries_cannot_escape(engine: RunningDaemon, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    outside = tmp_path / "escaped"
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dockerfile = b"FROM busybox\nCOPY link/ /x/\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        evil = tarfile.TarInfo("../../../../../../.." + str(outside))
+        evil.size = 4
+        tar.addfile(evil, io.BytesIO(b"evil"))
+    status, body = _raw_build(engine, buffer.getvalue())
+    assert status == 400 and b"climbs out" in body
+    assert not outside.exists()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dockerfile = b"FROM busybox\nCOPY link/passwd /stolen\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        link = tarfile.TarInfo("link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(link)
+    status, body = _raw_build(engine, buffer.getvalue(), "?t=demo:link")
+    # The symlink resolves inside the context, where there is no etc/passwd.
+    assert status == 200 and b"file not found in build context" in body
+    _assert_nothing_left(engine)
+
+
+def test_commit_then_run_and_history(engine: RunningDaemon) -> None:
+    out = docker(engine, "run", "--name", "to-commit", "busybox", "sh", "-c", "echo changed > /changed.txt && "
+                                                                               "rm /bin/vi")
+    assert out.returncode == 0, out.stderr
+    committed = docker(engine, "commit", "-m", "a test commit", "-a", "tester", "-c", 'CMD ["cat", "/changed.txt"]',
+                       "-c", "ENV COMMITTED=yes", "to-commit", "demo:committed")
+    assert committed.returncode == 0, committed.stderr
+    assert committed.stdout.startswith("sha256:")
+    assert docker(engine, "run", "--rm", "demo:committed").stdout == "changed\n"
+    assert docker(engine, "run", "--rm", "demo:committed", "ls", "/bin/vi").returncode != 0  # a whiteout
+    env = docker(engine, "inspect", "-f", "{{json .Config.Env}}", "demo:committed").stdout
+    assert "COMMITTED=yes" in env
+    history = docker(engine, "history", "--format", "{{.Comment}}|{{.CreatedBy}}", "demo:committed").stdout
+    first = history.splitlines()[0]
+    assert first.startswith("a test commit|") and "echo changed" in first
+    assert docker(engine, "inspect", "-f", "{{.Author}}", "demo:committed").stdout.strip() == "tester"
+    docker(engine, "rm", "to-commit")
+
+
+def test_builder_prune_forgets_the_cache(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo pruned > /p\n")
+    build_ok(engine, str(tmp_path))
+    assert all(cached(build_ok(engine, str(tmp_path))))
+    out = docker(engine, "builder", "prune", "-f")
+    assert out.returncode == 0, out.stderr
+    assert "Total reclaimed space" in out.stdout
+    assert not any(cached(build_ok(engine, str(tmp_path))))
+
+
+@pytest.mark.parametrize("halt", [signal.SIGTERM, signal.SIGKILL])
+def test_cache_survives_a_daemon_restart(run_tag: str, tmp_path: Path, halt: signal.Signals) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY f.txt /\nRUN cat /f.txt > /g.txt\nENV X=1\n")
+    (tmp_path / "f.txt").write_text("f\n")
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        build_ok(berthd.daemon, str(tmp_path))
+        berthd.halt(halt)
+        daemon = berthd.start()
+        again = build_ok(daemon, str(tmp_path))
+        assert cached(again) == [True, True, True]
+        assert os.path.isdir(daemon.root / "data")
