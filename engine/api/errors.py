@@ -103,10 +103,6 @@ def _backend_statuses() -> dict[str, int]:
             "engine.volumes.errors.InvalidParameter": 400,
             "engine.volumes.errors.MountFailed": 500,
             "engine.containers.users.UserError": 400,
-            "engine.network.errors.NotFound": 404,
-            "engine.network.errors.Conflict": 409,
-            "engine.network.errors.InvalidParameter": 400,
-            "engine.network.service.Forbidden": 403,
             "engine.build.errors.BuildError": 400,
         }
     return _STATUSES

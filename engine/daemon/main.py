@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import archive, containers, events, execs, images, networks, system, volumes
+from engine.api import archive, containers, events, execs, images, system, volumes
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -53,7 +53,6 @@ async def serve(config: DaemonConfig) -> None:
     archive.register(router, daemon.containers)
     execs.register(router, daemon.execs)
     volumes.register(router, daemon.volumes, daemon.events.publish)
-    networks.register(router, daemon.networks, daemon.containers)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
@@ -77,9 +76,7 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await server.close()
-        # Containers keep running under their shims; the next berthd reconnects to them
-        # (their veths and rules stay; proxies and DNS servers stop until then).
-        await daemon.networks.close()
+        # Containers keep running under their shims; the next berthd reconnects to them.
         daemon.close()
 
 
