@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import RunningDaemon, running_berthd, start_berthd, stop
+from tests.api.conftest import RunningDaemon, start_berthd, stop
 from tests.api.test_containers import docker_cli
 from tests.fixtures.registry import LocalRegistry
 
@@ -56,19 +56,21 @@ def skopeo_inspect(registry: LocalRegistry, ref: str, *, raw: bool = False) -> d
     return parsed
 
 
+def start_registry_berthd(root: Path, run_tag: str, config: dict[str, object]) -> RunningDaemon:
+    """A berthd for `root` that reaches the test registries on the host's loopback: in the
+    host's netns when the helpers would give it one of its own."""
+    (root / "daemon.json").write_text(json.dumps(config))
+    extra = ["--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json")]
+    if "host_netns" in inspect.signature(start_berthd).parameters:
+        return start_berthd(root, *extra, host_netns=True)  # type: ignore[call-arg,unused-ignore]
+    return start_berthd(root, *extra)
+
+
 @contextlib.contextmanager
 def registry_berthd(run_tag: str, mirror: LocalRegistry) -> Iterator[RunningDaemon]:
-    """A berthd that reaches the test registries on the host's loopback (so in the host's
-    netns when the helpers offer one of its own) with `mirror` as docker.io's mirror."""
-    if "host_netns" not in inspect.signature(start_berthd).parameters:
-        with running_berthd(run_tag, config={"registry-mirrors": [mirror.url]}) as running:
-            yield running
-        return
+    """start_registry_berthd in a run-tagged temp dir, `mirror` standing in for docker.io."""
     with tempfile.TemporaryDirectory(prefix=f"{run_tag}-d-") as tmp:
-        root = Path(tmp)
-        (root / "daemon.json").write_text(json.dumps({"registry-mirrors": [mirror.url]}))
-        running = start_berthd(root, "--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json"),
-                               host_netns=True)  # type: ignore[call-arg,unused-ignore]
+        running = start_registry_berthd(Path(tmp), run_tag, {"registry-mirrors": [mirror.url]})
         try:
             yield running
         finally:

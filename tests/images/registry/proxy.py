@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -35,6 +36,11 @@ class FlakyProxy:
     deny_manifests: bool = False  # answer manifest GETs 403 DENIED, as Docker Hub does
     corrupt_blobs: bool = False  # flip one byte of every blob body
     pad_manifests: bool = False  # append a space to manifest bodies, keeping Docker-Content-Digest
+    # Blob bodies are streamed; once `trip_after_bytes` blob bytes went out in all, `on_trip(digest)`
+    # runs (in a thread) and the connection drops: a kill at an exact byte of a pull (see arm()).
+    trip_after_bytes: int | None = None
+    on_trip: Callable[[str], None] | None = None
+    blob_bytes_sent: int = 0
     seen: list[SeenRequest] = field(default_factory=list)
     port: int = 0
 
@@ -67,6 +73,8 @@ class FlakyProxy:
             raise web.HTTPTemporaryRedirect(f"{self.redirect_blobs_to}{request.path_qs}")
         assert self._client is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        if is_blob_get and self.trip_after_bytes is not None:
+            return await self._stream_until_trip(request, headers)
         body = await request.read()
         async with self._client.request(
             request.method, f"{self.upstream}{request.path_qs}", headers=headers, data=body or None,
@@ -89,6 +97,41 @@ class FlakyProxy:
                 request.transport.abort()  # the connection drops mid-body
                 return response
             return web.Response(status=upstream.status, headers=out_headers, body=data)
+
+    def arm(self, after_bytes: int, on_trip: Callable[[str], None]) -> None:
+        """Trip once `after_bytes` more blob bytes have been served."""
+        self.blob_bytes_sent = 0
+        self.trip_after_bytes = after_bytes
+        self.on_trip = on_trip
+
+    def disarm(self) -> None:
+        self.trip_after_bytes = None
+        self.on_trip = None
+
+    async def _stream_until_trip(self, request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+        assert self._client is not None and self.trip_after_bytes is not None
+        digest = request.path.rsplit("/", 1)[-1]
+        async with self._client.get(f"{self.upstream}{request.path_qs}", headers=headers,
+                                    allow_redirects=False) as upstream:
+            out_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS}
+            response = web.StreamResponse(status=upstream.status, headers=out_headers)
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_chunked(64 * 1024):
+                left = self.trip_after_bytes - self.blob_bytes_sent
+                if self.on_trip is not None and left <= len(chunk):
+                    await response.write(chunk[:left])
+                    self.blob_bytes_sent += left
+                    trip, self.on_trip = self.on_trip, None
+                    await asyncio.to_thread(trip, digest)
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                await response.write(chunk)
+                self.blob_bytes_sent += len(chunk)
+            await response.write_eof()
+            return response
 
     def start(self) -> None:
         started = threading.Event()
