@@ -104,5 +104,12 @@ def _backend_statuses() -> dict[str, int]:
             "engine.volumes.errors.MountFailed": 500,
             "engine.containers.users.UserError": 400,
             "engine.build.errors.BuildError": 400,
+            "engine.containers.filesystem.PathNotFound": 404,
+            "engine.containers.filesystem.InvalidPath": 400,
+            "engine.snapshots.errors.LayerError": 400,
+            "engine.network.errors.NotFound": 404,
+            "engine.network.errors.Conflict": 409,
+            "engine.network.errors.InvalidParameter": 400,
+            "engine.network.service.Forbidden": 403,
         }
     return _STATUSES

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.api import archive, containers, events, execs, images, system, volumes
+from engine.api import archive, build, containers, events, execs, images, networks, system, volumes
 from engine.api.router import API_VERSION, Router
 from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
@@ -53,6 +53,11 @@ async def serve(config: DaemonConfig) -> None:
     archive.register(router, daemon.containers)
     execs.register(router, daemon.execs)
     volumes.register(router, daemon.volumes, daemon.events.publish)
+    from engine.build.service import BuildService
+
+    build.register(router, BuildService(daemon.images, daemon.snapshotter, daemon.containers, daemon.db,
+                                        config.data_root, daemon.registry_config), daemon.containers)
+    networks.register(router, daemon.networks, daemon.containers)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
     tls = _tls(config)
@@ -76,7 +81,9 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await server.close()
-        # Containers keep running under their shims; the next berthd reconnects to them.
+        # Containers keep running under their shims; the next berthd reconnects to them
+        # (their veths and rules stay; proxies and DNS servers stop until then).
+        await daemon.networks.close()
         daemon.close()
 
 
