@@ -114,6 +114,10 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         filters = parse_filters(request.arg("filters"), {"reference", "dangling", "label", "before", "since",
                                                          "until"})
         summaries = await asyncio.to_thread(images.summaries)
+        if not request.flag("all"):
+            # Like dockerd: intermediate images (untagged, with a child: a build's steps) only with all=1.
+            parents = {s.get("ParentId") for s in summaries}
+            summaries = [s for s in summaries if s.get("RepoTags") or s.get("RepoDigests") or s["Id"] not in parents]
         return Response.json([s for s in summaries if _image_matches(s, filters)])
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:

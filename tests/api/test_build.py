@@ -111,6 +111,11 @@ def test_multistage_build_runs_and_has_the_config(engine: RunningDaemon, context
 def test_second_identical_build_uses_the_cache_at_every_step(engine: RunningDaemon, context: Path) -> None:
     first = build_ok(engine, "-t", "demo:cache", str(context))
     second = build_ok(engine, "-t", "demo:cache", str(context))
+    # The steps' images are intermediate: `docker images` hides them, `-a` shows them (dockerd's rule).
+    step_ids = [line.split()[-1] for line in second.splitlines() if line.startswith(" ---> ") and "cache" not in line]
+    listed = docker(engine, "images", "-q").stdout.split()
+    everything = docker(engine, "images", "-aq").stdout.split()
+    assert step_ids[-2] not in listed and step_ids[-2] in everything and step_ids[-1] in listed
     assert len(cached(second)) == 13
     assert all(cached(second)), second
     assert second.rsplit("Successfully built ", 1)[1][:12] == first.rsplit("Successfully built ", 1)[1][:12]
