@@ -370,11 +370,19 @@ class ContainerService:
             self.health.run_ended(container_id)
         await live.hub.wait_run_end()
         if exit_json is None:
+            from engine.runtime.procinfo import is_running
+
+            shim_pid = 0
+            with contextlib.suppress(NoSuchContainer):
+                shim_pid = self.store.get(container_id).state.shim_pid
             for _ in range(100):  # the shim writes exit.json just before it closes its socket
+                shim_alive = is_running(shim_pid, None)  # looked at first: a file it wrote is read below
                 saved = read_exit_record(exec_dir)
                 if saved is not None:
                     exit_json = saved.to_json()
                     break
+                if not shim_alive:
+                    break  # killed without writing one (a reboot-like stop): nothing to wait for
                 await asyncio.sleep(0.05)
         try:
             record = self.store.get(container_id)
@@ -438,8 +446,20 @@ class ContainerService:
             log.error("network cleanup of %s failed: %s", container_id[:12], exc)
 
     def _cleanup_run(self, record: ContainerRecord) -> None:
+        from engine.runtime.errors import ContainerNotFound
+        from engine.runtime.lifecycle import delete_container
+        from engine.runtime.state import StateStore
         from engine.snapshots.mounts import unmount_all_under
 
+        # The shim deletes the runtime's state when the run ends; a shim that was killed (a
+        # reboot-like stop, `kill -9`) leaves it, and the processes with it: end them, like
+        # containerd does for a task whose shim died, so the next start can use the id.
+        try:
+            delete_container(StateStore(str(self.paths.runtime_root)), record.id, force=True)
+        except ContainerNotFound:
+            pass
+        except Exception:
+            log.exception("runtime delete of %s failed", record.id[:12])
         exec_dir = self.paths.exec_dir(record.id)
         unmount_all_under(exec_dir)
         shutil.rmtree(exec_dir, ignore_errors=True)

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.api.conftest import RunningDaemon, running_berthd, start_berthd, stop
+from tests.api.conftest import RunningDaemon, restartable_berthd, running_berthd
 from tests.fixtures.registry import seed_images_dir
 
 pytestmark = pytest.mark.needs_root
@@ -157,43 +156,31 @@ def test_docker_py_runs_lists_and_removes(engine: RunningDaemon) -> None:
         client.close()
 
 
-def test_containers_survive_a_daemon_restart(run_tag: str) -> None:
-    archive = seed_images_dir() / "busybox.tar"
-    if not archive.exists():
-        pytest.skip("seed images missing: run `make images`")
-    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-restart-") as tmp:
-        root = Path(tmp)
-        daemon = start_berthd(root, "--cgroup-parent", run_tag)
-        try:
-            docker_cli(daemon, "load", "-q", "-i", str(archive))
-            docker_cli(daemon, "run", "-d", "--name", "survivor", "busybox", "sh", "-c",
-                       "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
-            docker_cli(daemon, "run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7")
-            pid = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "survivor").stdout)
-            quitter = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "quitter").stdout)
-            daemon.proc.send_signal(signal.SIGKILL)  # no chance to clean anything up
-            daemon.proc.wait(10)
-            for _ in range(200):  # the quitter ends while no daemon is there to see it
-                if not os.path.exists(f"/proc/{quitter}"):
-                    break
-                time.sleep(0.05)
-            assert os.path.exists(f"/proc/{pid}")  # the survivor outlived its daemon
-            daemon = start_berthd(root, "--cgroup-parent", run_tag)
-            assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "running"
-            quit_state = json.loads(docker_cli(daemon, "inspect", "-f", "{{json .State}}", "quitter").stdout)
-            assert (quit_state["Status"], quit_state["ExitCode"]) == ("exited", 7)
-            before = docker_cli(daemon, "logs", "survivor").stdout.count("tick")
-            for _ in range(100):
-                if docker_cli(daemon, "logs", "survivor").stdout.count("tick") > before:
-                    break
-                time.sleep(0.05)
-            assert docker_cli(daemon, "logs", "survivor").stdout.count("tick") > before  # logs continue
-            assert docker_cli(daemon, "stop", "-t", "0", "survivor").returncode == 0
-            assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "exited"
-        finally:
-            docker_cli(daemon, "rm", "-f", "survivor", "quitter")
-            stop(daemon)
-
+@pytest.mark.parametrize("halt", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_containers_survive_a_daemon_restart(run_tag: str, halt: signal.Signals) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        docker_cli(daemon, "run", "-d", "--name", "survivor", "busybox", "sh", "-c",
+                   "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")
+        docker_cli(daemon, "run", "-d", "--name", "quitter", "busybox", "sh", "-c",
+                   "until [ -f /go ]; do sleep 0.05; done; exit 7")
+        pid = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "survivor").stdout)
+        quitter = int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "quitter").stdout)
+        berthd.halt(halt)  # SIGTERM: a clean shutdown; SIGKILL: no chance to clean anything up
+        Path(f"/proc/{quitter}/root/go").touch()  # the quitter ends while no daemon is there to see it
+        _wait_for(lambda: not os.path.exists(f"/proc/{quitter}"), "the quitter to exit")
+        assert os.path.exists(f"/proc/{pid}")  # the survivor outlived its daemon
+        daemon = berthd.start()
+        assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "running"
+        assert int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "survivor").stdout) == pid
+        quit_state = json.loads(docker_cli(daemon, "inspect", "-f", "{{json .State}}", "quitter").stdout)
+        assert (quit_state["Status"], quit_state["ExitCode"]) == ("exited", 7)
+        before = docker_cli(daemon, "logs", "survivor").stdout.count("tick")
+        _wait_for(lambda: docker_cli(daemon, "logs", "survivor").stdout.count("tick") > before, "logs to continue")
+        assert docker_cli(daemon, "exec", "survivor", "echo", "still managed").stdout == "still managed\n"
+        assert docker_cli(daemon, "stop", "-t", "0", "survivor").returncode == 0
+        assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "exited"
+        assert not os.path.exists(f"/proc/{pid}")
 
 
 def _drive_pty(argv: list[str], env: dict[str, str], typed: bytes, rows: int = 0, cols: int = 0) -> tuple[str, int]:
@@ -320,29 +307,39 @@ def test_restart_policies(engine: RunningDaemon) -> None:
 
 
 def test_restart_always_comes_back_after_a_full_stop(run_tag: str) -> None:
-    archive = seed_images_dir() / "busybox.tar"
-    if not archive.exists():
-        pytest.skip("seed images missing: run `make images`")
-    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-reboot-") as tmp:
-        root = Path(tmp)
-        daemon = start_berthd(root, "--cgroup-parent", run_tag)
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        docker_cli(daemon, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "300")
+        docker_cli(daemon, "run", "-d", "--name", "mortal", "busybox", "sleep", "300")
+        pids = [int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", n).stdout) for n in ("phoenix", "mortal")]
+        shims = _shims_under(berthd.root)
+        assert len(shims) == 2
+        # Like a reboot: the daemon, every shim and every container process are gone at once.
+        berthd.halt(signal.SIGKILL)
+        for pid in [*shims, *pids]:
+            os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in [*shims, *pids]), "everything to die")
+        daemon = berthd.start()
+
+        def status(name: str) -> str:
+            return docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+
+        _wait_for(lambda: status("phoenix") == "running", "the always-restart container to come back")
+        assert int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "phoenix").stdout) not in pids
+        assert docker_cli(daemon, "exec", "phoenix", "true").returncode == 0
+        assert status("mortal") == "exited"
+
+
+def _shims_under(root: Path) -> list[int]:
+    """The shim processes of the berthd whose state is under `root` (found by their command line)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            docker_cli(daemon, "load", "-q", "-i", str(archive))
-            docker_cli(daemon, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sleep", "300")
-            docker_cli(daemon, "run", "-d", "--name", "mortal", "busybox", "sleep", "300")
-            pids = [int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", n).stdout) for n in ("phoenix", "mortal")]
-            daemon.proc.send_signal(signal.SIGKILL)
-            daemon.proc.wait(10)
-            for pid in pids:  # like a reboot: every container process is gone too
-                os.kill(pid, signal.SIGKILL)
-            _wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), "the containers to die")
-            daemon = start_berthd(root, "--cgroup-parent", run_tag)
-
-            def status(name: str) -> str:
-                return docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", name).stdout.strip()
-
-            _wait_for(lambda: status("phoenix") == "running", "the always-restart container to come back")
-            assert status("mortal") == "exited"
-        finally:
-            docker_cli(daemon, "rm", "-f", "phoenix", "mortal")
-            stop(daemon)
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"engine.containers.shim" in argv and any(str(root).encode() in a for a in argv):
+            found.append(int(entry.name))
+    return found
