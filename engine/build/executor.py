@@ -302,11 +302,19 @@ class Builder:
         record.config["Cmd"] = argv
         self.containers.store.save(record)
         await out.stream(f" ---> Running in {record.id[:12]}\n")
+        from engine.containers.json_log import LogFollower
+
+        follower = LogFollower(self.containers.paths.log_path(record.id))
         try:
             waiter = self.containers.wait(record.id, "next-exit")
             await self.containers.start(record.id)
-            finished = await waiter
-            await self._relay_output(record.id, out)
+            while True:  # the step's output as it comes (the json-file log the shim writes)
+                done, _ = await asyncio.wait({waiter}, timeout=0.1)
+                await self._relay_output(follower, out)
+                if done:
+                    break
+            finished = waiter.result()
+            await self._relay_output(follower, out)
             code = finished.state.exit_code
             if code != 0:
                 shown = json.dumps(argv) if instruction.json_form else " ".join(argv)
@@ -317,16 +325,15 @@ class Builder:
                 commit_snapshot, self.images, self.snapshotter, record.snapshot_key, state.image, config,
                 History(created_by), keep_snapshot=True)
         finally:
+            follower.close()
             with contextlib.suppress(Exception):
                 await self.containers.remove(record.id, force=True, volumes=True)
             await out.stream(f"Removing intermediate container {record.id[:12]}\n")
         return image
 
-    async def _relay_output(self, container_id: str, out: _Output) -> None:
-        from engine.containers.json_log import read_records
-
-        records = await asyncio.to_thread(read_records, self.containers.paths.log_path(container_id))
-        text = "".join(r.text for r in records)
+    @staticmethod
+    async def _relay_output(follower: Any, out: _Output) -> None:
+        text = "".join(r.text for r in await asyncio.to_thread(lambda: list(follower.poll())))
         if text:
             await out.stream(text)
 
