@@ -13,7 +13,7 @@ import pytest
 
 from tests.api.conftest import RunningDaemon
 from tests.api.test_containers import docker_cli
-from tests.api.test_push import registry_berthd
+from tests.api.test_push import berthd_with_busybox
 from tests.cli.conftest import seed_archive
 from tests.fixtures.dockerd import ReferenceDockerd
 from tests.fixtures.registry import LocalRegistry
@@ -22,9 +22,8 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry, pytest.mark.ne
 
 
 @pytest.fixture(scope="module")
-def berthd(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
-    with registry_berthd(run_tag, seeded_registry) as running:
-        assert docker_cli(running, "pull", "busybox").returncode == 0
+def daemon(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
+    with berthd_with_busybox(run_tag, seeded_registry) as running:
         yield running
 
 
@@ -38,7 +37,7 @@ def _dockerd_id(dockerd: ReferenceDockerd, name: str) -> str:
     return dockerd.docker("image", "inspect", "--format", "{{.Id}}", name).stdout.decode().strip()
 
 
-def test_dockerd_pushes_berth_pulls_the_same_id(reference_dockerd: ReferenceDockerd, berthd: RunningDaemon,
+def test_dockerd_pushes_berth_pulls_the_same_id(reference_dockerd: ReferenceDockerd, daemon: RunningDaemon,
                                                 make_registry: object, run_tag: str) -> None:
     target = make_registry()  # type: ignore[operator]
     name = f"{target.host}/{run_tag}/from-dockerd:v1"
@@ -46,33 +45,33 @@ def test_dockerd_pushes_berth_pulls_the_same_id(reference_dockerd: ReferenceDock
     reference_dockerd.docker("tag", "busybox:latest", name)
     try:
         reference_dockerd.docker("push", name)
-        pulled = docker_cli(berthd, "pull", name)
+        pulled = docker_cli(daemon, "pull", name)
         assert pulled.returncode == 0, pulled.stderr
-        assert _berth_id(berthd, name) == _dockerd_id(reference_dockerd, name)
-        run = docker_cli(berthd, "run", "--rm", name, "echo", "pushed by dockerd")
+        assert _berth_id(daemon, name) == _dockerd_id(reference_dockerd, name)
+        run = docker_cli(daemon, "run", "--rm", name, "echo", "pushed by dockerd")
         assert run.stdout == "pushed by dockerd\n", run.stderr
     finally:
         reference_dockerd.docker("rmi", name, check=False)
 
 
-def test_berth_pushes_dockerd_pulls_the_same_id(reference_dockerd: ReferenceDockerd, berthd: RunningDaemon,
+def test_berth_pushes_dockerd_pulls_the_same_id(reference_dockerd: ReferenceDockerd, daemon: RunningDaemon,
                                                 make_registry: object, run_tag: str) -> None:
     target = make_registry()  # type: ignore[operator]
     name = f"{target.host}/{run_tag}/from-berth:v1"
-    assert docker_cli(berthd, "tag", "busybox", name).returncode == 0
-    pushed = docker_cli(berthd, "push", name)
+    assert docker_cli(daemon, "tag", "busybox", name).returncode == 0
+    pushed = docker_cli(daemon, "push", name)
     assert pushed.returncode == 0, pushed.stderr
     try:
         reference_dockerd.docker("pull", name)
-        assert _dockerd_id(reference_dockerd, name) == _berth_id(berthd, name)
+        assert _dockerd_id(reference_dockerd, name) == _berth_id(daemon, name)
         # Both name the manifest Berth pushed by the same digest.
         digests = json.loads(reference_dockerd.docker("image", "inspect", name).stdout)[0]["RepoDigests"]
-        assert digests[0] in json.loads(docker_cli(berthd, "image", "inspect", name).stdout)[0]["RepoDigests"]
+        assert digests[0] in json.loads(docker_cli(daemon, "image", "inspect", name).stdout)[0]["RepoDigests"]
     finally:
         reference_dockerd.docker("rmi", name, check=False)
 
 
-def test_docker_save_loads_into_berth_and_back(reference_dockerd: ReferenceDockerd, berthd: RunningDaemon,
+def test_docker_save_loads_into_berth_and_back(reference_dockerd: ReferenceDockerd, daemon: RunningDaemon,
                                                tmp_path: Path, run_tag: str) -> None:
     # dockerd → berthd
     reference_dockerd.docker("load", "-i", str(seed_archive("hello-world")))
@@ -81,22 +80,22 @@ def test_docker_save_loads_into_berth_and_back(reference_dockerd: ReferenceDocke
     from_dockerd = tmp_path / "from-dockerd.tar"
     reference_dockerd.docker("save", "-o", str(from_dockerd), name)
     try:
-        loaded = docker_cli(berthd, "load", "-i", str(from_dockerd))
+        loaded = docker_cli(daemon, "load", "-i", str(from_dockerd))
         assert loaded.returncode == 0, loaded.stderr
         assert f"Loaded image: {name}" in loaded.stdout
-        assert _berth_id(berthd, name) == _dockerd_id(reference_dockerd, name)
+        assert _berth_id(daemon, name) == _dockerd_id(reference_dockerd, name)
     finally:
         reference_dockerd.docker("rmi", name, check=False)
     # berthd → dockerd (the image dockerd just dropped comes back with the same ID)
     from_berth = tmp_path / "from-berth.tar"
     with open(from_berth, "wb") as out:
-        saved = subprocess.run(["docker", "save", name], env=berthd.env(), stdout=out, stderr=subprocess.PIPE,
+        saved = subprocess.run(["docker", "save", name], env=daemon.env(), stdout=out, stderr=subprocess.PIPE,
                                timeout=120)
     assert saved.returncode == 0, saved.stderr
     try:
         output = reference_dockerd.docker("load", "-i", str(from_berth)).stdout.decode()
         assert f"Loaded image: {name}" in output
-        assert _dockerd_id(reference_dockerd, name) == _berth_id(berthd, name)
+        assert _dockerd_id(reference_dockerd, name) == _berth_id(daemon, name)
         run = reference_dockerd.docker("run", "--rm", "--network", "none", name).stdout.decode()
         assert "Hello" in run
     finally:

@@ -77,10 +77,16 @@ def registry_berthd(run_tag: str, mirror: LocalRegistry) -> Iterator[RunningDaem
             stop(running)
 
 
-@pytest.fixture(scope="module")
-def daemon(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
+@contextlib.contextmanager
+def berthd_with_busybox(run_tag: str, seeded_registry: LocalRegistry) -> Iterator[RunningDaemon]:
     with registry_berthd(run_tag, seeded_registry) as running:
         assert docker_cli(running, "pull", "busybox").returncode == 0
+        yield running
+
+
+@pytest.fixture(scope="module")
+def daemon(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
+    with berthd_with_busybox(run_tag, seeded_registry) as running:
         yield running
 
 
