@@ -4,9 +4,12 @@ Layout (like runc's /run/runc/<id>/):
   <root>/<id>/state.json   what later verbs need (pid, bundle, cgroup path...)
   <root>/<id>/config.json  the spec the container was created from
   <root>/<id>/exec.fifo    present between create and start (runc's exec.fifo)
-  <root>/<id>/lock         flock(2) held by a verb that changes the container
-Writes are atomic (write a temp file, fsync, rename) so a crash never leaves
-half a state.json behind.
+A verb that changes the container holds flock(2) on <root>/<id> itself (no lock file to create and delete).
+Writes are atomic (write a temp file, rename) so a crashed verb never leaves
+half a state.json behind.  No fsync, like runc's saveState: the state
+describes processes that do not outlive the machine (the root is under /run:
+berthd's exec-root, runc's /run/runc), and an fsync costs several ms per
+write where /run is on a disk.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ DEFAULT_ROOT = "/run/berth-runtime"
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"
-LOCK_FILE = "lock"
 
 
 @dataclass
@@ -61,7 +63,6 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
@@ -145,7 +146,7 @@ class StateStore:
         """Serialise verbs that change one container (two deletes, start vs kill)."""
         directory = self.container_dir(container_id)
         try:
-            fd = os.open(os.path.join(directory, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
         try:
