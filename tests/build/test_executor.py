@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,14 +26,14 @@ def _one(text: str) -> ins.Instruction:
     return parse(f"FROM scratch\n{text}\n").instructions[1]
 
 
-def _apply(config: dict[str, object], *lines: str, cmd_set: bool = False) -> dict[str, object]:
+def _apply(config: dict[str, Any], *lines: str, cmd_set: bool = False) -> dict[str, Any]:
     for line in lines:
         config = config_edit.apply(config, _one(line), cmd_set)
     return config
 
 
 def test_entrypoint_drops_an_inherited_cmd_but_not_one_set_in_the_stage() -> None:
-    inherited = {"Cmd": ["sh"]}
+    inherited: dict[str, Any] = {"Cmd": ["sh"]}
     assert "Cmd" not in _apply(inherited, 'ENTRYPOINT ["/app"]')
     assert _apply(inherited, 'ENTRYPOINT ["/app"]', cmd_set=True)["Cmd"] == ["sh"]
 
@@ -50,7 +51,7 @@ def test_metadata_instructions() -> None:
                     "HEALTHCHECK --interval=10s --retries=2 CMD true")
     assert config["Env"] == ["PATH=/bin", "A=new", "B=2"]
     assert config["WorkingDir"] == "/srv/app"
-    assert set(config["ExposedPorts"]) == {"80/tcp", "53/udp", "9000/tcp", "9001/tcp", "9002/tcp"}  # type: ignore
+    assert set(config["ExposedPorts"]) == {"80/tcp", "53/udp", "9000/tcp", "9001/tcp", "9002/tcp"}
     assert config["Labels"] == {"x": "y"} and config["User"] == "nobody" and config["StopSignal"] == "SIGINT"
     assert config["Volumes"] == {"/data": {}} and config["OnBuild"] == ["RUN echo hi"]
     assert config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 10_000_000_000, "Retries": 2}
