@@ -116,6 +116,9 @@ def test_enable_routing_changes_only_the_given_netns(host_ns, names):
     br = names.link("br")
     bridge.create_bridge(br, GATEWAY, host_netns=host_ns)
     real_forward = bridge.read_sysctl("net/ipv4/ip_forward")
+    # A new netns copies ip_forward from the host's (net.core.devconf_inherit_init_net=0): start from 0.
+    with netns.entered(host_ns):
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("0")
     assert bridge.read_sysctl("net/ipv4/ip_forward", host_ns) == "0"
     bridge.enable_routing(br, route_localnet=True, host_netns=host_ns)
     assert bridge.read_sysctl("net/ipv4/ip_forward", host_ns) == "1"
