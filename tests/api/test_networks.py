@@ -362,3 +362,26 @@ def test_daemon_restart_keeps_networks_addresses_and_ports(run_tag: str, halt: i
         finally:
             remove_all_containers(handle.daemon)
             stop(handle.daemon)
+
+
+def test_daemon_network_flags(run_tag: str) -> None:
+    from tests.api.conftest import running_berthd
+
+    with running_berthd(run_tag, "--bip", "10.123.0.1/24", "--default-address-pool", "base=10.124.0.0/16,size=24",
+                        "--mtu", "1400") as daemon:
+        bridge = json.loads(ok(daemon, "network", "inspect", "bridge"))[0]
+        assert bridge["IPAM"]["Config"] == [{"Subnet": "10.123.0.0/24", "Gateway": "10.123.0.1"}]
+        assert bridge["Options"]["com.docker.network.driver.mtu"] == "1400"
+        ok(daemon, "network", "create", "pooled")
+        pooled = json.loads(ok(daemon, "network", "inspect", "pooled"))[0]
+        assert pooled["IPAM"]["Config"][0]["Subnet"] == "10.124.0.0/24"
+        assert "mtu 1400" in subprocess.run(daemon.in_netns("ip", "link", "show", "berth0"), capture_output=True,
+                                            text=True).stdout
+    with running_berthd(run_tag, "--bridge=none", "--iptables=false") as daemon:
+        load_images(daemon, seed_archives("busybox"))
+        assert sorted(ok(daemon, "network", "ls", "--format", "{{.Name}}").split()) == ["host", "none"]
+        assert "berth0" not in links(daemon)
+        assert "BERTH" not in firewall(daemon)
+        out = ok(daemon, "run", "--rm", "busybox", "ip", "-o", "link")
+        assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
+        remove_all_containers(daemon)
