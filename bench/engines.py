@@ -76,9 +76,15 @@ def bench_run_tag() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def berthd_engine(root: Path, cgroup_parent: str) -> Iterator[Engine]:
+def berthd_engine(root: Path, cgroup_parent: str, config: dict[str, object] | None = None) -> Iterator[Engine]:
+    """`config` (a daemon.json) also puts berthd where it reaches registries on the host's loopback."""
     root.mkdir(parents=True, exist_ok=True)
-    daemon = start_berthd(root, "--cgroup-parent", cgroup_parent)
+    if config is None:
+        daemon = start_berthd(root, "--cgroup-parent", cgroup_parent)
+    else:
+        from tests.api.test_push import start_registry_berthd
+
+        daemon = start_registry_berthd(root, cgroup_parent, config)
     engine = Engine("berthd", daemon.env(), daemon.proc.pid, root)
     try:
         engine.docker("load", "-i", str(BUSYBOX_ARCHIVE))
@@ -110,7 +116,8 @@ def dockerd_engine(workdir: Path) -> Iterator[Engine]:
 
 
 @contextlib.contextmanager
-def both_engines(tmp: Path) -> Iterator[tuple[Engine, Engine]]:
+def both_engines(tmp: Path, berthd_config: dict[str, object] | None = None) -> Iterator[tuple[Engine, Engine]]:
     """(berthd, dockerd), both ready with busybox:latest; everything stopped and removed on exit."""
-    with bench_run_tag(), berthd_engine(tmp / "berthd", tmp.name) as berth, dockerd_engine(tmp / "d") as docker:
+    with bench_run_tag(), berthd_engine(tmp / "berthd", tmp.name, berthd_config) as berth, \
+            dockerd_engine(tmp / "d") as docker:
         yield berth, docker
