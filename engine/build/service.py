@@ -80,6 +80,11 @@ class BuildService:
         if total == 0:
             context.mkdir()
             return
+        if await asyncio.to_thread(_is_dockerfile, spool):
+            # `docker build - < Dockerfile`: the body is the Dockerfile itself, no context (moby's detect.go).
+            context.mkdir()
+            os.replace(spool, context / "Dockerfile")
+            return
         await asyncio.to_thread(_terminate_tar, spool, total)
         await asyncio.to_thread(_extract, spool, context)
         spool.unlink()
@@ -128,6 +133,17 @@ class BuildService:
 
 def _content_bytes(images: ImageStore) -> int:
     return sum(images.content.size(d) for d in images.content.walk() if images.content.has(d))
+
+
+def _is_dockerfile(spool: Path) -> bool:
+    """Neither compressed nor a tar: text, taken as a Dockerfile (tar's magic sits at offset 257)."""
+    from engine.images.layer_blobs import detect_compression
+
+    with open(spool, "rb") as f:
+        head = f.read(512)
+    if detect_compression(head) != "none":
+        return False
+    return len(head) < 512 or head[257:262] != b"ustar"
 
 
 def _terminate_tar(spool: Path, size: int) -> None:

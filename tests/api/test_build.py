@@ -151,6 +151,14 @@ def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_p
     assert docker(engine, "run", "--rm", "demo:f").stdout == "data-v1\n"
 
 
+def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
+    env = dict(engine.env(), DOCKER_BUILDKIT="0")
+    out = subprocess.run(["docker", "build", "-t", "demo:stdin", "-"], env=env, capture_output=True, text=True,
+                         timeout=120, input='FROM busybox\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n')
+    assert out.returncode == 0, out.stderr
+    assert docker(engine, "run", "--rm", "demo:stdin").stdout == "from-stdin\n"
+
+
 def test_dockerignore_with_exceptions_and_doublestar(engine: RunningDaemon, tmp_path: Path) -> None:
     files = ["keep.txt", "secret.key", "logs/a.log", "logs/keep.log", "deep/x/y/z.tmp", "deep/x/y/ok.txt",
              "docs/readme.md", "docs/internal/notes.md"]
