@@ -288,7 +288,10 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         if not term:
             raise InvalidParameter("term is required")
         filters = parse_filters(request.arg("filters"), {"is-official", "is-automated", "stars"})
-        limit = int(request.arg("limit") or 25)
+        try:
+            limit = int(request.arg("limit") or 25)
+        except ValueError:
+            raise InvalidParameter(f"invalid limit: {request.arg('limit')}") from None
         return Response.json(await search_registry(_hosts(), term, limit, filters))
 
     async def distribution(request: Request, conn: HTTPConnection) -> Response:

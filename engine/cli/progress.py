@@ -27,7 +27,7 @@ def human_size(size: float) -> str:
     return f"{size:.3g}{units[index]}"
 
 
-def progress_bar(detail: dict[str, Any], columns: int = 110) -> str:
+def progress_bar(detail: dict[str, Any], columns: int = 200) -> str:
     """JSONProgress.String(): `[=====>      ]  1.2MB/3.4MB`, or just the amount without a total."""
     current = int(detail.get("current") or 0)
     total = int(detail.get("total") or 0)
@@ -35,15 +35,15 @@ def progress_bar(detail: dict[str, Any], columns: int = 110) -> str:
         return ""
     if total <= 0:
         return f"{human_size(current):>8}"
-    filled = min(BAR_WIDTH, BAR_WIDTH * current // total)
-    bar = "[" + "=" * filled + (">" if filled < BAR_WIDTH else "") + " " * (BAR_WIDTH - filled - 1) + "] "
     numbers = f"{human_size(current):>8}/{human_size(total)}"
-    # Narrow terminals drop the bar first, as docker does.
-    return numbers if columns < 110 else bar + numbers
+    if columns <= 110:  # narrow terminals get the numbers only, as in docker
+        return numbers
+    filled = min(BAR_WIDTH, int(current / total * 100) // 2)
+    return "[" + "=" * filled + ">" + " " * (BAR_WIDTH - filled) + "] " + numbers
 
 
 def display(messages: Iterable[dict[str, Any]], out: TextIO, tty: bool,
-            on_aux: Callable[[dict[str, Any]], None] | None = None, columns: int = 110) -> None:
+            on_aux: Callable[[dict[str, Any]], None] | None = None, columns: int = 200) -> None:
     """Render a pull/push stream; an `error` message ends it as a StatusError (exit 1)."""
     lines: dict[str, int] = {}
     for message in messages:

@@ -29,6 +29,16 @@ def _tty(ctx: CLIContext) -> bool:
     return bool(isatty and isatty())
 
 
+def _columns(ctx: CLIContext) -> int:
+    """The terminal's width; docker assumes 200 when it cannot tell."""
+    import os
+
+    try:
+        return os.get_terminal_size(ctx.out.fileno()).columns or 200
+    except (OSError, ValueError, AttributeError):
+        return 200
+
+
 def _stream_progress(ctx: CLIContext, method: str, path: str, query: dict[str, Any], image: str,
                      quiet: bool) -> None:
     from engine.cli import docker_config
@@ -41,7 +51,7 @@ def _stream_progress(ctx: CLIContext, method: str, path: str, query: dict[str, A
                 if message.get("error"):
                     raise StatusError(str(message["error"]), 1)
         else:
-            display(stream.json_lines(), ctx.out, _tty(ctx))
+            display(stream.json_lines(), ctx.out, _tty(ctx), columns=_columns(ctx))
     finally:
         stream.close()
 
