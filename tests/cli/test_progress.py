@@ -53,7 +53,7 @@ def test_terminal_output_redraws_each_layer_line_in_place() -> None:
 
 
 def test_an_error_line_ends_the_stream_as_one_message() -> None:
-    with pytest.raises(StatusError, match="^unauthorized: authentication required$"):
+    with pytest.raises(StatusError, match=r"^unauthorized: authentication required$"):
         display([{"status": "Preparing", "progressDetail": {}, "id": "x"},
                  {"errorDetail": {"message": "unauthorized: authentication required"},
                   "error": "unauthorized: authentication required"}], io.StringIO(), tty=True)
