@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
 from engine.cli.context import StatusError
 from engine.cli.progress import display, human_size, progress_bar
 
-STREAM = [
+STREAM: list[dict[str, Any]] = [
     {"status": "Pulling from library/debian", "id": "bookworm-slim"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "aaaaaaaaaaaa"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "bbbbbbbbbbbb"},
