@@ -49,7 +49,7 @@ from engine.build.copier import (
 )
 from engine.build.dockerfile_parser import parse
 from engine.build.errors import BuildError, DockerfileError
-from engine.build.stages import BuildPlan, Stage, resolve
+from engine.build.stages import BuildPlan, Stage, StageScope, resolve
 from engine.images.commit import History, commit_snapshot, write_image
 from engine.images.errors import NotFound
 from engine.images.image_records import ImageRecord
@@ -155,6 +155,7 @@ class Builder:
             state = await self._from(stage, built, options)
             if state.image is not None:
                 await out.stream(f" ---> {short(state.image.id)}\n")
+            busted = await self._onbuild(stage, plan, state, built, options, out, busted)
             extra: list[ins.Instruction] = []
             if index == plan.target and options.labels:
                 pairs = tuple(ins.KeyValue(k, v) for k, v in sorted(options.labels.items()))
@@ -213,6 +214,26 @@ class Builder:
             image = await self._image(stage.base, options.pull)
         config = dict(self.images.config(image.id).get("config") or {}) if image is not None else {}
         return _State(image, config)
+
+    async def _onbuild(self, stage: Stage, plan: BuildPlan, state: _State, built: Mapping[int, ImageRecord | None],
+                       options: BuildOptions, out: _Output, busted: bool) -> bool:
+        """The base image's ONBUILD triggers run right after FROM, then are gone from the config (moby)."""
+        triggers = [str(t) for t in state.config.get("OnBuild") or []]
+        if not triggers:
+            return busted
+        state.config = {k: v for k, v in state.config.items() if k != "OnBuild"}
+        plural = "s" if len(triggers) > 1 else ""
+        await out.stream(f"# Executing {len(triggers)} build trigger{plural}\n")
+        scope = StageScope(options.build_args, plan.global_args, config_edit.env_map(state.config))
+        for text in triggers:
+            try:
+                trigger = parse(f"FROM scratch\n{text}\n").instructions[1]
+            except (DockerfileError, IndexError) as exc:
+                raise StepFailed(f"invalid ONBUILD trigger {text!r} in the base image: {exc}") from None
+            if isinstance(trigger, ins.From | ins.Onbuild | ins.Maintainer):
+                raise StepFailed(f"{trigger.keyword} isn't allowed as an ONBUILD trigger")
+            busted = await self._step(stage, plan, scope.apply(trigger), state, built, options, out, busted)
+        return busted
 
     # ------------------------------------------------------------------ one step
     async def _step(self, stage: Stage, plan: BuildPlan, instruction: ins.Instruction, state: _State,

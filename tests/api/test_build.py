@@ -151,6 +151,21 @@ def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_p
     assert docker(engine, "run", "--rm", "demo:f").stdout == "data-v1\n"
 
 
+def test_onbuild_triggers_run_in_the_downstream_build(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "Dockerfile").write_text("FROM busybox\nONBUILD COPY msg.txt /msg.txt\n"
+                                                  "ONBUILD RUN echo triggered >> /msg.txt\n")
+    build_ok(engine, "-t", "demo:onbuild-base", str(tmp_path / "base"))
+    (tmp_path / "child").mkdir()
+    (tmp_path / "child" / "msg.txt").write_text("from the child context\n")
+    (tmp_path / "child" / "Dockerfile").write_text('FROM demo:onbuild-base\nCMD ["cat", "/msg.txt"]\n')
+    output = build_ok(engine, "-t", "demo:onbuild-child", str(tmp_path / "child"))
+    assert "# Executing 2 build triggers" in output
+    assert docker(engine, "run", "--rm", "demo:onbuild-child").stdout == "from the child context\ntriggered\n"
+    onbuild = docker(engine, "inspect", "-f", "{{json .Config.OnBuild}}", "demo:onbuild-child").stdout.strip()
+    assert onbuild in ("null", "[]")
+
+
 def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
     env = dict(engine.env(), DOCKER_BUILDKIT="0")
     out = subprocess.run(["docker", "build", "-t", "demo:stdin", "-"], env=env, capture_output=True, text=True,
