@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import RunningDaemon, berthd_with_images, restartable_berthd
+from tests.fixtures.registry import LocalRegistry
 
 pytestmark = pytest.mark.needs_root
 
@@ -164,6 +165,20 @@ def test_onbuild_triggers_run_in_the_downstream_build(engine: RunningDaemon, tmp
     assert docker(engine, "run", "--rm", "demo:onbuild-child").stdout == "from the child context\ntriggered\n"
     onbuild = docker(engine, "inspect", "-f", "{{json .Config.OnBuild}}", "demo:onbuild-child").stdout.strip()
     assert onbuild in ("null", "[]")
+
+
+@pytest.mark.needs_registry
+def test_from_a_missing_image_pulls_it_and_pull_refreshes(run_tag: str, seeded_registry: LocalRegistry,
+                                                           tmp_path: Path) -> None:
+    from tests.api.test_push import registry_berthd
+
+    (tmp_path / "Dockerfile").write_text('FROM busybox\nRUN echo pulled > /p\nCMD ["cat", "/p"]\n')
+    with registry_berthd(run_tag, seeded_registry) as daemon:
+        output = build_ok(daemon, "-t", "demo:pulled", str(tmp_path))
+        assert docker(daemon, "run", "--rm", "demo:pulled").stdout == "pulled\n"
+        again = build_ok(daemon, "--pull", str(tmp_path))
+        # The registry's busybox is the one already here: same base, so the step stays cached.
+        assert cached(again) == [True, True] and "Step 1/3" in output
 
 
 def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
