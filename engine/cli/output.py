@@ -12,6 +12,7 @@ from engine.humanize import human_duration, human_size
 
 if TYPE_CHECKING:
     from engine.cli.context import CLIContext
+    from engine.client.sync import StreamingResponse
 
 __all__ = ["format_or_default", "human_duration", "human_size", "parse_filter_flags", "parse_time_flag", "table"]
 
@@ -70,3 +71,31 @@ def parse_time_flag(value: str | None, now: float | None = None) -> str | None:
         ago = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
         return f"{(now if now is not None else time.time()) - ago:.9f}"
     return value
+
+
+def write_stream(stream: StreamingResponse, output: str | None) -> None:
+    """A streamed archive (save, export) to ``output``, or to stdout when None.
+
+    A file is written beside the target and renamed: a failed transfer never
+    leaves half an archive under the asked name.
+    """
+    import os
+    import sys
+
+    try:
+        if output:
+            partial = f"{output}.partial-{os.getpid()}"
+            try:
+                with open(partial, "wb") as out:
+                    for chunk in stream.chunks():
+                        out.write(chunk)
+                os.replace(partial, output)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+        else:
+            for chunk in stream.chunks():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+    finally:
+        stream.close()

@@ -166,10 +166,17 @@ class Client:
                 exchange.send(head + body)
             elif body is not None:
                 exchange.send(head)
-                for chunk in body:
-                    if chunk:
-                        exchange.send(encode_chunk(chunk))
-                exchange.send(LAST_CHUNK)
+                try:
+                    for chunk in body:
+                        if chunk:
+                            exchange.send(encode_chunk(chunk))
+                    exchange.send(LAST_CHUNK)
+                except EngineUnreachable:
+                    # The engine answered before it took the whole body (it refused it, e.g. a
+                    # `cp` into a missing path): the response below says why.
+                    close = getattr(body, "close", None)
+                    if close is not None:
+                        close()
             else:
                 exchange.send(head)
             exchange.read_head()

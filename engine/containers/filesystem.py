@@ -32,10 +32,9 @@ import logging
 import os
 import posixpath
 import stat
-import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TypeVar
@@ -46,12 +45,12 @@ from engine.containers.records import ContainerRecord
 from engine.runtime import syscalls
 from engine.runtime.paths_in_root import resolve_in_root
 from engine.snapshots import whiteouts
-from engine.snapshots.errors import LayerError
-from engine.snapshots.layer_apply import _Extractor
+from engine.snapshots.copy_extract import CopyExtractor
 from engine.snapshots.layer_diff import _in_lower_view, _is_opaque, walk_tree
 from engine.snapshots.mounts import Mount, mount
 from engine.snapshots.rooted import RootedDir, proc_path, split_clean
 from engine.snapshots.tar_writer import LayerTarWriter
+from engine.snapshots.tree_tar import READ_DIR, add_children, add_tree, lstat_at
 from engine.volumes.mount_spec import MountSpec
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _RESOLVE = syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS
-_READ_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TAR_BUFSIZE = 64 << 10
 
 # Go's os.FileMode type bits (io/fs), what X-Docker-Container-Path-Stat's "mode" carries.
@@ -242,7 +240,7 @@ class ContainerFilesystem:
             try:
                 rebase = go_base(abs_path)
                 with LayerTarWriter(out) as tar:
-                    _add_tree(tar, parent_fd, base, "." if rebase == "/" else rebase, posixpath.normpath(abs_path),
+                    add_tree(tar, parent_fd, base, "." if rebase == "/" else rebase, posixpath.normpath(abs_path),
                               targets)
             finally:
                 os.close(parent_fd)
@@ -260,7 +258,7 @@ class ContainerFilesystem:
             dest = _resolve_lexically(root_fd, abs_path)
             parent_fd, base = _open_parent(root_fd, record, abs_path)
             try:
-                st = _lstat_target(parent_fd, base)
+                st = lstat_at(parent_fd, base)
                 if st is None:
                     raise PathNotFound(path, record.name.lstrip("/") or record.id)
                 if not stat.S_ISDIR(st.st_mode):
@@ -275,8 +273,8 @@ class ContainerFilesystem:
                 user = resolve_user(proc_path(root_fd, ""), str(record.config.get("User") or ""))
                 chown = (user.uid, user.gid)
             with RootedDir(Path(proc_path(root_fd, "")), cross_mounts=True) as root:
-                extractor = _CopyExtractor(root, split_clean(dest), no_overwrite_dir_non_dir, chown)
-                extractor.run(stream)
+                CopyExtractor(root, split_clean(dest), no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                              chown=chown).run(stream)
 
         self.in_view(record, run)
 
@@ -302,9 +300,9 @@ class ContainerFilesystem:
 
         def run(root_fd: int, _targets: set[str]) -> None:
             with LayerTarWriter(out) as tar:
-                dir_fd = os.open(".", _READ_DIR, dir_fd=root_fd)
+                dir_fd = os.open(".", READ_DIR, dir_fd=root_fd)
                 try:
-                    _add_children(tar, dir_fd, "", "/", os.fstat(dir_fd).st_dev, set())
+                    add_children(tar, dir_fd, "", "/", os.fstat(dir_fd).st_dev, set())
                 finally:
                     os.close(dir_fd)
 
@@ -357,19 +355,10 @@ def _open_parent(root_fd: int, record: ContainerRecord, abs_path: str) -> tuple[
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             raise PathNotFound(abs_path, record.name.lstrip("/") or record.id) from exc
         raise
-    if base and _lstat_target(fd, base) is None:
+    if base and lstat_at(fd, base) is None:
         os.close(fd)
         raise PathNotFound(abs_path, record.name.lstrip("/") or record.id)
     return fd, base
-
-
-def _lstat_target(parent_fd: int, base: str) -> os.stat_result | None:
-    try:
-        if not base:
-            return os.fstat(parent_fd)
-        return os.stat(base, dir_fd=parent_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
 
 
 def _resolve_lexically(root_fd: int, abs_path: str) -> str:
@@ -383,7 +372,7 @@ def _stat_in(root_fd: int, record: ContainerRecord, path: str) -> PathStat:
     abs_path = container_abs_path(path)
     parent_fd, base = _open_parent(root_fd, record, abs_path)
     try:
-        st = _lstat_target(parent_fd, base)
+        st = lstat_at(parent_fd, base)
         assert st is not None
     finally:
         os.close(parent_fd)
@@ -398,110 +387,6 @@ def _go_time(ns: int) -> str:
     main, _, frac = text[:-1].partition(".")
     frac = frac.rstrip("0")
     return f"{main}.{frac}Z" if frac else f"{main}Z"
-
-
-# ---------------------------------------------------------------- reading trees
-
-
-def _add_tree(tar: LayerTarWriter, parent_fd: int, base: str, name: str, container_path: str,
-              targets: set[str]) -> None:
-    """``base`` in ``parent_fd`` as tar entry ``name``, with everything below it when it is a directory."""
-    st = _lstat_target(parent_fd, base)
-    assert st is not None
-    tar.add(name, Path(proc_path(parent_fd, base)), st)
-    if not stat.S_ISDIR(st.st_mode):
-        return
-    dir_fd = os.open(base or ".", _READ_DIR, dir_fd=parent_fd)
-    try:
-        _add_children(tar, dir_fd, name, container_path, st.st_dev, targets)
-    finally:
-        os.close(dir_fd)
-
-
-def _add_children(tar: LayerTarWriter, top_fd: int, top_name: str, top_path: str, top_dev: int,
-                  targets: set[str]) -> None:
-    """Depth first, siblings in byte order (like Go's filepath.Walk), never following a symlink.
-
-    A directory on another filesystem is entered only when it is one of the
-    container's own mounts (a volume): /proc, /sys and /dev stay out.
-    """
-    stack: list[tuple[int, str, str, int, Iterator[str]]] = [
-        (top_fd, top_name, top_path, top_dev, iter(sorted(os.listdir(top_fd), key=os.fsencode)))]
-    try:
-        while stack:
-            dir_fd, name, cpath, dev, names = stack[-1]
-            child = next(names, None)
-            if child is None:
-                stack.pop()
-                if dir_fd != top_fd:
-                    os.close(dir_fd)
-                continue
-            st = _lstat_target(dir_fd, child)
-            if st is None:
-                continue  # gone since listdir
-            child_name = f"{name}/{child}" if name else child
-            child_path = posixpath.join(cpath, child)
-            if stat.S_ISSOCK(st.st_mode):
-                continue
-            tar.add(child_name, Path(proc_path(dir_fd, child)), st)
-            if not stat.S_ISDIR(st.st_mode) or (st.st_dev != dev and child_path not in targets):
-                continue
-            sub = os.open(child, _READ_DIR, dir_fd=dir_fd)
-            stack.append((sub, child_name, child_path, st.st_dev, iter(sorted(os.listdir(sub), key=os.fsencode))))
-    finally:
-        for dir_fd, *_ in stack:
-            if dir_fd != top_fd:
-                os.close(dir_fd)
-
-
-# ---------------------------------------------------------------- extraction
-
-
-class _CopyExtractor(_Extractor):
-    """layer_apply's extractor for `docker cp` tars: names land under ``dest`` in the container root.
-
-    moby archive.Unpack rules: a name or hardlink climbing above ``dest`` and a
-    relative symlink pointing above it are refused (breakoutError); ``.`` is
-    the destination itself and is left as it is; with
-    ``noOverwriteDirNonDir`` a directory never replaces a non-directory nor
-    the reverse; with ``copyUIDGID`` everything belongs to the container's user.
-    ``.wh.`` names are not whiteouts here, so they are refused rather than
-    misread.
-    """
-
-    def __init__(self, root: RootedDir, dest: list[str], no_overwrite_dir_non_dir: bool,
-                 chown: tuple[int, int] | None) -> None:
-        super().__init__(root)
-        self.dest = dest
-        self.no_overwrite = no_overwrite_dir_non_dir
-        self.chown = chown
-
-    def _apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        rel = split_clean(member.name)
-        if not rel:
-            return
-        if rel[-1].startswith(whiteouts.WHITEOUT_PREFIX):
-            raise LayerError("names starting with .wh. are reserved", member.name)
-        if member.islnk():
-            member.linkname = "/".join(self.dest + split_clean(member.linkname, member.name))
-        elif member.issym() and not member.linkname.startswith("/"):
-            try:
-                split_clean("/".join([*rel[:-1], member.linkname]))
-            except LayerError:
-                raise LayerError(f"invalid symlink -> {member.linkname!r}", member.name) from None
-        if self.chown is not None:
-            member.uid, member.gid = self.chown
-        parts = self.dest + rel
-        if self.no_overwrite:
-            parent = self.root.make_dirs(parts[:-1])
-            existing = _lstat_target(parent, parts[-1])
-            if existing is not None and stat.S_ISDIR(existing.st_mode) != member.isdir():
-                what = ("directory", "non-directory") if stat.S_ISDIR(existing.st_mode) else (
-                    "non-directory", "directory")
-                raise InvalidPath(f"cannot overwrite {what[0]} {'/' + '/'.join(parts)!r} with {what[1]} "
-                                  f"{member.name!r}")
-        member.name = "/".join(parts)
-        super()._apply(tar, member)
 
 
 # ---------------------------------------------------------------- changes

@@ -96,26 +96,9 @@ def save(ctx: CLIContext, args: list[str]) -> int:
     if not opts.output and sys.stdout.isatty():
         raise StatusError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
     stream = ctx.client.stream("GET", "/images/get", {"names": opts.images, "platform": opts.platform})
-    try:
-        if opts.output:
-            import os
+    from engine.cli.output import write_stream
 
-            # Written beside the target and renamed: a failed save never leaves half an archive.
-            partial = f"{opts.output}.partial-{os.getpid()}"
-            try:
-                with open(partial, "wb") as out:
-                    for chunk in stream.chunks():
-                        out.write(chunk)
-                os.replace(partial, opts.output)
-            finally:
-                if os.path.exists(partial):
-                    os.unlink(partial)
-        else:
-            for chunk in stream.chunks():
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-    finally:
-        stream.close()
+    write_stream(stream, opts.output)
     return 0
 
 
