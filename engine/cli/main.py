@@ -49,6 +49,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "search": ("registry", "search", "Search for images"),
     "build": ("build", "build", "Build an image from a Dockerfile"),
     "commit": ("build", "commit", "Create a new image from a container's changes"),
+    "cp": ("container_fs", "cp", "Copy files/folders between a container and the local filesystem"),
+    "export": ("container_fs", "export", "Export a container's filesystem as a tar archive"),
+    "diff": ("container_fs", "diff", "Inspect changes to files or directories on a container's filesystem"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
 GROUP_ONLY: dict[str, tuple[str, str, str]] = {
@@ -87,6 +90,7 @@ GROUPS: dict[str, dict[str, str]] = {
                 for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
 GROUPS["container"].update({"exec": "exec", "stats": "stats", "port": "port"})
+GROUPS["container"].update({"cp": "cp", "export": "export", "diff": "diff"})
 
 EXIT_USAGE = 125  # docker's exit status for bad flags / unknown commands
 
