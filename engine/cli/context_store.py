@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 DEFAULT = "default"
+NAME_RULE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")  # docker's validateContextName
 
 
 class ContextError(Exception):
     """A context that does not exist, already exists, or cannot be removed."""
+
+
+def check_name(name: str) -> None:
+    if not NAME_RULE.match(name):
+        raise ContextError(f'context name "{name}" is invalid, names are validated against regexp '
+                           f'"{NAME_RULE.pattern}"')
 
 
 def config_dir(environ: Mapping[str, str]) -> Path:
@@ -83,6 +91,7 @@ class ContextStore:
         return self.tls_root / _digest(name) / "docker"
 
     def get(self, name: str) -> dict[str, Any]:
+        check_name(name)
         try:
             meta = json.loads(self.meta_path(name).read_text())
         except FileNotFoundError:
@@ -105,9 +114,9 @@ class ContextStore:
 
     def create(self, name: str, description: str, host: str, skip_tls_verify: bool,
                tls_files: Mapping[str, str]) -> None:
-        if name == DEFAULT or not name or "/" in name:
-            raise ContextError(f"context name {name!r} is invalid" if name != DEFAULT
-                               else 'context name "default" is reserved')
+        if name == DEFAULT:
+            raise ContextError('"default" is a reserved context name')
+        check_name(name)
         if self.meta_path(name).exists():
             raise ContextError(f'context "{name}" already exists')
         meta = {"Name": name, "Metadata": {"Description": description} if description else {},

@@ -41,25 +41,32 @@ def _prepare(fmt: str) -> tuple[bool, str]:
 
 def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], headers: Mapping[str, str]) -> None:
     """Print `rows` (field -> text) per the docker format `fmt` (`table ...`, `json` or a template)."""
-    from engine.cli.context import UsageError
-
     if fmt == "json":
         for row in rows:
             ctx.print(json.dumps(dict(sorted(row.items())), separators=(",", ":")))
         return
     is_table, body = _prepare(fmt)
-    header_row = {key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)}
+    # The header row is a row too, so `{{.Label "x"}}` in a table header renders (empty) instead of failing.
+    from engine.cli.rows import LabeledRow
+
+    header_row = LabeledRow({key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)}, None)
     render = _plain_renderer(body)
     if render is not None:
-        rendered, header = [render(row) for row in rows], render(header_row)
+        rendered, header = [render(row) for row in rows], render(header_row) if is_table else ""
     else:
-        from engine.cli.gotemplate import Template, TemplateError
+        from engine.cli.context import StatusError
+        from engine.cli.gotemplate import PARSE_ERROR, Template, TemplateError
 
         try:
             template = Template(body)
-            rendered, header = [template.render(row) for row in rows], template.render(header_row)
         except TemplateError as exc:
-            raise UsageError(str(exc)) from exc
+            # docker's formatter words list-format errors its own way, exit status 1.
+            raise StatusError(f"failed to parse template: {str(exc).removeprefix(PARSE_ERROR)}", 1) from exc
+        try:
+            rendered = [template.render(row) for row in rows]
+            header = template.render(header_row) if is_table else ""
+        except TemplateError as exc:
+            raise StatusError(f"failed to execute template: {exc}", 1) from exc
     if not is_table:
         for text in rendered:
             ctx.print(text)

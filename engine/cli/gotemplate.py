@@ -21,6 +21,9 @@ class TemplateError(Exception):
     """A template that cannot be parsed or executed."""
 
 
+PARSE_ERROR = "template parsing error: "  # how docker's inspect/version word a template that does not parse
+
+
 _MISSING = object()
 
 
@@ -125,6 +128,8 @@ def _parse_pipeline(tokens: list[tuple[str, str]]) -> tuple[list[str], list[list
                 commands[-1].append(value == "true")
             elif value == "nil":
                 commands[-1].append(None)
+            elif value not in FUNCTIONS and value != "index":
+                raise TemplateError(f'function "{value}" not defined')  # Go checks names at parse time
             else:
                 commands[-1].append(Ident(value))
     if depth_stack:
@@ -387,7 +392,7 @@ class Template:
         try:
             self.nodes = parse(source)
         except TemplateError as exc:
-            raise TemplateError(f"template parsing error: template: :1: {exc}") from exc
+            raise TemplateError(f"{PARSE_ERROR}template: :1: {exc}") from exc
 
     def render(self, data: Any) -> str:
         out: list[str] = []

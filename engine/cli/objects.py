@@ -25,10 +25,15 @@ def print_inspected(ctx: CLIContext, found: Sequence[Any], fmt: str | None) -> N
         except TemplateError as exc:
             raise UsageError(str(exc)) from exc
     elif fmt == "json":
-        ctx.print(json.dumps(list(found), separators=(",", ":")))
+        ctx.print(go_json(json.dumps(list(found), separators=(",", ":"))))
     else:
         # docker prints the array with 4-space indentation, even when nothing was found.
-        ctx.print(json.dumps(list(found), indent=4, ensure_ascii=False))
+        ctx.print(go_json(json.dumps(list(found), indent=4, ensure_ascii=False)))
+
+
+def go_json(text: str) -> str:
+    """Go's encoding/json escapes <, > and & (inside strings, the only place JSON text can hold them)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def inspect_each(ctx: CLIContext, names: Sequence[str], fetch: Callable[[str], Any], fmt: str | None) -> int:

@@ -44,11 +44,9 @@ def ls(ctx: CLIContext, args: list[str]) -> int:
         raise _fail(exc) from exc
     fmt = "{{.Name}}" if opts.quiet else opts.format or CONTEXT_TABLE
     write_list(ctx, fmt, cast(list[dict[str, str]], rows), CONTEXT_HEADERS)
-    if current == DEFAULT and not ctx.options.context and store.current() != DEFAULT and (
-            ctx.environ.get("BERTH_HOST") or ctx.environ.get("DOCKER_HOST")):
+    if not ctx.options.context and (ctx.environ.get("BERTH_HOST") or ctx.environ.get("DOCKER_HOST")):
         ctx.warn("Warning: DOCKER_HOST environment variable overrides the active context. "
-                 f'To use "{store.current()}", either set the global --context flag, '
-                 "or unset DOCKER_HOST environment variable.")
+                 "To use a context, either set the global --context flag, or unset DOCKER_HOST environment variable.")
     return 0
 
 
@@ -113,7 +111,7 @@ def use(ctx: CLIContext, args: list[str]) -> int:
     store = _store(ctx)
     try:
         if opts.name != DEFAULT:
-            store.get(opts.name)
+            store.get(opts.name)  # also refuses a name docker would not accept (it cannot exist)
         store.set_current(opts.name)
     except ContextError as exc:
         raise _fail(exc) from exc

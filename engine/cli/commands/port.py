@@ -31,7 +31,7 @@ def port(ctx: CLIContext, args: list[str]) -> int:
         wanted = f"{number}/{proto or 'tcp'}"
         bindings = ports.get(wanted)
         if not bindings:
-            raise StatusError(f"Error: No public port '{wanted}' published for {opts.container}", 1)
+            raise StatusError(f"Error: No public port '{opts.private}' published for {opts.container}", 1)
         lines = [_host_port(b) for b in bindings]
     else:
         lines = [f"{private} -> {_host_port(b)}" for private, bindings in ports.items() for b in bindings or []]

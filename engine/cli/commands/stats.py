@@ -63,10 +63,13 @@ def _io(sample: Mapping[str, Any]) -> tuple[float, float, float, float]:
 
 def stats_row(sample: Mapping[str, Any] | None, container: str, container_id: str, name: str,
               trunc: bool = True) -> dict[str, str]:
-    """The strings docker's stats context exposes; zeros for a stopped container (no sample)."""
+    """The strings docker's stats context exposes; without a sample (stopped, or not read yet) docker shows
+    dashes and no ID."""
+    if not sample:
+        return {"Container": container, "ID": "", "Name": "--", "CPUPerc": "--", "MemUsage": "-- / --",
+                "MemPerc": "--", "NetIO": "--", "BlockIO": "--", "PIDs": "--"}
     shown_id = container_id[:12] if trunc else container_id
     row = {"Container": container, "ID": shown_id, "Name": name.lstrip("/") or "--"}
-    sample = sample or {}
     memory = sample.get("memory_stats") or {}
     used, limit = memory_usage(memory), float(memory.get("limit") or 0)
     rx, tx, read, write = _io(sample)
