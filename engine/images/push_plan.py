@@ -50,7 +50,9 @@ class PushPlan:
 
 def tags_to_push(store: ImageStore, name: str, tag: str | None) -> list[Reference]:
     """The references `POST /images/{name}/push?tag=` covers (NotFound if none exists here)."""
-    repo = parse_normalized_named(name).repository()
+    named = parse_normalized_named(name)
+    repo = named.repository()
+    tag = tag or named.tag  # moby accepts the tag in the name too (`/images/app:v1/push`)
     if tag:
         wanted = repo.with_tag(tag)
         try:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.conftest import RunningDaemon, running_berthd
+from tests.api.conftest import RunningDaemon
 from tests.api.test_containers import docker_cli
+from tests.api.test_push import registry_berthd
 from tests.fixtures.registry import LocalRegistry
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
 
 @pytest.fixture(scope="module")
 def mirrored(seeded_registry: LocalRegistry, run_tag: str) -> Iterator[RunningDaemon]:
-    with running_berthd(run_tag, config={"registry-mirrors": [seeded_registry.url]}) as daemon:
+    with registry_berthd(run_tag, seeded_registry) as daemon:
         yield daemon
 
 

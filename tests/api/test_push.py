@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
-import inspect
 import json
 import socket
 import subprocess
@@ -58,12 +57,9 @@ def skopeo_inspect(registry: LocalRegistry, ref: str, *, raw: bool = False) -> d
 
 def start_registry_berthd(root: Path, run_tag: str, config: dict[str, object]) -> RunningDaemon:
     """A berthd for `root` that reaches the test registries on the host's loopback: in the
-    host's netns when the helpers would give it one of its own."""
+    host's netns (no bridge, no iptables), with `config` as its daemon.json."""
     (root / "daemon.json").write_text(json.dumps(config))
-    extra = ["--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json")]
-    if "host_netns" in inspect.signature(start_berthd).parameters:
-        return start_berthd(root, *extra, host_netns=True)  # type: ignore[call-arg,unused-ignore]
-    return start_berthd(root, *extra)
+    return start_berthd(root, "--cgroup-parent", run_tag, "--config-file", str(root / "daemon.json"), host_netns=True)
 
 
 @contextlib.contextmanager
