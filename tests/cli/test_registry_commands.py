@@ -57,6 +57,21 @@ def test_pull_piped_prints_plain_lines(tools: Tools) -> None:
     assert lines[-2:] == ["Status: Downloaded newer image for busybox:latest", "docker.io/library/busybox:latest"]
 
 
+def test_run_pulls_with_progress_on_stderr(tools: Tools, seeded_registry: LocalRegistry) -> None:
+    image = f"{seeded_registry.host}/library/hello-world"
+    tools.berth("rmi", "-f", image)
+    out = tools.berth("run", "--rm", image)
+    assert out.returncode == 0, out.stderr
+    assert "Hello from Berth!" in out.stdout
+    lines = out.stderr.splitlines()
+    assert lines[:2] == [f"Unable to find image '{image}:latest' locally", "latest: Pulling from library/hello-world"]
+    assert any(re.fullmatch(r"[0-9a-f]{12}: Pull complete", line) for line in lines)
+    assert f"Status: Downloaded newer image for {image}:latest" in lines
+    bad = tools.berth("run", "--rm", f"{seeded_registry.host}/library/nosuch")
+    assert bad.returncode == 125
+    assert bad.stderr.splitlines()[-1].startswith("Error response from daemon: ")
+
+
 def test_push_then_skopeo_reads_the_manifest(tools: Tools, make_registry: object) -> None:
     target = make_registry()  # type: ignore[operator]
     tools.berth("pull", "busybox")

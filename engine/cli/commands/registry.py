@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from engine.cli.context import CLIContext, StatusError, UsageError
 
@@ -24,23 +24,23 @@ def split_reference(image: str) -> tuple[str, str | None]:
     return image, None
 
 
-def _tty(ctx: CLIContext) -> bool:
-    isatty = getattr(ctx.out, "isatty", None)
+def _tty(out: TextIO) -> bool:
+    isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
 
 
-def _columns(ctx: CLIContext) -> int:
+def _columns(out: TextIO) -> int:
     """The terminal's width; docker assumes 200 when it cannot tell."""
     import os
 
     try:
-        return os.get_terminal_size(ctx.out.fileno()).columns or 200
+        return os.get_terminal_size(out.fileno()).columns or 200
     except (OSError, ValueError, AttributeError):
         return 200
 
 
 def _stream_progress(ctx: CLIContext, method: str, path: str, query: dict[str, Any], image: str,
-                     quiet: bool) -> None:
+                     quiet: bool, out: TextIO | None = None) -> None:
     from engine.cli import docker_config
     from engine.cli.progress import display
 
@@ -51,7 +51,8 @@ def _stream_progress(ctx: CLIContext, method: str, path: str, query: dict[str, A
                 if message.get("error"):
                     raise StatusError(str(message["error"]), 1)
         else:
-            display(stream.json_lines(), ctx.out, _tty(ctx), columns=_columns(ctx))
+            out = out or ctx.out
+            display(stream.json_lines(), out, _tty(out), columns=_columns(out))
     finally:
         stream.close()
 
@@ -68,17 +69,23 @@ def pull(ctx: CLIContext, args: list[str]) -> int:
 
     if opts.all_tags:
         raise StatusError("berth pull --all-tags is not supported yet", 1)
-    name, tag = split_reference(opts.image)
+    _, tag = split_reference(opts.image)
     try:
         full = parse_docker_ref(opts.image)
     except InvalidReference as exc:
         raise UsageError(f"invalid reference format: {exc}", exit_code=1) from exc
     if tag is None and not opts.quiet:
         ctx.print("Using default tag: latest")
-    _stream_progress(ctx, "POST", "/images/create",
-                     {"fromImage": name, "tag": tag or "latest", "platform": opts.platform}, opts.image, opts.quiet)
+    pull_image(ctx, opts.image, opts.platform, ctx.out, opts.quiet)
     ctx.print(str(full))
     return 0
+
+
+def pull_image(ctx: CLIContext, image: str, platform: str | None, out: TextIO, quiet: bool = False) -> None:
+    """POST /images/create with the stored credentials, progress drawn on `out` (`berth run` uses stderr)."""
+    name, tag = split_reference(image)
+    _stream_progress(ctx, "POST", "/images/create", {"fromImage": name, "tag": tag or "latest", "platform": platform},
+                     image, quiet, out)
 
 
 def push(ctx: CLIContext, args: list[str]) -> int:

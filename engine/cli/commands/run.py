@@ -35,23 +35,16 @@ def parse_run_args(ctx: CLIContext, command: str, description: str,
 
 
 def _pull(ctx: CLIContext, image: str, platform: str | None) -> None:
+    """Pull as `docker run` does: progress on stderr (bars on a terminal), errors with exit status 125."""
+    from engine.cli.commands.registry import pull_image
     from engine.client.errors import APIError
 
-    name, _, tag = image.rpartition(":") if ":" in image.rpartition("/")[2] else (image, "", "latest")
     try:
-        stream = ctx.client.stream("POST", "/images/create",
-                                   {"fromImage": name, "tag": tag or "latest", "platform": platform})
-        try:
-            for message in stream.json_lines():
-                if message.get("error"):
-                    raise StatusError(f"Error response from daemon: {message['error']}", EXIT_DAEMON)
-                line = f"{message['id']}: {message.get('status', '')}" if message.get("id") else message.get("status")
-                if line and not message.get("progressDetail"):
-                    ctx.err.write(f"{line}\n")
-        finally:
-            stream.close()
+        pull_image(ctx, image, platform, ctx.err)
     except APIError as exc:
         raise StatusError(str(exc), EXIT_DAEMON) from exc
+    except StatusError as exc:
+        raise StatusError(f"Error response from daemon: {exc}", EXIT_DAEMON) from exc
 
 
 def _with_tag(image: str) -> str:
