@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cli.conftest import BERTH, Tools
-from tests.cli.test_run_tty import DEADLINE, Terminal
+from tests.cli.test_run_tty import DEADLINE, Terminal, shell_prompt
 
 pytestmark = pytest.mark.needs_root
 
@@ -80,15 +80,8 @@ def test_exec_it_without_a_terminal_is_refused_like_docker(tools: Tools, sleeper
 
 @pytest.fixture
 def exec_shell(tools: Tools, sleeper: str) -> Iterator[Terminal]:
-    term = Terminal([BERTH, "exec", "-it", sleeper, "sh"], tools.daemon.env(), sleeper)
-    try:
-        term.expect(b"# ")
+    with shell_prompt([BERTH, "exec", "-it", sleeper, "sh"], tools.daemon.env(), sleeper) as term:
         yield term
-    finally:
-        if term.pid:
-            os.kill(term.pid, 9)
-            os.waitpid(term.pid, 0)
-            os.close(term.fd)
 
 
 def test_exec_it_typed_command_runs(exec_shell: Terminal) -> None:

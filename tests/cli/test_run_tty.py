@@ -15,6 +15,7 @@ import struct
 import termios
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -63,10 +64,10 @@ class Terminal:
         return os.waitstatus_to_exitcode(status)
 
 
-@pytest.fixture
-def shell(tools: Tools, busybox: str, request: pytest.FixtureRequest) -> Iterator[Terminal]:
-    name = request.node.name.replace("[", "-").replace("]", "")[:40]
-    term = Terminal([BERTH, "run", "-it", "--rm", "--name", name, busybox, "sh"], tools.daemon.env(), name)
+@contextmanager
+def shell_prompt(argv: list[str], env: dict[str, str], name: str) -> Iterator[Terminal]:
+    """`argv` started on a pty, once its shell prompt shows; ended (by pid) if the test left it running."""
+    term = Terminal(argv, env, name)
     try:
         term.expect(b"# ")
         yield term
@@ -75,6 +76,13 @@ def shell(tools: Tools, busybox: str, request: pytest.FixtureRequest) -> Iterato
             os.kill(term.pid, 9)
             os.waitpid(term.pid, 0)
             os.close(term.fd)
+
+
+@pytest.fixture
+def shell(tools: Tools, busybox: str, request: pytest.FixtureRequest) -> Iterator[Terminal]:
+    name = request.node.name.replace("[", "-").replace("]", "")[:40]
+    with shell_prompt([BERTH, "run", "-it", "--rm", "--name", name, busybox, "sh"], tools.daemon.env(), name) as term:
+        yield term
 
 
 def test_typed_command_runs(shell: Terminal) -> None:

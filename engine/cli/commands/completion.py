@@ -10,7 +10,8 @@ from __future__ import annotations
 from engine.cli.context import CLIContext, UsageError
 
 # Commands whose arguments are containers / images (top-level names and "group sub").
-CONTAINER_ARGS = {"start", "stop", "restart", "kill", "rm", "logs", "attach", "wait", "pause", "unpause", "inspect"}
+CONTAINER_ARGS = {"start", "stop", "restart", "kill", "rm", "logs", "attach", "wait", "pause", "unpause", "inspect",
+                  "exec", "stats", "port"}
 IMAGE_ARGS = {"run", "create", "rmi", "tag", "save", "history", "images"}
 
 _CONTAINERS = "berth ps -a --format '{{.Names}}' 2>/dev/null"

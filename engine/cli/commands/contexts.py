@@ -42,6 +42,7 @@ def ls(ctx: CLIContext, args: list[str]) -> int:
                          "DockerEndpoint": store.host(name), "Error": "", "Current": current == name})
     except ContextError as exc:
         raise _fail(exc) from exc
+    rows.sort(key=lambda row: str(row["Name"]))  # docker lists `default` among the others, by name
     fmt = "{{.Name}}" if opts.quiet else opts.format or CONTEXT_TABLE
     write_list(ctx, fmt, cast(list[dict[str, str]], rows), CONTEXT_HEADERS)
     if not ctx.options.context and (ctx.environ.get("BERTH_HOST") or ctx.environ.get("DOCKER_HOST")):

@@ -1,0 +1,130 @@
+"""`berth context ...` shares the docker CLI's context store: each tool sees and uses the other's contexts,
+and -H / DOCKER_HOST / --context take precedence as in docker.  `berth machine` says it is not there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.cli.conftest import BERTH, Tools
+
+pytestmark = pytest.mark.needs_root
+
+
+def _run(tools: Tools, tool: str, *args: str, host: bool = False) -> subprocess.CompletedProcess[str]:
+    """Without DOCKER_HOST (unless `host`), so the context store decides where the engine is."""
+    env = tools.daemon.env()
+    if not host:
+        env.pop("DOCKER_HOST")
+    return subprocess.run([BERTH if tool == "berth" else tool, *args], env=env, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def endpoint(tools: Tools) -> str:
+    return tools.daemon.env()["DOCKER_HOST"]
+
+
+def test_context_made_by_either_tool_is_listed_by_both(tools: Tools, endpoint: str) -> None:
+    made = _run(tools, "berth", "context", "create", "bt-berth", "--description", "made by berth",
+                "--docker", f"host={endpoint}")
+    assert (made.returncode, made.stdout, made.stderr) == (0, "bt-berth\n", 'Successfully created context "bt-berth"\n')
+    _run(tools, "docker", "context", "create", "bt-docker", "--docker", f"host={endpoint}").check_returncode()
+    for args in (["context", "ls"], ["context", "ls", "-q"], ["context", "ls", "--format", "json"],
+                 ["context", "inspect", "bt-berth", "bt-docker"], ["context", "show"],
+                 ["context", "inspect", "-f", "{{.Name}} {{.Endpoints.docker.Host}}", "bt-docker"]):
+        ours, theirs = _run(tools, "berth", *args), _run(tools, "docker", *args)
+        if args[:2] == ["context", "ls"] and "-q" not in args:
+            # The `default` row differs by design: berth's default engine is berthd's socket, docker's is dockerd's.
+            ours_rows = [r for r in ours.stdout.splitlines() if "default" not in r]
+            theirs_rows = [r for r in theirs.stdout.splitlines() if "default" not in r]
+            assert ours_rows == theirs_rows, args
+        else:
+            assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), args
+    for name in ("bt-berth", "bt-docker"):
+        _run(tools, "berth", "context", "rm", name).check_returncode()
+
+
+def test_use_switches_both_tools_to_the_engine(tools: Tools, busybox: str, endpoint: str) -> None:
+    tools.ok("docker", "create", "--name", "ctx-marker", busybox, "true")
+    _run(tools, "docker", "context", "create", "bt-use", "--docker", f"host={endpoint}").check_returncode()
+    used = _run(tools, "berth", "context", "use", "bt-use")
+    assert (used.returncode, used.stdout, used.stderr) == (0, "bt-use\n", 'Current context is now "bt-use"\n')
+    try:
+        assert _run(tools, "docker", "context", "show").stdout == "bt-use\n"
+        names = _run(tools, "berth", "ps", "-a", "--format", "{{.Names}}")
+        assert "ctx-marker" in names.stdout.split(), names.stderr
+        listed = _run(tools, "berth", "context", "ls").stdout
+        assert any(line.startswith("bt-use *") for line in listed.splitlines())
+        in_use = _run(tools, "berth", "context", "rm", "bt-use")
+        assert in_use.returncode == 1 and "in use" in in_use.stderr
+    finally:
+        _run(tools, "berth", "context", "use", "default").check_returncode()
+    assert _run(tools, "docker", "context", "show").stdout == "default\n"
+    _run(tools, "berth", "context", "rm", "bt-use").check_returncode()
+
+
+def test_host_flag_and_variables_beat_the_context(tools: Tools, busybox: str, endpoint: str) -> None:
+    tools.ok("docker", "create", "--name", "ctx-prec", busybox, "true")
+    _run(tools, "berth", "context", "create", "bt-nowhere", "--docker",
+         "host=unix:///nonexistent/berthtest.sock").check_returncode()
+    try:
+        # --context wins over DOCKER_HOST (docker's resolveContextName), and says where it looked.
+        out = _run(tools, "berth", "--context", "bt-nowhere", "ps", host=True)
+        assert out.returncode == 1 and "unix:///nonexistent/berthtest.sock" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        # DOCKER_HOST beats the current context; -H beats everything.
+        _run(tools, "berth", "context", "use", "bt-nowhere").check_returncode()
+        assert "ctx-prec" in _run(tools, "berth", "ps", "-a", "--format", "{{.Names}}", host=True).stdout
+        assert "ctx-prec" in _run(tools, "berth", "-H", endpoint, "ps", "-a", "--format", "{{.Names}}").stdout
+        assert _run(tools, "berth", "ps").returncode == 1
+        both = _run(tools, "berth", "-H", endpoint, "--context", "bt-nowhere", "ps")
+        assert both.returncode == 1 and "either specify --host or --context" in both.stderr
+    finally:
+        _run(tools, "berth", "context", "use", "default").check_returncode()
+        _run(tools, "berth", "context", "rm", "bt-nowhere").check_returncode()
+
+
+def test_ssh_context_is_stored_but_said_to_be_unsupported(tools: Tools) -> None:
+    made = _run(tools, "berth", "context", "create", "bt-ssh", "--docker", "host=ssh://someone@192.0.2.1")
+    assert made.returncode == 0 and "no SSH transport" in made.stderr
+    try:
+        out = _run(tools, "berth", "--context", "bt-ssh", "ps")
+        assert out.returncode == 1 and "ssh:// engine addresses are not supported" in out.stderr
+        assert len(out.stderr.splitlines()) == 1
+        inspected = json.loads(_run(tools, "docker", "context", "inspect", "bt-ssh").stdout)
+        assert inspected[0]["Endpoints"]["docker"]["Host"] == "ssh://someone@192.0.2.1"
+    finally:
+        _run(tools, "berth", "context", "rm", "bt-ssh").check_returncode()
+
+
+def test_context_errors_match_docker(tools: Tools, endpoint: str) -> None:
+    for args in (["context", "create", "x", "--docker", f"host={endpoint}"], ["context", "use", "nope-nope"],
+                 ["context", "create", "default"]):
+        ours, theirs = _run(tools, "berth", *args), _run(tools, "docker", *args)
+        assert ours.returncode == theirs.returncode == 1, args
+    ours = _run(tools, "berth", "context", "create", "x")
+    theirs = _run(tools, "docker", "context", "create", "x")
+    assert ours.stderr == theirs.stderr
+
+
+@pytest.mark.parametrize("sub", ["init", "start", "stop", "status", "ssh", "rm", "set", "logs"])
+def test_machine_says_it_is_not_available(tools: Tools, sub: str) -> None:
+    out = tools.berth("machine", sub)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == ("berth machine: not available on this platform yet (the VM backend is not built; "
+                          "on Linux berthd runs natively)\n")
+
+
+def test_new_commands_complete_and_suggest(tools: Tools) -> None:
+    script = tools.ok("berth", "completion", "bash")
+    for word in ("exec", "stats", "port", "volume", "network", "context", "machine"):
+        assert f" {word} " in script or f'"{word} ' in script or f" {word}\"" in script, word
+    assert "prune" in script and "disconnect" in script
+    for typed, close in (("exce", "exec"), ("volumes", "volume"), ("netwrk", "network"), ("contxt", "context")):
+        out = tools.berth(typed)
+        assert out.returncode == 125 and f"Did you mean '{close}'?" in out.stderr, out.stderr
+    out = tools.berth("exec", "--detatch", "x", "true")
+    assert out.returncode == 125 and "Did you mean '--detach'?" in out.stderr
