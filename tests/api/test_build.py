@@ -181,6 +181,20 @@ def test_from_a_missing_image_pulls_it_and_pull_refreshes(run_tag: str, seeded_r
         assert cached(again) == [True, True] and "Step 1/3" in output
 
 
+def test_a_run_layer_holds_only_the_steps_changes(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo x > /x && rm /bin/vi\n")
+    build_ok(engine, "-t", "demo:layer", str(tmp_path))
+    raw = subprocess.run(["docker", "save", "demo:layer"], env=engine.env(), capture_output=True, timeout=120).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        last = archive.extractfile(manifest[0]["Layers"][-1])
+        assert last is not None
+        with tarfile.open(fileobj=io.BytesIO(last.read())) as layer:
+            names = sorted(layer.getnames())
+    # No /etc/hosts, /etc/hostname, /etc/resolv.conf bind targets (dockerd keeps those in its init layer).
+    assert names == ["bin", "bin/.wh.vi", "x"]
+
+
 def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
     env = dict(engine.env(), DOCKER_BUILDKIT="0")
     out = subprocess.run(["docker", "build", "-t", "demo:stdin", "-"], env=env, capture_output=True, text=True,
