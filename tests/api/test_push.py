@@ -209,3 +209,29 @@ def test_distribution_inspect(daemon: RunningDaemon, seeded_registry: LocalRegis
     answer = json.loads(body)
     assert answer["Descriptor"]["digest"] == skopeo_inspect(seeded_registry, "library/busybox:latest")["Digest"]
     assert {"architecture": "amd64", "os": "linux"} in answer["Platforms"]
+
+
+def test_docker_py_login_push_and_pull(daemon: RunningDaemon, registry_basic_auth: LocalRegistry) -> None:
+    import docker
+
+    auth = registry_basic_auth.auth
+    assert auth is not None
+    client = docker.DockerClient(base_url=daemon.docker_host)
+    try:
+        repo = f"{registry_basic_auth.host}/berthtest/docker-py"
+        client.images.get("busybox").tag(repo, "v3")
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.login(auth.username, "wrong", registry=registry_basic_auth.host, reauth=True)
+        assert refused.value.status_code == 401
+        assert client.login(auth.username, auth.password, registry=registry_basic_auth.host,
+                            reauth=True)["Status"] == "Login Succeeded"
+        credentials = {"username": auth.username, "password": auth.password}
+        lines = list(client.images.push(repo, tag="v3", auth_config=credentials, stream=True, decode=True))
+        assert lines[0] == {"status": f"The push refers to repository [{repo}]"}
+        assert lines[-1]["aux"]["Tag"] == "v3"
+        assert lines[-1]["aux"]["Digest"] == skopeo_inspect(registry_basic_auth, "berthtest/docker-py:v3")["Digest"]
+        client.images.remove(f"{repo}:v3")
+        pulled = client.images.pull(repo, tag="v3", auth_config=credentials)
+        assert pulled.id == client.images.get("busybox").id
+    finally:
+        client.close()
