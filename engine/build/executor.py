@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,6 +50,7 @@ from engine.build.copier import (
 from engine.build.dockerfile_parser import parse
 from engine.build.errors import BuildError, DockerfileError
 from engine.build.stages import BuildPlan, Stage, StageScope, resolve
+from engine.containers.commit import drop_mount_placeholders
 from engine.images.commit import History, commit_snapshot, write_image
 from engine.images.errors import NotFound
 from engine.images.image_records import ImageRecord
@@ -64,8 +64,6 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 Puller = Callable[[str], Awaitable[None]]
 NOP = "/bin/sh -c #(nop) "
-# Files the runtime creates as bind-mount targets when the image lacks them (engine/containers/service.py).
-MOUNT_PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 
 
 class StepFailed(BuildError):
@@ -343,7 +341,7 @@ class Builder:
             if code != 0:
                 shown = json.dumps(argv) if instruction.json_form else " ".join(argv)
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {code}", code)
-            await asyncio.to_thread(self._drop_mount_placeholders, record.snapshot_key)
+            await asyncio.to_thread(drop_mount_placeholders, self.snapshotter, record.snapshot_key)
             prefix = f"|{len(args)} " + " ".join(f"{k}={v}" for k, v in args.items()) + " " if args else ""
             created_by = prefix + (json.dumps(argv) if instruction.json_form else " ".join(argv))
             image = await asyncio.to_thread(
@@ -355,34 +353,6 @@ class Builder:
                 await self.containers.remove(record.id, force=True, volumes=True)
             await out.stream(f"Removing intermediate container {record.id[:12]}\n")
         return image
-
-    def _drop_mount_placeholders(self, key: str) -> None:
-        """The empty files the runtime made as bind targets for /etc/hosts & co. are not the step's changes.
-
-        dockerd keeps them in a separate "init" layer under the container's;
-        here the container's upper dir holds them, so the ones the image did
-        not have are removed before the diff (overlay only: a native
-        snapshot is a full copy and keeps them).
-        """
-        layer_dirs = getattr(self.snapshotter, "layer_dirs", None)
-        if layer_dirs is None:
-            return
-        from engine.snapshots.layer_diff import _in_lower_view
-
-        lowers, upper = layer_dirs(key)
-        for rel in MOUNT_PLACEHOLDERS:
-            path = upper / rel
-            if path.is_file() and not path.is_symlink() and not _in_lower_view(lowers, rel):
-                path.unlink()
-        # /etc was copied up only to hold them: an empty, non-opaque copy of a lower directory is no change.
-        etc = upper / "etc"
-        if etc.is_dir() and not etc.is_symlink() and not any(etc.iterdir()) and _in_lower_view(lowers, "etc"):
-            try:
-                opaque = os.getxattr(etc, "trusted.overlay.opaque") == b"y"
-            except OSError:
-                opaque = False
-            if not opaque:
-                etc.rmdir()
 
     @staticmethod
     async def _relay_output(follower: Any, out: _Output) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 from typing import Any
 
@@ -23,6 +24,39 @@ from engine.images.image_json import IMAGE_CONFIG_KEYS
 from engine.images.reference import DEFAULT_TAG, parse_normalized_named
 
 log = logging.getLogger(__name__)
+
+# Files the runtime creates as bind-mount targets when the image lacks them (see service._write_etc_files).
+MOUNT_PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def drop_mount_placeholders(snapshotter: Any, key: str) -> None:
+    """Remove from a stopped container's upper dir the bind targets the runtime made, so no layer holds them.
+
+    dockerd keeps them in a separate "init" layer under the container's;
+    here the container's upper dir holds them, so the ones the image did
+    not have are removed before the diff, with the /etc copy-up they caused
+    (overlay only: a native snapshot is a full copy and keeps them).  Only
+    for an unmounted snapshot: a mounted overlay's upper dir must not change
+    under it.
+    """
+    layer_dirs = getattr(snapshotter, "layer_dirs", None)
+    if layer_dirs is None:
+        return
+    from engine.snapshots.layer_diff import _in_lower_view
+
+    lowers, upper = layer_dirs(key)
+    for rel in MOUNT_PLACEHOLDERS:
+        path = upper / rel
+        if path.is_file() and not path.is_symlink() and not _in_lower_view(lowers, rel):
+            path.unlink()
+    etc = upper / "etc"
+    if etc.is_dir() and not etc.is_symlink() and not any(etc.iterdir()) and _in_lower_view(lowers, "etc"):
+        try:
+            opaque = os.getxattr(etc, "trusted.overlay.opaque") == b"y"
+        except OSError:
+            opaque = False
+        if not opaque:
+            etc.rmdir()
 
 
 async def commit_container(service: Any, ref: str, repo: str = "", tag: str = "", comment: str = "",
@@ -47,6 +81,8 @@ async def commit_container(service: Any, ref: str, repo: str = "", tag: str = ""
         parent = None
     command = [*(record.config.get("Entrypoint") or []), *(record.config.get("Cmd") or [])]
     history = History(shlex.join(command) if command else "", comment=comment, author=author)
+    if record.state.status not in ("running", "paused", "restarting"):
+        await asyncio.to_thread(drop_mount_placeholders, service.snapshotter, record.snapshot_key)
     paused = False
     if pause and record.state.status == "running":
         await service.pause(record.id)

@@ -184,15 +184,18 @@ def test_from_a_missing_image_pulls_it_and_pull_refreshes(run_tag: str, seeded_r
 def test_a_run_layer_holds_only_the_steps_changes(engine: RunningDaemon, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo x > /x && rm /bin/vi\n")
     build_ok(engine, "-t", "demo:layer", str(tmp_path))
-    raw = subprocess.run(["docker", "save", "demo:layer"], env=engine.env(), capture_output=True, timeout=120).stdout
+    # No /etc/hosts, /etc/hostname, /etc/resolv.conf bind targets (dockerd keeps those in its init layer).
+    assert _top_layer_names(engine, "demo:layer") == ["bin", "bin/.wh.vi", "x"]
+
+
+def _top_layer_names(daemon: RunningDaemon, image: str) -> list[str]:
+    raw = subprocess.run(["docker", "save", image], env=daemon.env(), capture_output=True, timeout=120).stdout
     with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
         last = archive.extractfile(manifest[0]["Layers"][-1])
         assert last is not None
         with tarfile.open(fileobj=io.BytesIO(last.read())) as layer:
-            names = sorted(layer.getnames())
-    # No /etc/hosts, /etc/hostname, /etc/resolv.conf bind targets (dockerd keeps those in its init layer).
-    assert names == ["bin", "bin/.wh.vi", "x"]
+            return sorted(layer.getnames())
 
 
 def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
@@ -328,6 +331,7 @@ def test_commit_then_run_and_history(engine: RunningDaemon) -> None:
     first = history.splitlines()[0]
     assert first.startswith("a test commit|") and "echo changed" in first
     assert docker(engine, "inspect", "-f", "{{.Author}}", "demo:committed").stdout.strip() == "tester"
+    assert _top_layer_names(engine, "demo:committed") == ["bin", "bin/.wh.vi", "changed.txt"]
     docker(engine, "rm", "to-commit")
 
 
