@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from engine.cli.context import CLIContext, UsageError
+from engine.cli.context import CLIContext, StatusError, UsageError
 
 NETWORK_HEADERS = {
     "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv4": "IPV4", "IPv6": "IPV6",
@@ -19,6 +20,17 @@ def _bool(value: Any) -> str:
     return "true" if value else "false"
 
 
+def go_time_text(rfc3339: str) -> str:
+    """The API's RFC 3339 time as Go's time.Time.String() prints it: `2026-11-28 00:25:27.565682172 +0000 UTC`."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if not match:
+        return rfc3339
+    day, clock, fraction, zone = match.groups()
+    fraction = (fraction or "").rstrip("0").rstrip(".")
+    offset = "+0000 UTC" if zone == "Z" else f"{zone.replace(':', '')} {zone.replace(':', '')}"
+    return f"{day} {clock}{fraction} {offset}"
+
+
 def network_row(network: Mapping[str, Any], trunc: bool = True) -> dict[str, str]:
     from engine.cli.rows import LabeledRow, labels_text
 
@@ -28,7 +40,7 @@ def network_row(network: Mapping[str, Any], trunc: bool = True) -> dict[str, str
         "Driver": str(network.get("Driver") or ""), "Scope": str(network.get("Scope") or ""),
         "IPv4": _bool(network.get("EnableIPv4", True)), "IPv6": _bool(network.get("EnableIPv6")),
         "Internal": _bool(network.get("Internal")), "Labels": labels_text(network.get("Labels")),
-        "CreatedAt": str(network.get("Created") or ""),
+        "CreatedAt": go_time_text(str(network.get("Created") or "")),
     }, network.get("Labels"))
 
 
@@ -131,7 +143,9 @@ def rm(ctx: CLIContext, args: list[str]) -> int:
             if not opts.force:
                 raise
 
-    return each(ctx, opts.networks, remove)
+    if each(ctx, opts.networks, remove):
+        raise StatusError("exit status 1", 1)  # docker's network rm ends its error list with this line
+    return 0
 
 
 def connect(ctx: CLIContext, args: list[str]) -> int:
