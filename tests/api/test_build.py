@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -274,16 +273,9 @@ def _assert_nothing_left(daemon: RunningDaemon) -> None:
 
 
 def _raw_build(daemon: RunningDaemon, body: bytes, query: str = "") -> tuple[int, bytes]:
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.settimeout(60)
-        sock.connect(str(daemon.socket))
-        sock.sendall(f"POST /v1.41/build{query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-        response = b""
-        while chunk := sock.recv(65536):
-            response += chunk
-    head, _, rest = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), rest
+    from tests.api.test_robustness import _post
+
+    return _post(str(daemon.socket), f"/v1.41/build{query}", body, "application/x-tar")
 
 
 def test_context_tar_entries_cannot_escape(engine: RunningDaemon, tmp_path: Path) -> None:
