@@ -91,6 +91,8 @@ GROUPS: dict[str, dict[str, str]] = {
 }
 GROUPS["container"].update({"exec": "exec", "stats": "stats", "port": "port"})
 GROUPS["container"].update({"cp": "cp", "export": "export", "diff": "diff"})
+GROUPS["container"]["commit"] = "commit"
+GROUPS["image"]["build"] = "build"
 
 EXIT_USAGE = 125  # docker's exit status for bad flags / unknown commands
 
