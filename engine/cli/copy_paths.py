@@ -55,8 +55,16 @@ def split_cp_arg(arg: str) -> tuple[str, str]:
     return container, path
 
 
+def go_base(path: str) -> str:
+    """Go's filepath.Base: trailing slashes dropped, "/" for the root, "." for ""."""
+    if not path:
+        return "."
+    stripped = path.rstrip("/")
+    return posixpath.basename(stripped) if stripped else "/"
+
+
 def specifies_current_dir(path: str) -> bool:
-    return posixpath.basename(path) == "."
+    return go_base(path) == "."
 
 
 def asserts_directory(path: str) -> bool:
@@ -82,7 +90,7 @@ def split_path_dir_entry(path: str) -> tuple[str, str]:
     cleaned = posixpath.normpath(path)
     if specifies_current_dir(path):
         cleaned = posixpath.join(cleaned, ".")
-    return posixpath.dirname(cleaned), posixpath.basename(cleaned)
+    return posixpath.dirname(cleaned), go_base(cleaned)
 
 
 def rebase_name(path: str, resolved: str) -> tuple[str, str]:
@@ -91,8 +99,7 @@ def rebase_name(path: str, resolved: str) -> tuple[str, str]:
         resolved += "/."
     if path.endswith("/") and not resolved.endswith("/"):
         resolved += "/"
-    name = posixpath.basename(path.rstrip("/")) if posixpath.basename(path) != posixpath.basename(resolved) else ""
-    return resolved, name
+    return resolved, go_base(path) if go_base(path) != go_base(resolved) else ""
 
 
 def join_link(path: str, link_target: str) -> str:
@@ -112,8 +119,7 @@ def source_info(path: str, follow_link: bool) -> CopyInfo:
     else:
         directory, base = posixpath.split(path)
         resolved = os.path.realpath(directory or ".") + "/" + base
-        name = posixpath.basename(path.rstrip("/")) if path.endswith("/") and (
-            posixpath.basename(path.rstrip("/")) != posixpath.basename(resolved.rstrip("/"))) else ""
+        name = go_base(path) if path.endswith("/") and go_base(path) != go_base(resolved) else ""
     try:
         st = os.lstat(resolved)
     except OSError as exc:

@@ -159,18 +159,37 @@ class ContainerFilesystem:
         although they are other filesystems (the record's mounts).
         """
         targets = {MountSpec(**m).target for m in record.mounts} if volumes else set()
-        pid = self._running_pid(record)
-        if pid:
-            where = f"/proc/{pid}/root" if volumes else str(self.service.paths.exec_dir(record.id) / "rootfs")
-            try:
-                fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError as exc:
-                raise InvalidPath(f"container {record.id[:12]} is not reachable: {exc.strerror}") from exc
+        fd = self._open_running_root(record, volumes)
+        if fd is not None:
             try:
                 return fn(fd, targets)
             finally:
                 os.close(fd)
         return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
+
+    def _open_running_root(self, record: ContainerRecord, volumes: bool) -> int | None:
+        """The running container's root (its own view, or the bare rootfs mount); None when it is not running.
+
+        The pid comes from the record: it is trusted only if its root is this
+        container's rootfs mount (a pid reused by another process after the
+        container died must never lend us *its* root -- the host's).
+        """
+        pid = self._running_pid(record)
+        if not pid:
+            return None
+        rootfs = self.service.paths.exec_dir(record.id) / "rootfs"
+        try:
+            fd = os.open(f"/proc/{pid}/root" if volumes else rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st, expected = os.fstat(fd), os.stat(rootfs)
+            if (st.st_dev, st.st_ino) == (expected.st_dev, expected.st_ino):
+                return fd
+        except OSError:
+            pass
+        os.close(fd)
+        return None
 
     def _mounted_view(self, record: ContainerRecord, fn: Callable[[int, set[str]], T], targets: set[str],
                       volumes: bool) -> T:
@@ -207,18 +226,23 @@ class ContainerFilesystem:
                 parts = split_clean(spec.target)
                 if not parts or not os.path.exists(source):
                     continue
+                options = ("rbind", "ro") if spec.read_only else ("rbind",)
                 try:
                     if os.path.isdir(source):
-                        target_fd = root.make_dirs(parts)
-                        target = proc_path(target_fd, "")
+                        mount([Mount("bind", source, options)], Path(proc_path(root.make_dirs(parts), "")))
                     else:
                         parent = root.make_dirs(parts[:-1])
                         with contextlib.suppress(FileExistsError):
                             os.close(os.open(parts[-1], os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW,
                                              0o644, dir_fd=parent))
-                        target = proc_path(parent, parts[-1])
-                    options = ("rbind", "ro") if spec.read_only else ("rbind",)
-                    mount([Mount("bind", source, options)], Path(target))
+                        # Pinned without following: mount(2) would follow a symlink planted there.
+                        file_fd = os.open(parts[-1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                        try:
+                            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+                                raise OSError(errno.EINVAL, "the mount point is not a regular file", spec.target)
+                            mount([Mount("bind", source, options)], Path(proc_path(file_fd, "")))
+                        finally:
+                            os.close(file_fd)
                 except OSError as exc:
                     log.warning("cp view of %s: %s not mounted: %s", record.id[:12], spec.target, exc)
                 root.invalidate()

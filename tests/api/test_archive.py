@@ -297,3 +297,47 @@ def test_daemon_serves_after_a_client_drops_an_export(engine: RunningDaemon) -> 
         assert sock.recv(100).startswith(b"HTTP/1.1 200")
     assert api(engine, "GET", "/_ping")[0] == 200
     assert api(engine, "GET", "/containers/drop-c/json")[0] == 200
+
+
+def test_cp_sees_what_the_running_container_sees(engine: RunningDaemon, tmp_path: Path) -> None:
+    """A tmpfs exists only in the container's mount namespace: reaching it proves cp uses the container's view."""
+    ok(docker_cli(engine, "run", "-d", "--name", "cp-tmpfs", "--tmpfs", "/scratch", "busybox", "sleep", "300"))
+    ok(docker_cli(engine, "exec", "cp-tmpfs", "sh", "-c", "echo in tmpfs > /scratch/t.txt"))
+    ok(docker_cli(engine, "cp", "cp-tmpfs:/scratch/t.txt", str(tmp_path / "t.txt")))
+    assert (tmp_path / "t.txt").read_text() == "in tmpfs\n"
+    src = tmp_path / "up.txt"
+    src.write_text("up\n")
+    ok(docker_cli(engine, "pause", "cp-tmpfs"))
+    try:
+        ok(docker_cli(engine, "cp", str(src), "cp-tmpfs:/scratch/up.txt"))  # a paused container too
+    finally:
+        ok(docker_cli(engine, "unpause", "cp-tmpfs"))
+    assert ok(docker_cli(engine, "exec", "cp-tmpfs", "cat", "/scratch/up.txt")) == "up\n"
+
+
+def test_a_read_only_volume_refuses_a_copy(engine: RunningDaemon, tmp_path: Path) -> None:
+    ok(docker_cli(engine, "volume", "create", "rovol"))
+    run_detached(engine, "cp-rovol", "-v", "rovol:/ro:ro")
+    src = tmp_path / "f"
+    src.write_text("x")
+    refused = docker_cli(engine, "cp", str(src), "cp-rovol:/ro/f")
+    assert refused.returncode != 0 and "mounted volume is marked read-only" in refused.stderr
+    ok(docker_cli(engine, "cp", str(src), "cp-rovol:/tmp/f"))  # the rest of the rootfs stays writable
+
+
+def test_docker_py_get_and_put_archive(engine: RunningDaemon) -> None:
+    import docker
+
+    run_detached(engine, "cp-py")
+    client = docker.DockerClient(base_url=engine.docker_host)
+    try:
+        container = client.containers.get("cp-py")
+        assert container.put_archive("/tmp", tar_of(entry("py.txt", b"from docker-py\n")))
+        chunks, stat = container.get_archive("/tmp/py.txt")
+        assert stat["name"] == "py.txt" and stat["size"] == len(b"from docker-py\n")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("py.txt")
+            assert member is not None and member.read() == b"from docker-py\n"
+        assert {"Path": "/tmp/py.txt", "Kind": 1} in container.diff()
+    finally:
+        client.close()
