@@ -185,11 +185,9 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
             await conn.end_stream()
 
     async def pull(request: Request, conn: HTTPConnection) -> None:
-        from engine.images.pull_record import LeasedSink, record_pull
         from engine.images.reference import parse_docker_ref
         from engine.images.registry.client import RegistryClient
         from engine.images.registry.credentials import credentials_from_registry_auth_header
-        from engine.images.registry.progress import PULLING_FS_LAYER
 
         if request.arg("fromSrc"):
             raise InvalidParameter("import with fromSrc is not supported yet; use `docker load`")
@@ -199,36 +197,61 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         tag = request.arg("tag")
         wanted = f"{name}@{tag}" if tag and tag.startswith("sha256:") else (f"{name}:{tag}" if tag else name)
         ref = parse_docker_ref(wanted)
+        # No tag anywhere: every tag of the repository (`docker pull --all-tags`), as dockerd does.
+        all_tags = not tag and "@" not in name and ":" not in name.rpartition("/")[2]
         credentials = credentials_from_registry_auth_header(request.headers.get("x-registry-auth", ""))
-        # Like dockerd: errors before the first progress line are plain HTTP errors.
-        stream = ProgressStream(conn, {"status": f"Pulling from {ref.path}", "id": ref.tag or "latest"})
         async with RegistryClient(_hosts(), credentials) as client:
-            with images.lease() as lease:
-                fetched: list[str] = []
-
-                def on_progress(event: Any) -> None:
-                    if event.status == PULLING_FS_LAYER:
-                        fetched.append(event.id)
-                    stream.add(event)
-
-                async def pull_and_record() -> Any:
-                    pulled = await client.pull(ref, LeasedSink(images, lease),
-                                               platform=request.arg("platform") or None, progress=on_progress)
-                    await asyncio.to_thread(record_pull, images, pulled)
-                    # dockerd says "Pull complete" per layer once it is unpacked; Berth's
-                    # layers are usable once recorded (snapshots are made on first use).
-                    for layer_id in fetched:
-                        stream.add_message({"status": "Pull complete", "progressDetail": {}, "id": layer_id})
-                    return pulled
-
-                pulled = await stream.run(pull_and_record())
+            refs = [ref.with_tag(t) for t in sorted(await client.list_tags(ref.repository()))] if all_tags else [ref]
+            if not refs:
+                raise InvalidParameter(f"no tags in repository {ref.repository().familiar()}")
+            # Like dockerd: errors before the first progress line are plain HTTP errors.
+            stream = ProgressStream(conn, {"status": f"Pulling from {ref.path}", "id": refs[0].tag or "latest"})
+            newer = False
+            for number, each in enumerate(refs):
+                if number:
+                    stream.add_message({"status": f"Pulling from {each.path}", "id": each.tag})
+                before = await asyncio.to_thread(_image_id_or_none, str(each))
+                pulled = await _pull_one(client, stream, each, request.arg("platform") or None)
                 if pulled is None:
                     return
-        digest = pulled.index_digest or pulled.digest
-        familiar = ref.familiar()
-        publish("image", "pull", familiar, {"name": familiar})
-        await stream.finish([{"status": f"Digest: {digest}"},
-                             {"status": f"Status: Downloaded newer image for {familiar}"}])
+                newer = newer or pulled.config.digest != before
+                stream.add_message({"status": f"Digest: {pulled.index_digest or pulled.digest}"})
+                publish("image", "pull", each.familiar(), {"name": each.familiar()})
+        shown = ref.familiar_name if all_tags else ref.familiar()
+        status = f"Downloaded newer image for {shown}" if newer else f"Image is up to date for {shown}"
+        await stream.finish([{"status": f"Status: {status}"}])
+
+    def _image_id_or_none(reference: str) -> str | None:
+        from engine.images.errors import NotFound
+
+        try:
+            return str(images.resolve(reference))
+        except NotFound:
+            return None
+
+    async def _pull_one(client: Any, stream: ProgressStream, ref: Any, platform: str | None) -> Any:
+        """Pull and record one reference; None when it failed after the stream started (reported in it)."""
+        from engine.images.pull_record import LeasedSink, record_pull
+        from engine.images.registry.progress import PULLING_FS_LAYER
+
+        with images.lease() as lease:
+            fetched: list[str] = []
+
+            def on_progress(event: Any) -> None:
+                if event.status == PULLING_FS_LAYER:
+                    fetched.append(event.id)
+                stream.add(event)
+
+            async def pull_and_record() -> Any:
+                pulled = await client.pull(ref, LeasedSink(images, lease), platform=platform, progress=on_progress)
+                await asyncio.to_thread(record_pull, images, pulled)
+                # dockerd says "Pull complete" per layer once it is unpacked; Berth's
+                # layers are usable once recorded (snapshots are made on first use).
+                for layer_id in fetched:
+                    stream.add_message({"status": "Pull complete", "progressDetail": {}, "id": layer_id})
+                return pulled
+
+            return await stream.run(pull_and_record())
 
     async def push(request: Request, conn: HTTPConnection) -> None:
         from engine.images.push_plan import plan_push, record_push, tags_to_push

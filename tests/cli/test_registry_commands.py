@@ -72,6 +72,25 @@ def test_run_pulls_with_progress_on_stderr(tools: Tools, seeded_registry: LocalR
     assert bad.stderr.splitlines()[-1].startswith("Error response from daemon: ")
 
 
+def test_pull_all_tags_and_up_to_date(tools: Tools, make_registry: object) -> None:
+    target = make_registry()  # type: ignore[operator]
+    tools.berth("pull", "busybox")
+    repo = f"{target.host}/berthtest/tags"
+    for tag in ("one", "two"):
+        tools.berth("tag", "busybox", f"{repo}:{tag}")
+    assert tools.berth("push", "--all-tags", repo).returncode == 0
+    for tag in ("one", "two"):
+        tools.berth("rmi", f"{repo}:{tag}")
+    out = tools.berth("pull", "--all-tags", repo)
+    assert out.returncode == 0, out.stderr
+    assert "one: Pulling from berthtest/tags" in out.stdout and "two: Pulling from berthtest/tags" in out.stdout
+    assert out.stdout.splitlines()[-1] == repo
+    listed = tools.berth("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert sorted(name for name in listed if name.startswith(repo)) == [f"{repo}:one", f"{repo}:two"]
+    again = tools.berth("pull", f"{repo}:one")
+    assert f"Status: Image is up to date for {repo}:one" in again.stdout
+
+
 def test_push_then_skopeo_reads_the_manifest(tools: Tools, make_registry: object) -> None:
     target = make_registry()  # type: ignore[operator]
     tools.berth("pull", "busybox")

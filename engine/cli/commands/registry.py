@@ -67,25 +67,26 @@ def pull(ctx: CLIContext, args: list[str]) -> int:
     from engine.images.errors import InvalidReference
     from engine.images.reference import parse_docker_ref
 
-    if opts.all_tags:
-        raise StatusError("berth pull --all-tags is not supported yet", 1)
     _, tag = split_reference(opts.image)
+    if opts.all_tags and tag is not None:
+        raise UsageError("tag can't be used with --all-tags/-a", exit_code=1)
     try:
         full = parse_docker_ref(opts.image)
     except InvalidReference as exc:
         raise UsageError(f"invalid reference format: {exc}", exit_code=1) from exc
-    if tag is None and not opts.quiet:
+    if tag is None and not opts.quiet and not opts.all_tags:
         ctx.print("Using default tag: latest")
-    pull_image(ctx, opts.image, opts.platform, ctx.out, opts.quiet)
-    ctx.print(str(full))
+    pull_image(ctx, opts.image, opts.platform, ctx.out, opts.quiet, opts.all_tags)
+    ctx.print(full.name if opts.all_tags else str(full))
     return 0
 
 
-def pull_image(ctx: CLIContext, image: str, platform: str | None, out: TextIO, quiet: bool = False) -> None:
+def pull_image(ctx: CLIContext, image: str, platform: str | None, out: TextIO, quiet: bool = False,
+               all_tags: bool = False) -> None:
     """POST /images/create with the stored credentials, progress drawn on `out` (`berth run` uses stderr)."""
     name, tag = split_reference(image)
-    _stream_progress(ctx, "POST", "/images/create", {"fromImage": name, "tag": tag or "latest", "platform": platform},
-                     image, quiet, out)
+    query = {"fromImage": name, "tag": None if all_tags else tag or "latest", "platform": platform}
+    _stream_progress(ctx, "POST", "/images/create", query, image, quiet, out)
 
 
 def push(ctx: CLIContext, args: list[str]) -> int:
