@@ -94,6 +94,7 @@ GROUPS["container"].update({"cp": "cp", "export": "export", "diff": "diff"})
 GROUPS["container"]["commit"] = "commit"
 GROUPS["image"]["build"] = "build"
 
+GLOBAL_FLAGS = ("--host", "--context", "--debug", "--help", "--version")
 EXIT_USAGE = 125  # docker's exit status for bad flags / unknown commands
 
 
@@ -134,7 +135,11 @@ def split_globals(argv: Sequence[str]) -> tuple[GlobalOptions, list[str]]:
         elif name in ("-v", "--version"):
             options.show_version = True
         else:
-            raise UsageError(f"unknown flag: {name}")
+            import difflib
+
+            close = difflib.get_close_matches(name, GLOBAL_FLAGS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"unknown flag: {name}.{hint} See 'berth --help'." if hint else f"unknown flag: {name}")
     return options, args
 
 

@@ -126,5 +126,7 @@ def test_new_commands_complete_and_suggest(tools: Tools) -> None:
     for typed, close in (("exce", "exec"), ("volumes", "volume"), ("netwrk", "network"), ("contxt", "context")):
         out = tools.berth(typed)
         assert out.returncode == 125 and f"Did you mean '{close}'?" in out.stderr, out.stderr
+    out = tools.berth("--contxt", "x", "ps")
+    assert out.returncode == 125 and "Did you mean '--context'?" in out.stderr
     out = tools.berth("exec", "--detatch", "x", "true")
     assert out.returncode == 125 and "Did you mean '--detach'?" in out.stderr
