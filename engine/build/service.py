@@ -49,6 +49,8 @@ class BuildService:
         self.cache = BuildCache(db)
         self.work_root = Path(data_root) / "tmp" / "build"
         self.registry_config = registry_config
+        # BERTH_BUILD_CONTEXT_LIMIT (bytes) lowers the ceiling: for small machines, and for tests.
+        self.max_context_bytes = int(os.environ.get("BERTH_BUILD_CONTEXT_LIMIT") or MAX_CONTEXT_BYTES)
         self._sweep()
 
     def _sweep(self) -> None:
@@ -61,33 +63,12 @@ class BuildService:
     async def build(self, body: AsyncIterator[bytes], options: BuildOptions, emit: Emit) -> str:
         work = Path(tempfile.mkdtemp(prefix="b-", dir=self.work_root))
         try:
-            context = work / "context"
-            await self._receive(body, work / "context.tar", context)
+            context = await receive_context(body, work, self.max_context_bytes)
             await asyncio.to_thread(trim_context, context, options.dockerfile)
             builder = Builder(self.images, self.snapshotter, self.containers, self.cache, work, self.pull)
             return await builder.build(context, options, emit)
         finally:
             await asyncio.to_thread(_remove_work, work)
-
-    async def _receive(self, body: AsyncIterator[bytes], spool: Path, context: Path) -> None:
-        total = 0
-        with open(spool, "wb") as out:
-            async for chunk in body:
-                total += len(chunk)
-                if total > MAX_CONTEXT_BYTES:
-                    raise ContextError(f"build context is larger than {MAX_CONTEXT_BYTES} bytes")
-                out.write(chunk)
-        if total == 0:
-            context.mkdir()
-            return
-        if await asyncio.to_thread(_is_dockerfile, spool):
-            # `docker build - < Dockerfile`: the body is the Dockerfile itself, no context (moby's detect.go).
-            context.mkdir()
-            os.replace(spool, context / "Dockerfile")
-            return
-        await asyncio.to_thread(_terminate_tar, spool, total)
-        await asyncio.to_thread(_extract, spool, context)
-        spool.unlink()
 
     async def pull(self, reference: str) -> None:
         """FROM an image that is not here (or --pull): the registry client, like `docker pull`."""
@@ -129,6 +110,30 @@ class BuildService:
                 progress = True
         return {"CachesDeleted": sorted(set(deleted)) or None,
                 "SpaceReclaimed": max(0, before - _content_bytes(self.images))}
+
+
+async def receive_context(body: AsyncIterator[bytes], work: Path, limit: int = MAX_CONTEXT_BYTES) -> Path:
+    """Spool the request body, then extract it to ``work``/context (see the module docstring)."""
+    spool, context = work / "context.tar", work / "context"
+    total = 0
+    with open(spool, "wb") as out:
+        async for chunk in body:
+            total += len(chunk)
+            if total > limit:
+                raise ContextError(f"build context is larger than {limit} bytes")
+            out.write(chunk)
+    if total == 0:
+        context.mkdir()
+        return context
+    if await asyncio.to_thread(_is_dockerfile, spool):
+        # `docker build - < Dockerfile`: the body is the Dockerfile itself, no context (moby's detect.go).
+        context.mkdir()
+        os.replace(spool, context / "Dockerfile")
+        return context
+    await asyncio.to_thread(_terminate_tar, spool, total)
+    await asyncio.to_thread(_extract, spool, context)
+    spool.unlink()
+    return context
 
 
 def _content_bytes(images: ImageStore) -> int:

@@ -307,6 +307,18 @@ def test_context_tar_entries_cannot_escape(engine: RunningDaemon, tmp_path: Path
     _assert_nothing_left(engine)
 
 
+def test_a_context_over_the_limit_is_refused(run_tag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    monkeypatch.setenv("BERTH_BUILD_CONTEXT_LIMIT", str(1 << 20))
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY big /big\n")
+    (tmp_path / "big").write_bytes(os.urandom(3 << 20))
+    with berthd_with_images(run_tag, "busybox") as daemon:
+        out = docker(daemon, "build", str(tmp_path))
+        assert out.returncode == 1
+        assert "build context is larger than 1048576 bytes" in out.stderr
+        _assert_nothing_left(daemon)
+
+
 def test_commit_then_run_and_history(engine: RunningDaemon) -> None:
     out = docker(engine, "run", "--name", "to-commit", "busybox", "sh", "-c", "echo changed > /changed.txt && "
                                                                                "rm /bin/vi")
