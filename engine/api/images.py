@@ -30,8 +30,13 @@ def _image_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bo
             name, _, _tag = tag.rpartition(":")
             return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern)
 
-        if not any(match(p, t) for p in filters["reference"] for t in tags):
+        matching = [t for t in tags if any(match(p, t) for p in filters["reference"])]
+        if not matching:
             return False
+        # moby lists only the names the filter matched (`docker images busybox` hides the image's other tags).
+        summary["RepoTags"] = matching
+        summary["RepoDigests"] = [d for d in summary.get("RepoDigests") or []
+                                  if any(fnmatch.fnmatchcase(d.partition("@")[0], p) for p in filters["reference"])]
     if "dangling" in filters:
         dangling = filters["dangling"][-1].lower() in ("1", "true")
         if dangling != (not tags):
