@@ -63,7 +63,8 @@ def shim_pids(engine: Engine) -> list[int]:
     """The per-container supervisors: Berth's `engine.containers.shim`, containerd's `containerd-shim*`."""
     mine = pids_whose_cmdline_contains(str(engine.workdir).encode())
     if engine.label == "berthd":
-        return [p for p in mine if "engine.containers.shim" in _cmdline(p)]
+        # Exec'd: `-m engine.containers.shim`; forked by the shim zygote: titled `berth-shim ...`.
+        return [p for p in mine if "engine.containers.shim" in _cmdline(p) or _cmdline(p).startswith("berth-shim")]
     return [p for p in mine if _comm(p).startswith("containerd-shim")]
 
 

@@ -39,6 +39,7 @@ from engine.volumes.names import ANONYMOUS_LABEL
 
 if TYPE_CHECKING:
     from engine.containers.health import HealthMonitor
+    from engine.containers.zygote import ZygoteClient
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class ContainerService:
         self.log_opts = dict(log_opts or {})
         self.live: dict[str, Live] = {}
         self.health: HealthMonitor | None = None  # set by the daemon: probes need the exec service
+        self.zygote: ZygoteClient | None = None  # set by the daemon: forks the shims (None: exec each one)
 
     def live_state(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
@@ -327,26 +329,41 @@ class ContainerService:
             cmd.append("--open-stdin")
             if record.config.get("StdinOnce"):
                 cmd.append("--stdin-once")
+        proc: subprocess.Popen[bytes] | None = None
         with open(exec_dir / "shim.stderr", "wb") as stderr:
-            proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=stderr, start_new_session=True, cwd=str(Path(__file__).resolve().parents[2]))
+            from engine.containers.zygote import ZygoteUnavailable
+
+            try:
+                if self.zygote is None:
+                    raise ZygoteUnavailable("no shim zygote")
+                # Forked from the pre-imported zygote: shares its pages (engine/containers/zygote.py).
+                self.zygote.fork_shim(cmd[3:], write_fd, stderr.fileno())
+            except ZygoteUnavailable as exc:
+                if self.zygote is not None:
+                    log.warning("shim zygote unusable (%s): starting the shim with its own interpreter", exc)
+                proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                        cwd=str(Path(__file__).resolve().parents[2]))
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as report:
             line = report.readline()
         try:
             ready = json.loads(line)
         except ValueError:
-            proc.wait()
+            if proc is not None:
+                proc.wait()
             lines = (exec_dir / "shim.stderr").read_text(errors="replace").strip().splitlines()
             raise StartFailed(f"shim failed: {lines[-1] if lines else 'no output'}", user_error=False) from None
         if "error" in ready:
-            proc.wait()
+            if proc is not None:
+                proc.wait()
             message = str(ready["error"])
             user_error = any(m in message for m in ("executable file not found", "no such file or directory",
                                                      "permission denied"))
             raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
         # The shim runs on its own (new session); it is reaped by whoever adopts it after we exit.
-        _forget(proc)
+        if proc is not None:
+            _forget(proc)
         return int(ready["pid"]), int(ready["shim_pid"])
 
     async def _monitor(self, container_id: str, exec_dir: Path) -> None:

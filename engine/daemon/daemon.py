@@ -13,6 +13,8 @@ from engine.containers.execs import ExecService
 from engine.containers.health import HealthMonitor
 from engine.containers.service import ContainerService, ServicePaths
 from engine.containers.store import ContainerStore
+from engine.containers.zygote import SOCKET_NAME as ZYGOTE_SOCKET
+from engine.containers.zygote import ZygoteClient
 from engine.daemon.config import DaemonConfig
 from engine.daemon.events import EventBus
 from engine.images.image_store import ImageStore
@@ -47,8 +49,12 @@ class Daemon:
         )
         self.execs = ExecService(self.containers)
         self.containers.health = HealthMonitor(self.containers, self.execs)
+        self.containers.zygote = ZygoteClient(str(config.exec_root / ZYGOTE_SOCKET))
 
     async def restore(self) -> None:
+        # The shim zygote imports for ~0.3 s: in the background (the first shim fork waits for it).
+        assert self.containers.zygote is not None
+        self._zygote_start = asyncio.ensure_future(asyncio.to_thread(self.containers.zygote.start))
         await asyncio.to_thread(self.images.recover)  # what a kill -9 mid-pull left (before any request)
         await asyncio.to_thread(self.volumes.restore)
         # Networks first: running containers get their endpoints and published ports back before
@@ -58,6 +64,8 @@ class Daemon:
         await self.containers.restore()
 
     def close(self) -> None:
+        if self.containers.zygote is not None:
+            self.containers.zygote.close()
         self.snapshotter.close()
         self.db.close()
 

@@ -44,6 +44,17 @@ _MAX_MESSAGE = 1 << 20
 _STDIO_FDS = 3
 
 
+def listen_seqpacket(path: str) -> socket.socket:
+    """A root-only SOCK_SEQPACKET listener at `path` (a stale socket file is replaced)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen(64)
+    return listener
+
+
 class ForkServer:
     def __init__(self, socket_path: str, root: str = DEFAULT_ROOT) -> None:
         self.socket_path = socket_path
@@ -57,12 +68,7 @@ class ForkServer:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd does the work
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        listener.bind(self.socket_path)
-        os.chmod(self.socket_path, 0o600)
-        listener.listen(64)
+        listener = listen_seqpacket(self.socket_path)
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         self.selector.register(wake_r, selectors.EVENT_READ, "sigchld")
         if ready is not None:

@@ -337,9 +337,11 @@ def _shims_under(root: Path) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"engine.containers.shim" in argv and any(str(root).encode() in a for a in argv):
+        # An exec'd shim runs `-m engine.containers.shim`; one forked by the zygote is titled `berth-shim`.
+        is_shim = b"engine.containers.shim" in cmdline or cmdline.startswith(b"berth-shim")
+        if is_shim and str(root).encode() in cmdline:
             found.append(int(entry.name))
     return found

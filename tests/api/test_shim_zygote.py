@@ -1,0 +1,73 @@
+"""Shims forked from berthd's pre-imported zygote: shared pages, their own titles, independent lives."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import RunningDaemon, restartable_berthd
+from tests.api.test_containers import _wait_for, docker_cli
+
+pytestmark = pytest.mark.needs_root
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _processes_under(root: Path, marker: bytes) -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and marker in _cmdline(int(p.name)) and str(root).encode() in _cmdline(int(p.name))]
+
+
+def _shim_of(daemon: RunningDaemon, name: str) -> int:
+    container_id = docker_cli(daemon, "inspect", "-f", "{{.Id}}", name).stdout.strip()
+    [pid] = [p for p in _processes_under(daemon.root, b"berth-shim") if container_id.encode() in _cmdline(p)]
+    return pid
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def _kib(pid: int, *fields: str) -> int:
+    """The sum of /proc/<pid>/smaps_rollup's `fields` (Private_Dirty, Shared_Clean...)."""
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    return sum(int(line.split()[1]) for line in lines if line.split(":")[0] in fields)
+
+
+def _private_kib(pid: int) -> int:
+    return _kib(pid, "Private_Clean", "Private_Dirty")
+
+
+def _shared_kib(pid: int) -> int:
+    return _kib(pid, "Shared_Clean", "Shared_Dirty")
+
+
+def test_shims_are_forked_from_the_zygote_and_outlive_it(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        for name in ("one", "two"):
+            assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+        [zygote] = _processes_under(daemon.root, b"engine.containers.zygote")
+        shims = [_shim_of(daemon, n) for n in ("one", "two")]
+        # Titled for the container they serve, parented by neither berthd nor the zygote (double fork).
+        assert all(_parent(s) not in (daemon.proc.pid, zygote) for s in shims)
+        # Pages of the pre-imported interpreter are shared with the zygote, not copied into each shim.
+        assert all(_shared_kib(s) > _private_kib(s) for s in shims), [(_shared_kib(s), _private_kib(s)) for s in shims]
+        berthd.halt(signal.SIGTERM)
+        _wait_for(lambda: not Path(f"/proc/{zygote}").exists(), "the zygote to follow berthd out")
+        assert all(Path(f"/proc/{s}").exists() for s in shims)
+        daemon = berthd.start()
+        assert docker_cli(daemon, "exec", "one", "echo", "served").stdout == "served\n"
+        assert docker_cli(daemon, "stop", "-t", "0", "one", "two").returncode == 0
+        _wait_for(lambda: not any(Path(f"/proc/{s}").exists() for s in shims), "the shims to end with their runs")
+        # A new zygote serves the new daemon.
+        assert docker_cli(daemon, "start", "one").returncode == 0
+        assert _shim_of(daemon, "one") not in shims
