@@ -42,6 +42,8 @@ def register(router: Router, service: ContainerService) -> None:
         header = (PATH_STAT_HEADER, base64.b64encode(json.dumps(stat.to_json()).encode()).decode())
         if request.method == "HEAD":
             return Response(200, b"", "", [header])
+        # dockerd's events: archive-path as the copy starts, extract-to-dir once done, export at the end.
+        service.publish_event(record, "archive-path")
         await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header])
         return None
 
@@ -70,11 +72,13 @@ def register(router: Router, service: ContainerService) -> None:
         finally:
             os.close(write_fd)
         await job
+        service.publish_event(record, "extract-to-dir")
         return Response(200, b"", "")
 
     async def export(request: Request, conn: HTTPConnection) -> None:
         record = service.store.get(request.params["id"])
         await _stream_from_thread(conn, lambda out: fs.write_export(record, out))
+        service.publish_event(record, "export")
 
     async def changes(request: Request, conn: HTTPConnection) -> Response:
         record = service.store.get(request.params["id"])

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def test_cp_a_file_both_ways_with_a_running_container(engine: RunningDaemon, tmp
     ok(docker_cli(engine, "exec", "cp-run", "sh", "-c", "echo made inside > /tmp/inside.txt"))
     ok(docker_cli(engine, "cp", "cp-run:/tmp/inside.txt", str(tmp_path / "back.txt")))
     assert (tmp_path / "back.txt").read_text() == "made inside\n"
+    events = ok(docker_cli(engine, "events", "--since", "0", "--until", f"{time.time():.3f}",
+                           "--filter", "container=cp-run",
+                           "--format", "{{.Action}}")).split()
+    assert "extract-to-dir" in events and "archive-path" in events  # dockerd's events for cp
 
 
 def test_cp_a_directory_both_ways(engine: RunningDaemon, tmp_path: Path) -> None:
