@@ -252,7 +252,9 @@ class Builder:
             state.cmd_set = True
         sources: list[Source] = []
         with contextlib.ExitStack() as cleanup:
-            key_parts: dict[str, Any] = {"text": _describe(instruction)}
+            # An ARG's value reaches the cache only through the RUNs that see it (moby: "|N k=v" in their command).
+            text = instruction.original if isinstance(instruction, ins.Arg) else _describe(instruction)
+            key_parts: dict[str, Any] = {"text": text}
             if isinstance(instruction, ins.Run):
                 key_parts["args"] = self._run_args(state, plan)
             if isinstance(instruction, ins.FileInstruction):

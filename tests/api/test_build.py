@@ -143,6 +143,35 @@ def test_no_cache_build_args_and_target(engine: RunningDaemon, context: Path) ->
     assert run.stdout == "salut from gen\n"
 
 
+def test_more_instructions_heredoc_from_image_shell_user_scratch(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("""\
+FROM scratch AS files
+COPY <<EOF /conf/app.ini
+[app]
+name=demo
+EOF
+FROM busybox
+ARG FLAVOR=plain
+COPY --from=files /conf/ /etc/demo/
+COPY --from=busybox /bin/busybox /opt/busybox
+SHELL ["/bin/sh", "-ec"]
+RUN echo "$FLAVOR" > /flavor
+USER nobody
+RUN id -un > /tmp/who
+USER root
+CMD ["sh", "-c", "cat /etc/demo/app.ini /flavor /tmp/who && /opt/busybox echo bb-ok"]
+""")
+    build_ok(engine, "-t", "demo:more", str(tmp_path))
+    assert docker(engine, "run", "--rm", "demo:more").stdout == "[app]\nname=demo\nplain\nnobody\nbb-ok\n"
+    assert docker(engine, "inspect", "-f", "{{json .Config.Shell}}", "demo:more").stdout.strip() == \
+        '["/bin/sh","-ec"]'
+    # A new value for the ARG the RUN sees invalidates that RUN (and what follows), not the COPYs before it.
+    output = build_ok(engine, "--build-arg", "FLAVOR=spicy", "-t", "demo:more", str(tmp_path))
+    flags = dict(zip([t for t, b in steps(output) if not t.startswith("FROM") and b], cached(output), strict=True))
+    assert flags["COPY --from=busybox /bin/busybox /opt/busybox"] and not flags['RUN echo "$FLAVOR" > /flavor']
+    assert docker(engine, "run", "--rm", "demo:more").stdout.splitlines()[2] == "spicy"
+
+
 def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_path_factory: pytest.TempPathFactory
                                      ) -> None:
     other = tmp_path_factory.mktemp("df") / "Special.dockerfile"
