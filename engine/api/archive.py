@@ -33,7 +33,7 @@ def register(router: Router, service: ContainerService) -> None:
         record = service.store.get(request.params["id"])
         path = request.arg("path")
         if not path:
-            raise InvalidParameter("path is required")
+            raise InvalidParameter("bad parameter: pathcannot be empty")  # dockerd's words, missing space included
         return record, path
 
     async def archive_get(request: Request, conn: HTTPConnection) -> Response | None:

@@ -279,16 +279,19 @@ class ContainerFilesystem:
 
         def run(root_fd: int, _targets: set[str]) -> None:
             abs_path = container_abs_path(path)
-            dest = _resolve_lexically(root_fd, abs_path)
-            parent_fd, base = _open_parent(root_fd, record, abs_path)
+            # Unlike stat and GET, the last element is followed too: extracting to a link to a directory works.
             try:
-                st = lstat_at(parent_fd, base)
-                if st is None:
-                    raise PathNotFound(path, record.name.lstrip("/") or record.id)
-                if not stat.S_ISDIR(st.st_mode):
+                fd = syscalls.openat2(root_fd, abs_path.lstrip("/") or ".", os.O_PATH | os.O_CLOEXEC, 0, _RESOLVE)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    raise PathNotFound(abs_path, record.name.lstrip("/") or record.id) from exc
+                raise
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     raise InvalidPath("extraction point is not a directory")
             finally:
-                os.close(parent_fd)
+                os.close(fd)
+            dest = _resolve_lexically(root_fd, abs_path)
             self._check_writable(record, dest)
             chown = None
             if copy_uid_gid:
