@@ -50,7 +50,10 @@ def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], hea
     from engine.cli.rows import LabeledRow
 
     header_row = LabeledRow({key: headers.get(key, key.upper()) for key in _all_keys(rows, headers)}, None)
-    render = _plain_renderer(body)
+    # Fields this list knows but a row lacks print as before (`<no value>`); unknown ones are errors.
+    rows = [LabeledRow(dict(dict.fromkeys(header_row, "<no value>"), **row), getattr(row, "labels", None))
+            for row in rows]
+    render = _plain_renderer(body, set(header_row))
     if render is not None:
         rendered, header = [render(row) for row in rows], render(header_row) if is_table else ""
     else:
@@ -76,10 +79,11 @@ def write_list(ctx: CLIContext, fmt: str, rows: Sequence[Mapping[str, str]], hea
         ctx.print(line)
 
 
-def _plain_renderer(body: str) -> Callable[[Mapping[str, str]], str] | None:
+def _plain_renderer(body: str, known: set[str]) -> Callable[[Mapping[str, str]], str] | None:
     """Templates made only of `{{.Field}}` (every default table, most scripts) skip the template engine:
-    its import alone costs more than the rest of `berth ps`.  Anything else returns None."""
-    if "{{" in _PLAIN_FIELD.sub("", body):
+    its import alone costs more than the rest of `berth ps`.  Anything else returns None, and so does a
+    field this list does not have (the template engine words that error as docker does)."""
+    if "{{" in _PLAIN_FIELD.sub("", body) or any(m.group(1) not in known for m in _PLAIN_FIELD.finditer(body)):
         return None
 
     def render(row: Mapping[str, str]) -> str:

@@ -217,14 +217,76 @@ def _truthy(value: Any) -> bool:
     )
 
 
+_VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
+
+
+def _go_type(value: Any) -> str:
+    """fmt's %T for the values JSON decoding gives a template (Go decodes into interface{})."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"  # inspect data is typed in Go: counters and sizes are ints
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "map[string]interface {}"
+    if isinstance(value, list | tuple):
+        return "[]interface {}"
+    return "<nil>"
+
+
+def _verb(flags: str, width: str | None, precision: str | None, verb: str, value: Any) -> str:
+    # Go pads on the left unless `-`; `0` zero-pads numbers; `+` always signs them.
+    align = "<" if "-" in flags else ">"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and verb in "dxXobeEfFgG":
+        fill = "0" if "0" in flags and "-" not in flags else ""
+        sign = "+" if "+" in flags else ""
+        prec = f".{precision}" if precision is not None and verb in "eEfFgG" else ""
+        kind = verb if verb != "d" else "d"
+        converted = int(value) if verb in "dxXob" else float(value)
+        return format(converted, f"{'' if fill else align}{sign}{fill}{width or ''}{prec}{kind}")
+    if verb == "x" and isinstance(value, str):
+        text = value.encode().hex()
+    elif verb == "q":
+        text = json.dumps(go_str(value), ensure_ascii=False)
+    elif (verb == "t" and isinstance(value, bool)) or verb in "vs":
+        text = go_str(value)
+        if precision is not None:
+            text = text[:int(precision)]
+    elif verb == "T":
+        text = _go_type(value)
+    else:
+        return f"%!{verb}({_go_type(value)}={go_str(value)})"  # Go's way of showing a verb/value mismatch
+    return format(text, f"{align}{width or ''}")
+
+
 def _printf(fmt: str, *args: Any) -> str:
-    # Go verbs map onto Python's %-formatting for the common cases.
-    converted = re.sub(r"%v|%q", lambda m: "%s" if m.group() == "%v" else "%r", fmt)
-    return converted % tuple(go_str(a) if not isinstance(a, int | float) else a for a in args)
+    """Go's fmt.Sprintf for the verbs templates use: %v %s %d %q %x %f %t %T, flags, width, precision."""
+    values = iter(args)
+    missing = object()
+
+    def one(match: re.Match[str]) -> str:
+        flags, width, precision, verb = match.groups()
+        if verb == "%":
+            return "%"
+        value = next(values, missing)
+        if value is missing:
+            return f"%!{verb}(MISSING)"
+        return _verb(flags, width, precision, verb, value)
+
+    out = _VERB.sub(one, fmt)
+    extra = list(values)
+    if extra:
+        out += "%!(EXTRA " + ", ".join(f"{_go_type(v)}={go_str(v)}" for v in extra) + ")"
+    return out
 
 
 def _title(s: str) -> str:
-    return s[:1].upper() + s[1:]
+    """strings.Title: the first letter of every word (words are split by anything but letters and digits)."""
+    return re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), s)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -280,6 +342,9 @@ def _lookup(value: Any, names: tuple[str, ...]) -> Any:
             elif name[:1].isupper() and callable(getattr(type(value), name, None)):
                 # A method of a formatter row (`{{.Label "com.example.x"}}`), like Go's method values.
                 value = getattr(value, name)
+            elif getattr(value, "template_type", None):
+                # A row standing for one of docker's typed formatter contexts: no such field is an error.
+                raise TemplateError(f"can't evaluate field {name} in type {value.template_type}")  # type: ignore[attr-defined]
             else:
                 # JSON key case varies between API versions (Id vs ID); docker's own contexts don't.
                 value = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == name.lower()),
@@ -337,10 +402,12 @@ def _field_name(item: Any) -> str:
 
 
 def _call_method(head: Any, method: Callable[..., Any], args: list[Any]) -> Any:
-    try:
-        return method(*args)
-    except TypeError as exc:
-        raise TemplateError(f"wrong number of args for {_field_name(head).lstrip('.')}: {exc}") from exc
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    want = code.co_argcount - 1 if code is not None else len(args)  # bound: `self` is not the template's
+    if want != len(args):
+        name = _field_name(head).rpartition(".")[2]
+        raise TemplateError(f"wrong number of args for {name}: want {want} got {len(args)}")
+    return method(*args)
 
 
 def _execute(nodes: list[Any], scope: _Scope, out: list[str]) -> None:

@@ -93,7 +93,12 @@ def _image_name(entry: Mapping[str, Any], trunc: bool) -> str:
 
 
 class LabeledRow(dict[str, str]):
-    """A row whose template also offers docker's `{{.Label "key"}}` method (container, volume, network)."""
+    """A row whose template also offers docker's `{{.Label "key"}}` method (container, volume, network).
+
+    Like docker's typed formatter contexts, a field it does not have is a template error, not `<no value>`.
+    """
+
+    template_type = "*formatter.Context"
 
     def __init__(self, fields: Mapping[str, str], labels: Mapping[str, str] | None) -> None:
         super().__init__(fields)

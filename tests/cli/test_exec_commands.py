@@ -217,3 +217,24 @@ def test_template_errors_read_like_docker(tools: Tools, sleeper: str) -> None:
     theirs = tools.docker("inspect", "-f", "{{.Name | nosuchfunc}}", sleeper)
     assert ours.returncode != 0 and theirs.returncode != 0
     assert "template parsing error: " in ours.stderr and "template parsing error: " in theirs.stderr
+
+
+def test_more_template_functions_agree_with_docker(tools: Tools, sleeper: str) -> None:
+    for fmt in ('{{printf "%-10s|%5d|%q|%v|%x" .Names 42 .State .Labels 255}}', '{{printf "%s %%" .Names}}',
+                '{{title "hello world"}}', '{{range split .Labels ","}}<{{.}}>{{end}}', '{{println .Names}}',
+                '{{if eq .State "running"}}up{{else}}down{{end}}', '{{len .Names}}'):
+        ours = tools.berth("ps", "--filter", f"name={sleeper}", "--format", fmt)
+        theirs = tools.docker("ps", "--filter", f"name={sleeper}", "--format", fmt)
+        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), fmt
+    for fmt in ('{{printf "%q" .Name}}', '{{.State.Pid | printf "%T"}}', '{{join .Config.Cmd " "}}',
+                '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}'):
+        assert tools.ok("berth", "inspect", "-f", fmt, sleeper) == tools.ok("docker", "inspect", "-f", fmt, sleeper)
+
+
+def test_unknown_fields_of_a_list_are_errors_like_docker(tools: Tools, sleeper: str) -> None:
+    for fmt, says in (("{{.Nope}}", "can't evaluate field Nope in type "),
+                      ("{{.Label}}", "wrong number of args for Label: want 1 got 0")):
+        ours = tools.berth("ps", "--format", fmt)
+        theirs = tools.docker("ps", "--format", fmt)
+        assert ours.returncode == theirs.returncode == 1
+        assert ours.stderr.startswith("failed to execute template: ") and says in ours.stderr and says in theirs.stderr
