@@ -153,7 +153,9 @@ class PortMapper:
         await self._teardown(endpoint_id, published or _Published())
 
     async def _teardown(self, endpoint_id: str, published: _Published) -> None:
-        await asyncio.to_thread(self.firewall.remove_endpoint, endpoint_id)
+        # No binding, no rule (install() flushed whatever an earlier run left): skip listing the tables.
+        if published.bindings:
+            await asyncio.to_thread(self.firewall.remove_endpoint, endpoint_id)
         for proxy in published.proxies:
             await proxy.close()
         for sock in published.sockets:
