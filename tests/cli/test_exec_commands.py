@@ -190,13 +190,17 @@ def test_cpu_percent_is_dockers_formula() -> None:
 
 
 # ---------------------------------------------------------------- templates over ps rows
-def test_ps_label_method_and_functions_agree_with_docker(tools: Tools, sleeper: str) -> None:
-    for fmt in ('{{.Label "com.example.x"}}', '{{.Label "nope"}}|{{upper .Names}}',
-                '{{json .Labels}}', '{{join (split .Labels "=") ","}}', '{{printf "%s-%s" .Names .State}}',
-                '{{title .State}} {{lower .State}} {{truncate .Names 3}}', '{{pad .State 1 2}}|'):
-        ours = tools.berth("ps", "--filter", f"name={sleeper}", "--format", fmt)
-        theirs = tools.docker("ps", "--filter", f"name={sleeper}", "--format", fmt)
+def _ps_formats_agree(tools: Tools, container: str, *formats: str) -> None:
+    for fmt in formats:
+        ours = tools.berth("ps", "--filter", f"name={container}", "--format", fmt)
+        theirs = tools.docker("ps", "--filter", f"name={container}", "--format", fmt)
         assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), fmt
+
+
+def test_ps_label_method_and_functions_agree_with_docker(tools: Tools, sleeper: str) -> None:
+    _ps_formats_agree(tools, sleeper, '{{.Label "com.example.x"}}', '{{.Label "nope"}}|{{upper .Names}}',
+                      '{{json .Labels}}', '{{join (split .Labels "=") ","}}', '{{printf "%s-%s" .Names .State}}',
+                      '{{title .State}} {{lower .State}} {{truncate .Names 3}}', '{{pad .State 1 2}}|')
 
 
 def test_inspect_json_of_labels_agrees_with_docker(tools: Tools, sleeper: str) -> None:
@@ -220,12 +224,10 @@ def test_template_errors_read_like_docker(tools: Tools, sleeper: str) -> None:
 
 
 def test_more_template_functions_agree_with_docker(tools: Tools, sleeper: str) -> None:
-    for fmt in ('{{printf "%-10s|%5d|%q|%v|%x" .Names 42 .State .Labels 255}}', '{{printf "%s %%" .Names}}',
-                '{{title "hello world"}}', '{{range split .Labels ","}}<{{.}}>{{end}}', '{{println .Names}}',
-                '{{if eq .State "running"}}up{{else}}down{{end}}', '{{len .Names}}'):
-        ours = tools.berth("ps", "--filter", f"name={sleeper}", "--format", fmt)
-        theirs = tools.docker("ps", "--filter", f"name={sleeper}", "--format", fmt)
-        assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), fmt
+    _ps_formats_agree(tools, sleeper, '{{printf "%-10s|%5d|%q|%v|%x" .Names 42 .State .Labels 255}}',
+                      '{{printf "%s %%" .Names}}', '{{title "hello world"}}', '{{println .Names}}',
+                      '{{range split .Labels ","}}<{{.}}>{{end}}', '{{if eq .State "running"}}up{{else}}down{{end}}',
+                      '{{len .Names}}')
     for fmt in ('{{printf "%q" .Name}}', '{{.State.Pid | printf "%T"}}', '{{join .Config.Cmd " "}}',
                 '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}'):
         assert tools.ok("berth", "inspect", "-f", fmt, sleeper) == tools.ok("docker", "inspect", "-f", fmt, sleeper)
