@@ -32,6 +32,7 @@ import logging
 import os
 import posixpath
 import stat
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
@@ -338,11 +339,7 @@ class ContainerFilesystem:
     # ---------------------------------------------------------- changes
 
     def changes(self, record: ContainerRecord) -> list[Change]:
-        layer_dirs = getattr(self.service.snapshotter, "layer_dirs", None)
-        if layer_dirs is None:
-            raise InvalidPath("container changes need the overlay snapshotter")
-        lowers, upper = layer_dirs(record.snapshot_key)
-        return upper_changes(lowers, upper)
+        return snapshot_changes(self.service.snapshotter, record.snapshot_key)
 
 
 def _in_private_namespace(fn: Callable[[], T]) -> T:
@@ -424,6 +421,47 @@ def _go_time(ns: int) -> str:
 # lists them (moby daemon/initlayer + layer/init.go).
 RUNTIME_PATHS = frozenset({"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab", "/.dockerenv",
                            "/dev/console", "/dev/pts", "/dev/shm", "/proc", "/sys", "/dev"})
+
+
+def snapshot_changes(snapshotter: Any, key: str) -> list[Change]:
+    """What the active snapshot ``key`` changed over its parent, in `docker diff`'s terms and order."""
+    if hasattr(snapshotter, "layer_dirs"):  # overlay: the upper dir is the change set
+        lowers, upper = snapshotter.layer_dirs(key)
+        return upper_changes(lowers, upper)
+    if hasattr(snapshotter, "layer_trees"):  # native: full trees, compared by the snapshotter's own differ
+        parent, _own = snapshotter.layer_trees(key)
+        with tempfile.TemporaryFile() as spool:
+            snapshotter.diff(key, spool)
+            spool.seek(0)
+            return tar_changes(spool, parent)
+    raise InvalidPath(f"container changes are not available with {type(snapshotter).__name__}")
+
+
+def tar_changes(layer: IO[bytes], parent: Path | None) -> list[Change]:
+    """Changes from a layer tar (``.wh.`` entries are deletions) against the parent's full tree."""
+    changes: list[Change] = []
+    recorded: set[str] = set()
+    with tarfile.open(fileobj=layer, mode="r|") as tar:
+        for member in tar:
+            rel = member.name.strip("/").removeprefix("./")
+            directory, _, base = rel.rpartition("/")
+            victim = whiteouts.whited_out_name(base)
+            if victim is not None:
+                rel = f"{directory}/{victim}" if directory else victim
+            elif base.startswith(whiteouts.WHITEOUT_PREFIX):
+                continue  # an opaque marker: its directory is listed on its own
+            cpath = "/" + rel
+            if cpath in RUNTIME_PATHS or cpath in recorded:
+                continue
+            existed = parent is not None and os.path.lexists(parent / rel)
+            kind = 2 if victim is not None else 0 if existed else 1
+            parent_path = posixpath.dirname(cpath)
+            if parent_path != "/" and parent_path not in recorded:
+                changes.append(Change(parent_path, 0))
+                recorded.add(parent_path)
+            changes.append(Change(cpath, kind))
+            recorded.add(cpath)
+    return changes
 
 
 def upper_changes(lowers: list[Path], upper: Path) -> list[Change]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from pathlib import Path
 from typing import BinaryIO
 
 from engine.snapshots.errors import SnapshotError
@@ -27,11 +28,15 @@ log = logging.getLogger(__name__)
 
 class NativeSnapshotter(SnapshotDirs):
     def diff(self, key: str, out: BinaryIO) -> DiffResult:
+        parent, own = self.layer_trees(key)
+        return diff_trees(parent, own, out)
+
+    def layer_trees(self, key: str) -> tuple[Path | None, Path]:
+        """(the parent's full tree or None, ``key``'s own full tree): what a changes walk compares."""
         with self._mutex:
             rec = self._get(key)
             parent = self._fs(self._get(rec.parent).id) if rec.parent is not None else None
-            own = self._fs(rec.id)
-        return diff_trees(parent, own, out)
+            return parent, self._fs(rec.id)
 
     def _populate(self, rec: SnapshotRecord) -> None:
         assert rec.parent is not None
