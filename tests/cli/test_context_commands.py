@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from tests.api.test_tls import TLSDaemon, tls_daemon  # noqa: F401 - the fixture, shared
 from tests.cli.conftest import BERTH, Tools
 
 pytestmark = pytest.mark.needs_root
@@ -130,3 +131,25 @@ def test_new_commands_complete_and_suggest(tools: Tools) -> None:
     assert out.returncode == 125 and "Did you mean '--context'?" in out.stderr
     out = tools.berth("exec", "--detatch", "x", "true")
     assert out.returncode == 125 and "Did you mean '--detach'?" in out.stderr
+
+
+def test_tls_context_reaches_a_mutual_tls_engine(request: pytest.FixtureRequest) -> None:
+    """The certificates are copied into the store (docker's layout), so both tools use them by context name."""
+    pki: TLSDaemon = request.getfixturevalue("tls_daemon")  # tests/api/test_tls.py's mutual-TLS berthd
+    env = pki.daemon.env()
+    env.pop("DOCKER_HOST", None)
+    endpoint = (f"host=tcp://127.0.0.1:{pki.port},ca={pki.ca.cert_path},cert={pki.client.cert_path},"
+                f"key={pki.client.key_path}")
+
+    def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([BERTH if tool == "berth" else tool, *args], env=env, capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+
+    run("berth", "context", "create", "bt-tls", "--docker", endpoint).check_returncode()
+    for tool in ("berth", "docker"):
+        out = run(tool, "--context", "bt-tls", "version", "--format", "{{.Server.Platform.Name}}")
+        assert (out.returncode, out.stdout) == (0, "Berth Engine\n"), (tool, out.stderr)
+    inspected = json.loads(run("docker", "context", "inspect", "bt-tls").stdout)
+    assert inspected[0]["TLSMaterial"] == {"docker": ["ca.pem", "cert.pem", "key.pem"]}
+    assert json.loads(run("berth", "context", "inspect", "bt-tls").stdout) == inspected
+    run("berth", "context", "rm", "bt-tls").check_returncode()
