@@ -164,13 +164,29 @@ def register(router: Router, service: ContainerService) -> None:
         records = [r for r in records if _matches(r, filters)]
         if limit > 0:
             records = records[:limit]
-        return Response.json([_with_network(summary_json(r), r) for r in records])
+        summaries = [_with_network(summary_json(r), r) for r in records]
+        return Response.json([s for s in summaries if _network_matches(s, filters)])
 
     def _with_network(summary: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
         if service.network is not None:
             summary["Ports"] = service.network.summary_ports(record.id, record.config)
             summary["NetworkSettings"] = {"Networks": service.network.summary_networks(record.id)}
         return summary
+
+    def _network_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+        """ps filters network=<name|id>, publish=<port>[/<proto>], expose=... (ranges a-b too)."""
+        networks = summary["NetworkSettings"]["Networks"]
+        ids = [str(n.get("NetworkID") or "") for n in networks.values()]
+        if "network" in filters and not any(term in networks or any(i and i.startswith(term) for i in ids)
+                                            for term in filters["network"]):
+            return False
+        for key, published_only in (("publish", True), ("expose", False)):
+            if key in filters:
+                ports = {(p["PrivatePort"], p["Type"]) for p in summary["Ports"]
+                         if "PublicPort" in p or not published_only}
+                if not any(_port_term_matches(term, ports) for term in filters[key]):
+                    return False
+        return True
 
     async def stop(request: Request, conn: HTTPConnection) -> Response:
         try:
@@ -291,6 +307,16 @@ async def _shim_call(service: ContainerService, container_id: str, op: dict[str,
     if "error" in reply:
         raise InvalidParameter(str(reply["error"]))
     return reply
+
+
+def _port_term_matches(term: str, ports: set[tuple[int, str]]) -> bool:
+    numbers, _, proto = term.partition("/")
+    low, _, high = numbers.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        raise InvalidParameter(f"invalid port filter {term!r}") from None
+    return any(first <= port <= last and proto in ("", kind) for port, kind in ports)
 
 
 def _matches(record: ContainerRecord, filters: dict[str, list[str]]) -> bool:

@@ -385,3 +385,36 @@ def test_daemon_network_flags(run_tag: str) -> None:
         out = ok(daemon, "run", "--rm", "busybox", "ip", "-o", "link")
         assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
         remove_all_containers(daemon)
+
+
+def test_publish_all_two_networks_internal_and_ps_filters(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "--internal", "--subnet", "10.55.0.0/24", "inner")
+        ok(daemon, "network", "create", "--subnet", "10.56.0.0/24", "outer")
+        ok(daemon, "create", "--name", "multi", "--network", "outer", "--expose", "80", "--expose", "53/udp", "-P",
+           "busybox", *HTTPD)
+        ok(daemon, "network", "connect", "inner", "multi")  # a created container: wired at start
+        ok(daemon, "start", "multi")
+        addrs = ok(daemon, "exec", "multi", "ip", "-o", "-4", "addr")
+        assert "10.56.0." in addrs and "10.55.0." in addrs
+        route = ok(daemon, "exec", "multi", "ip", "route", "show", "default")
+        assert "10.56.0.1" in route  # the first network carries the default route
+        ports = inspect(daemon, "multi")["NetworkSettings"]["Ports"]
+        assert set(ports) == {"80/tcp", "53/udp"} and all(ports.values())
+        tcp_port = ports["80/tcp"][0]["HostPort"]
+        assert wait_http(daemon, f"http://127.0.0.1:{tcp_port}/").startswith("hello-from-")
+        # --internal: the network's containers reach each other but not the outside (the gateway here)
+        ok(daemon, "run", "-d", "--name", "secluded", "--network", "inner", "busybox", "sleep", "300")
+        outer_gw = "10.56.0.1"
+        out = docker_cli(daemon, "exec", "secluded", "wget", "-T", "2", "-qO-", f"http://{outer_gw}:{tcp_port}/")
+        assert out.returncode != 0
+        inner_ip = inspect(daemon, "multi")["NetworkSettings"]["Networks"]["inner"]["IPAddress"]
+        assert ok(daemon, "exec", "secluded", "wget", "-qO-", f"http://{inner_ip}/").startswith("hello-from-")
+        for terms, expected in ((["network=inner"], {"multi", "secluded"}), (["network=outer"], {"multi"}),
+                                (["publish=80"], {"multi"}), (["publish=53/udp"], {"multi"}),
+                                (["expose=50-90/tcp"], {"multi"}), (["publish=8080"], set())):
+            args = [arg for term in terms for arg in ("--filter", term)]
+            assert set(ok(daemon, "ps", *args, "--format", "{{.Names}}").split()) == expected, terms
+    finally:
+        cleanup(daemon, "multi", "secluded")
+        docker_cli(daemon, "network", "rm", "inner", "outer")
