@@ -479,7 +479,11 @@ def parse_args(argv: list[str]) -> ShimConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(sys.argv[1:] if argv is None else argv)
+    return run(parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def run(config: ShimConfig) -> int:
+    """The shim's life, from a parsed config (the zygote parses before it forks: engine/containers/zygote.py)."""
     logging.basicConfig(filename=str(config.workdir / "shim.log"), level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from engine.runtime.foreground import become_subreaper

@@ -35,6 +35,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.containers.shim import ShimConfig
 
 log = logging.getLogger("berth-zygote")
 
@@ -95,8 +99,8 @@ def _warm_up() -> None:
         asyncio.run(serve_once(os.path.join(tmp, "s")))
 
 
-def _run_shim(argv: list[str], report_fd: int, stderr_fd: int) -> None:
-    """In the grandchild: become the shim for `argv`.  Never returns."""
+def _run_shim(config: ShimConfig, title: list[str], report_fd: int, stderr_fd: int) -> None:
+    """In the grandchild: become the shim for `config`.  Never returns."""
     code = 1
     try:
         from engine.containers import shim
@@ -112,10 +116,9 @@ def _run_shim(argv: list[str], report_fd: int, stderr_fd: int) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in any Python process
         logging.root.handlers.clear()  # the shim configures its own log file
-        _set_title(["berth-shim", *argv])
-        args = [*argv]
-        args[args.index("--report-fd") + 1] = str(report)
-        code = shim.main(args)
+        _set_title(title)
+        config.report_fd = report
+        code = shim.run(config)
     except BaseException:  # the shim's own errors are logged by it; this is the last resort
         with contextlib.suppress(Exception):
             import traceback
@@ -125,6 +128,15 @@ def _run_shim(argv: list[str], report_fd: int, stderr_fd: int) -> None:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os._exit(code)
+
+
+def _parse(argv: list[str]) -> ShimConfig:
+    from engine.containers.shim import parse_args
+
+    try:
+        return parse_args(argv)
+    except SystemExit:  # argparse's way to refuse; the zygote lives on
+        raise ValueError(f"bad shim arguments: {argv}") from None
 
 
 def _set_title(argv: list[str]) -> None:
@@ -171,7 +183,10 @@ class Zygote:
             request = json.loads(raw or b"{}")
             if len(fds) != _FDS or not isinstance(request.get("argv"), list):
                 raise ValueError("want argv and two fds (report pipe, stderr)")
-            pid = self._fork(listener, conn, [str(a) for a in request["argv"]], fds[0], fds[1])
+            argv = [str(a) for a in request["argv"]]
+            # Parsed before the fork: argparse's work (~1 MiB of touched pages) is not redone in each shim.
+            config = _parse(argv)
+            pid = self._fork(listener, conn, config, ["berth-shim", *argv], fds[0], fds[1])
             reply: dict[str, object] = {"ok": True, "pid": pid}
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "message": str(exc)}
@@ -181,8 +196,8 @@ class Zygote:
         with contextlib.suppress(OSError):
             conn.send(json.dumps(reply).encode())
 
-    def _fork(self, listener: socket.socket, conn: socket.socket, argv: list[str], report_fd: int,
-              stderr_fd: int) -> int:
+    def _fork(self, listener: socket.socket, conn: socket.socket, config: ShimConfig, title: list[str],
+              report_fd: int, stderr_fd: int) -> int:
         pid = os.fork()
         if pid == 0:  # the intermediate child: a new session, one more fork, gone
             try:
@@ -190,7 +205,7 @@ class Zygote:
                 conn.close()
                 os.setsid()
                 if os.fork() == 0:
-                    _run_shim(argv, report_fd, stderr_fd)
+                    _run_shim(config, title, report_fd, stderr_fd)
             finally:
                 os._exit(0)
         _, status = os.waitpid(pid, 0)  # it exits right after its fork: the shim is init's now
