@@ -162,10 +162,8 @@ def register(router: Router, service: ContainerService) -> None:
         if not request.flag("all") and limit <= 0:
             records = [r for r in records if r.state.status in ("running", "paused", "restarting")]
         records = [r for r in records if _matches(r, filters)]
-        if limit > 0:
-            records = records[:limit]
-        summaries = [_with_network(summary_json(r), r) for r in records]
-        return Response.json([s for s in summaries if _network_matches(s, filters)])
+        summaries = [s for s in (_with_network(summary_json(r), r) for r in records) if _network_matches(s, filters)]
+        return Response.json(summaries[:limit] if limit > 0 else summaries)
 
     def _with_network(summary: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
         if service.network is not None:
