@@ -349,3 +349,21 @@ def test_docker_py_get_and_put_archive(engine: RunningDaemon) -> None:
         assert {"Path": "/tmp/py.txt", "Kind": 1} in container.diff()
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_cp_into_a_bind_mount_writes_the_host_directory(engine: RunningDaemon, tmp_path: Path, state: str) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    name = f"cp-bind-{state}"
+    if state == "running":
+        run_detached(engine, name, "-v", f"{shared}:/data")
+    else:
+        ok(docker_cli(engine, "create", "--name", name, "-v", f"{shared}:/data", "busybox", "true"))
+    src = tmp_path / "in.txt"
+    src.write_text(f"into the bind mount of a {state} container\n")
+    ok(docker_cli(engine, "cp", str(src), f"{name}:/data/in.txt"))
+    assert (shared / "in.txt").read_text() == f"into the bind mount of a {state} container\n"
+    (shared / "from-host.txt").write_text("host side\n")
+    ok(docker_cli(engine, "cp", f"{name}:/data/from-host.txt", str(tmp_path / "back.txt")))
+    assert (tmp_path / "back.txt").read_text() == "host side\n"
