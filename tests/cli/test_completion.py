@@ -44,3 +44,16 @@ def test_other_shells_name_every_command(tools: Tools, shell: str) -> None:
     script = tools.ok("berth", "completion", shell)
     for name in [*COMMANDS, *GROUPS]:
         assert name in script
+
+
+def test_bash_completes_volume_network_and_context_names(tools: Tools) -> None:
+    tools.ok("berth", "volume", "create", "completable-vol")
+    tools.ok("berth", "network", "create", "completable-net")
+    try:
+        assert _complete(tools, ["berth", "volume", "rm", "completable"]) == ["completable-vol"]
+        assert "completable-net" in _complete(tools, ["berth", "network", "connect", "comp"])
+        assert "default" in _complete(tools, ["berth", "context", "use", ""])
+        assert _complete(tools, ["berth", "exec", ""]) == _complete(tools, ["berth", "logs", ""])
+    finally:
+        tools.ok("berth", "network", "rm", "completable-net")
+        tools.ok("berth", "volume", "rm", "completable-vol")
