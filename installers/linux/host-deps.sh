@@ -29,6 +29,7 @@ test_pkgs=(
   "crun|reference OCI runtime for benchmarks"
   "uidmap|user-namespace tests (newuidmap)"
   "docker-compose|Debian's compose 1.29 (docker-py 5), driven against berthd by the compose tests"
+  "curl|the network tests and bench fetch published ports from inside berthd's test netns"
 )
 
 wanted=("${run_pkgs[@]}")
