@@ -108,9 +108,15 @@ async def _stream_from_thread(conn: HTTPConnection, produce: Callable[[BinaryIO]
 
     task = asyncio.ensure_future(asyncio.to_thread(job))
     try:
+        # Headers wait for the first bytes: a producer that fails before any (a mount that
+        # cannot be made) still gets its real status and message.
+        chunk = await asyncio.to_thread(os.read, read_fd, _CHUNK)
+        if not chunk:
+            await task
         await conn.start_stream(200, "application/x-tar", extra)
-        while chunk := await asyncio.to_thread(os.read, read_fd, _CHUNK):
+        while chunk:
             await conn.write_chunk(chunk)
+            chunk = await asyncio.to_thread(os.read, read_fd, _CHUNK)
     except BaseException:
         os.close(read_fd)  # a producer still writing gets EPIPE and stops
         with contextlib.suppress(Exception):
