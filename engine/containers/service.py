@@ -614,6 +614,8 @@ class ContainerService:
         if record.name == old:
             raise InvalidConfig("Renaming a container with the same name as its current name")
         self.store.save(record)  # a taken name raises NameConflict (409)
+        if self.network is not None:
+            self.network.rename(record.id, old, record.name)
         self.publish_event(record, "rename", {"oldName": "/" + old})
 
     async def update(self, ref: str, changes: dict[str, Any]) -> list[str]:

@@ -522,6 +522,18 @@ class NetworkService:
         if path.exists():
             await asyncio.to_thread(netns.remove, path)
 
+    def rename(self, container_id: str, old: str, new: str) -> None:
+        """`docker rename`: the embedded DNS answers to the new name (and no longer to the old one)."""
+        for entry in self.records.container_networks(container_id=container_id):
+            if entry.wired is None:
+                continue
+            entry.wired.dns_names = [new if n == old else n for n in entry.wired.dns_names]
+            address = IPv4Interface(entry.wired.address).ip
+            self.controller.names.remove_address(entry.network_id, address)
+            if self.controller.dns_server(entry.network_id) is not None:
+                self.controller.names.add(entry.network_id, entry.wired.dns_names, address)
+            self.records.save_container_network(entry)
+
     def forget(self, container_id: str) -> None:
         self.records.remove_container_network(container_id)
 
