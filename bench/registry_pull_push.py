@@ -2,7 +2,8 @@
 through the same real `docker` CLI, in one run.
 
 - cold pull: the image is removed from the engine before each run (untimed: its blobs go
-  too), then `docker pull REGISTRY/library/debian:bookworm-slim` is timed;
+  too), then `docker pull REGISTRY/library/debian:bookworm-slim` is timed; the same for a
+  ~200 MB image (debian plus a 120 MB layer of random bytes, built by dockerd first);
 - push: the image is tagged into a new repository of a second, empty registry each run, so
   every blob is uploaded (no "Layer already exists", no cross-repository mount), then
   `docker push` is timed.  dockerd re-compresses layers on upload; Berth sends the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +30,19 @@ from bench.timing import Sample, report
 from tests.fixtures.registry import running_registry, seed
 
 IMAGE = "library/debian:bookworm-slim"
+BIG_LAYER_BYTES = 120_000_000  # random, so it stays this big compressed: ~150 MB to download
+
+
+def _build_big_image(builder: Engine, base: str, name: str) -> None:
+    """debian plus one large layer, built by dockerd (classic builder, no network) and pushed to the source."""
+    builder.docker("pull", base)
+    dockerfile = f"FROM {base}\nRUN head -c {BIG_LAYER_BYTES} /dev/urandom > /big.bin\n"
+    built = subprocess.run(["docker", "build", "--network", "none", "-t", name, "-"],
+                           env=dict(builder.env, DOCKER_BUILDKIT="0"),
+                           input=dockerfile.encode(), capture_output=True, timeout=600)
+    if built.returncode != 0:
+        raise RuntimeError(f"docker build of {name} failed: {built.stderr.decode(errors='replace')}")
+    builder.docker("push", name)
 
 
 def _timed_rounds(engines: tuple[Engine, ...], runs: int, step: Callable[[Engine, int], Callable[[], None]]
@@ -79,6 +94,21 @@ def main() -> int:
             engine.docker("tag", image, name)
             return lambda: engine.docker_quiet("push", name)
 
+        big = f"{source.host}/bench/big:latest"
+        _build_big_image(docker, image, big)
+
+        def cold_pull_big(engine: Engine, round_no: int) -> Callable[[], None]:
+            engine.docker("rmi", "-f", big, check=False)
+            engine.docker("rmi", "-f", image, check=False)  # its base layer too: nothing "Already exists"
+            return lambda: engine.docker_quiet("pull", big)
+
+        big_pulls = _timed_rounds(engines, runs, cold_pull_big)
+        big_size = int(berth.docker("image", "inspect", "-f", "{{.Size}}", big).stdout.decode().strip())
+        print(report(f"cold docker pull of debian:bookworm-slim + a {BIG_LAYER_BYTES // 1_000_000} MB layer "
+                     f"({big_size / 1e6:.0f} MB unpacked) ({runs} runs)", big_pulls, "dockerd"))
+        print(flush=True)
+        for engine in engines:
+            engine.docker("rmi", "-f", big, check=False)
         pulls = _timed_rounds(engines, runs, cold_pull)
         size = berth.docker("image", "inspect", "-f", "{{.Size}}", image).stdout.decode().strip()
         print(report(f"cold docker pull {IMAGE} ({int(size) / 1e6:.0f} MB unpacked) from a local registry "
