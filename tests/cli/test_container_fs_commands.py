@@ -138,6 +138,11 @@ def test_cp_errors_read_like_dockers(tools: Tools, busybox: str, tmp_path: Path)
         ["a", "b"],
         ["a:/x", "b:/y"],
     ]
+    # The engine refuses before it reads the body: a body larger than the socket buffers must still
+    # end with the engine's answer, not a broken pipe.
+    tools.ok("docker", "run", "-d", "--name", "cpfs-ro", "--read-only", busybox, "sleep", "300")
+    (tmp_path / "big").write_bytes(os.urandom(8 << 20))
+    cases.append([str(tmp_path / "big"), "cpfs-ro:/big"])
     for args in cases:
         by_docker = tools.docker("cp", *args)
         by_berth = tools.berth("cp", *args)
