@@ -199,7 +199,7 @@ class ContainerFilesystem:
         where = Path(tempfile.mkdtemp(prefix=f"{record.id[:12]}-", dir=base))
         try:
             mount(self.service.snapshotter.mounts(record.snapshot_key), where)
-            try:
+            try:  # detached with everything bound below it (and the namespace goes with the thread anyway)
                 fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:
                     if volumes:
@@ -245,7 +245,9 @@ class ContainerFilesystem:
                         finally:
                             os.close(file_fd)
                 except OSError as exc:
-                    log.warning("cp view of %s: %s not mounted: %s", record.id[:12], spec.target, exc)
+                    # Going on would read or write the rootfs *under* the mount point: the wrong files.
+                    raise ContainerError(f"cannot mount {spec.target} of container {record.id[:12]} for the "
+                                         f"copy: {exc.strerror or exc}") from exc
                 root.invalidate()
                 root.release()
 
