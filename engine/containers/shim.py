@@ -91,6 +91,48 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @dataclass
+class Created:
+    pid: int
+    cgroup_path: str | None
+
+
+class CreateFailed(Exception):
+    """The runtime's create failed (in the creating child); the message is the runtime's."""
+
+
+def _in_child(create: Any) -> Created:
+    """Run the runtime's `create` in a short-lived child of the shim.
+
+    Its allocations (the bundle's JSON, the seccomp program, mount and namespace plans) and
+    the pages it dirties die with it, instead of staying resident in the shim for the
+    container's whole life.  The container's init is reparented to the shim, a subreaper.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            try:
+                record = create()
+                out: dict[str, Any] = {"pid": record.pid, "cgroup_path": record.cgroup_path}
+            except BaseException as exc:  # everything goes back to the shim, which reports it
+                log.exception("create failed")
+                out = {"error": str(exc) or type(exc).__name__}
+            # One line, read with readline: the init holds this pipe until it execs (at start).
+            os.write(write_fd, json.dumps(out).encode() + b"\n")
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as result:
+        line = result.readline()
+    os.waitpid(pid, 0)
+    reply = json.loads(line or b'{"error": "the creating process died without an answer"}')
+    if "error" in reply:
+        raise CreateFailed(str(reply["error"]))
+    return Created(int(reply["pid"]), reply.get("cgroup_path"))
+
+
+@dataclass
 class ContainerStdio:
     """The shim's ends of the container's stdio, and what the init inherits."""
 
@@ -138,8 +180,8 @@ class Shim:
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.config.workdir)) as (path, listener):
-                record = create_container(store, self.config.container_id, self.config.bundle,
-                                          CreateOptions(console_socket=path))
+                record = _in_child(lambda: create_container(store, self.config.container_id, self.config.bundle,
+                                                            CreateOptions(console_socket=path)))
                 self.stdio.master = accept_master(listener)
             os.set_blocking(self.stdio.master, False)
         else:
@@ -156,7 +198,7 @@ class Shim:
             # The init inherits fds 0-2 (runc's detached mode): put the container's pipes there.
             for fd, target in ((stdin_r, 0), (stdout_w, 1), (stderr_w, 2)):
                 os.dup2(fd, target)
-            return create(store, self.config.container_id, self.config.bundle, options)
+            return _in_child(lambda: create(store, self.config.container_id, self.config.bundle, options))
         finally:
             for fd, target in zip(saved, (0, 1, 2), strict=True):
                 os.dup2(fd, target)
