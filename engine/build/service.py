@@ -119,9 +119,11 @@ async def receive_context(body: AsyncIterator[bytes], work: Path, limit: int = M
     with open(spool, "wb") as out:
         async for chunk in body:
             total += len(chunk)
-            if total > limit:
-                raise ContextError(f"build context is larger than {limit} bytes")
-            out.write(chunk)
+            if total <= limit:
+                out.write(chunk)
+    # Read to the end before refusing: a client still uploading would see a broken pipe, not the reason.
+    if total > limit:
+        raise ContextError(f"build context is larger than {limit} bytes")
     if total == 0:
         context.mkdir()
         return context
