@@ -156,4 +156,11 @@ def listxattr(path: Path) -> list[str]:
 
 
 def _nofollow_opener(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # O_NONBLOCK changes nothing for a regular file, but a tree that changes while it is read
+    # (`docker cp` out of a running container) could swap a FIFO in after the lstat: opening
+    # that must not block forever.
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LayerError("changed into a non-regular file while it was read", path)
+    return fd

@@ -132,3 +132,14 @@ def test_tree_tar_names_and_never_follows_links(tmp_path: Path) -> None:
             assert [m.name for m in members] == expected
             link = next(m for m in members if m.name.endswith("etc-link"))
             assert link.issym() and link.linkname == "/etc"
+
+
+def test_a_file_swapped_for_a_fifo_after_its_lstat_does_not_hang_the_reader(tmp_path: Path) -> None:
+    """A running container can swap files while `docker cp` reads them: the open must not block."""
+    victim = tmp_path / "victim"
+    victim.write_text("regular")
+    seen = os.lstat(victim)
+    victim.unlink()
+    os.mkfifo(victim)  # no writer will ever come
+    with LayerTarWriter(io.BytesIO()) as writer, pytest.raises(LayerError, match="non-regular"):
+        writer.add("victim", victim, seen)
