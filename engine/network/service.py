@@ -145,6 +145,11 @@ class NetworkService:
                 log.info("restored endpoint of %s on %s", entry.container_id[:12], entry.network_id[:12])
             except NetworkError as exc:
                 log.error("endpoint of %s on %s not restored: %s", entry.container_id[:12], entry.network_id[:12], exc)
+        # A berthd that died mid-teardown can leave a netns file behind: only running containers keep theirs.
+        if self.netns_dir.is_dir():
+            for path in self.netns_dir.iterdir():
+                if path.name not in running:
+                    await asyncio.to_thread(netns.remove, path)
 
     async def _predefined(self) -> None:
         have = {r.name: r for r in self.records.networks()}
