@@ -101,11 +101,13 @@ class CreateFailed(Exception):
 
 
 def _in_child(create: Any) -> Created:
-    """Run the runtime's `create` in a short-lived child of the shim.
+    """Run the runtime's `create` (or `exec`) in a short-lived child of the shim.
 
     Its allocations (the bundle's JSON, the seccomp program, mount and namespace plans) and
     the pages it dirties die with it, instead of staying resident in the shim for the
-    container's whole life.  The container's init is reparented to the shim, a subreaper.
+    container's whole life.  The process it starts is reparented to the shim, a subreaper.
+    `create` returns the runtime's record, or a pid.  Called outside the event loop's
+    SIGCHLD handling (before `serve`, or synchronously within it), so the child is ours to reap.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -114,7 +116,8 @@ def _in_child(create: Any) -> Created:
             os.close(read_fd)
             try:
                 record = create()
-                out: dict[str, Any] = {"pid": record.pid, "cgroup_path": record.cgroup_path}
+                out: dict[str, Any] = {"pid": record} if isinstance(record, int) else {
+                    "pid": record.pid, "cgroup_path": record.cgroup_path}
             except BaseException as exc:  # everything goes back to the shim, which reports it
                 log.exception("create failed")
                 out = {"error": str(exc) or type(exc).__name__}
@@ -394,7 +397,7 @@ class ExecSession:
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.shim.config.workdir)) as (path, listener):
-                pid = exec_process(store, cid, self.process, console_socket=path)
+                pid = _in_child(lambda: exec_process(store, cid, self.process, console_socket=path)).pid
                 self.master = accept_master(listener)
             os.set_blocking(self.master, False)
             self.stdin_w = self.master if self.want_stdin else None
@@ -404,7 +407,7 @@ class ExecSession:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            pid = exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w))
+            pid = _in_child(lambda: exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w))).pid
         except BaseException:
             for fd in (stdin_w, out_r, err_r):
                 if fd >= 0:
