@@ -259,7 +259,7 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
             return await stream.run(pull_and_record())
 
     async def push(request: Request, conn: HTTPConnection) -> None:
-        from engine.images.push_plan import plan_push, record_push, tags_to_push
+        from engine.images.push_plan import tags_to_push
         from engine.images.registry.client import RegistryClient
         from engine.images.registry.credentials import credentials_from_registry_auth_header
 
@@ -270,29 +270,36 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         await stream.begin()
         async with RegistryClient(_hosts(), credentials) as client:
             for target in targets:
-                with images.lease() as lease:
-                    plan = await asyncio.to_thread(plan_push, images, lease, target)
-
-                    def on_progress(event: Any, ids: dict[str, str] = plan.progress_ids) -> None:
-                        message = event.to_json()
-                        message["id"] = ids.get(event.id, event.id)
-                        stream.add_message(message)
-
-                    async def push_one(plan: Any = plan, on_progress: Any = on_progress) -> Any:
-                        result = await client.push(plan.target, plan.manifest, plan.media_type, images.content,
-                                                   mount_from=plan.mount_from, progress=on_progress)
-                        await asyncio.to_thread(record_push, images, plan, result.digest)
-                        return result
-
-                    result = await stream.run(push_one())
-                    if result is None:
-                        return
-                size = len(plan.manifest)
+                pushed = await _push_one(client, stream, target)
+                if pushed is None:
+                    return
+                digest, size = pushed
                 publish("image", "push", target.familiar(), {"name": target.familiar()})
-                stream.add_message({"status": f"{target.tag}: digest: {result.digest} size: {size}"})
-                stream.add_message({"progressDetail": {},
-                                    "aux": {"Tag": target.tag, "Digest": result.digest, "Size": size}})
+                stream.add_message({"status": f"{target.tag}: digest: {digest} size: {size}"})
+                stream.add_message({"progressDetail": {}, "aux": {"Tag": target.tag, "Digest": digest, "Size": size}})
         await stream.finish([])
+
+    async def _push_one(client: Any, stream: ProgressStream, target: Any) -> tuple[str, int] | None:
+        """Push one tag and record its RepoDigest: (digest, manifest size), or None when it
+        failed (the error is the stream's last line)."""
+        from engine.images.push_plan import plan_push, record_push
+
+        with images.lease() as lease:
+            async def push_and_record() -> tuple[str, int]:
+                plan = await asyncio.to_thread(plan_push, images, lease, target)
+
+                def on_progress(event: Any) -> None:
+                    message = event.to_json()
+                    message["id"] = plan.progress_ids.get(event.id, event.id)  # dockerd names layers by diff_id
+                    stream.add_message(message)
+
+                result = await client.push(plan.target, plan.manifest, plan.media_type, images.content,
+                                           mount_from=plan.mount_from, progress=on_progress)
+                await asyncio.to_thread(record_push, images, plan, result.digest)
+                return result.digest, len(plan.manifest)
+
+            pushed: tuple[str, int] | None = await stream.run(push_and_record())
+            return pushed
 
     async def auth(request: Request, conn: HTTPConnection) -> Response:
         from engine.images.registry.client import RegistryClient
