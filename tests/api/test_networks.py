@@ -422,3 +422,26 @@ def test_publish_all_two_networks_internal_and_ps_filters(daemon: RunningDaemon)
     finally:
         cleanup(daemon, "multi", "secluded")
         docker_cli(daemon, "network", "rm", "inner", "outer")
+
+
+def test_network_prune_and_list_filters_with_the_cli(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "--label", "tier=a", "unused-a")
+        ok(daemon, "network", "create", "--label", "tier=b", "unused-b")
+        ok(daemon, "network", "create", "kept")
+        ok(daemon, "run", "-d", "--name", "keeper", "--network", "kept", "busybox", "sleep", "300")
+        names = ok(daemon, "network", "ls", "--filter", "type=custom", "--format", "{{.Name}}").split()
+        assert sorted(names) == ["kept", "unused-a", "unused-b"]
+        dangling = ok(daemon, "network", "ls", "--filter", "dangling=true", "--format", "{{.Name}}").split()
+        assert sorted(dangling) == ["unused-a", "unused-b"]
+        assert ok(daemon, "network", "ls", "--filter", "driver=null", "--format", "{{.Name}}").split() == ["none"]
+        out = ok(daemon, "network", "prune", "-f", "--filter", "label=tier=a")
+        assert "unused-a" in out and "unused-b" not in out
+        out = ok(daemon, "network", "prune", "-f")
+        assert "unused-b" in out and "kept" not in out
+        assert sorted(ok(daemon, "network", "ls", "--format", "{{.Name}}").split()) == ["bridge", "host", "kept",
+                                                                                         "none"]
+    finally:
+        cleanup(daemon, "keeper")
+        for name in ("kept", "unused-a", "unused-b"):
+            docker_cli(daemon, "network", "rm", name)
