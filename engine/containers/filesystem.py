@@ -147,6 +147,10 @@ class ContainerFilesystem:
 
     def __init__(self, service: Any) -> None:
         self.service = service  # engine.containers.service.ContainerService
+        # One private mount of a stopped container's snapshot at a time: two overlay mounts
+        # sharing an upper dir see each other's writes in an undefined order (overlayfs.rst).
+        self._mount_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def _running_pid(self, record: ContainerRecord) -> int:
         if record.state.status in ("running", "paused") and record.state.pid > 0:
@@ -166,7 +170,10 @@ class ContainerFilesystem:
                 return fn(fd, targets)
             finally:
                 os.close(fd)
-        return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
+        with self._locks_guard:
+            lock = self._mount_locks.setdefault(record.id, threading.Lock())
+        with lock:
+            return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
 
     def _open_running_root(self, record: ContainerRecord, volumes: bool) -> int | None:
         """The running container's root (its own view, or the bare rootfs mount); None when it is not running.
