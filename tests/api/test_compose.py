@@ -34,16 +34,22 @@ volumes:
   site:
 """
 
+# The client starts only once web's health check passes (compose polls State.Health), so one fetch must do.
 TWO_SERVICES = """\
 version: "2.4"
 services:
   web:
     image: busybox
     command: ["sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+      interval: 1s
   client:
     image: busybox
-    depends_on: [web]
-    command: ["sh", "-c", "until wget -q -O- http://web/; do sleep 0.2; done"]
+    depends_on:
+      web:
+        condition: service_healthy
+    command: ["wget", "-q", "-O-", "http://web/"]
 """
 
 
