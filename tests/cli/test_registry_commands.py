@@ -34,6 +34,31 @@ def _config(tools: Tools) -> dict[str, object]:
     return parsed
 
 
+def _final_screen(output: str) -> list[str]:
+    """What a terminal shows after `output`: enough of VT100 for docker's progress
+    (cursor up/down `ESC[nA`/`ESC[nB`, erase line `ESC[2K`, CR, LF)."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[(\d*)([ABK])|(\r\n|\n)|(\r)|([^\x1b\r\n]+)", output):
+        count, code, newline, cr, text = token
+        if code == "A":
+            row = max(0, row - int(count or 1))
+        elif code == "B":
+            row += int(count or 1)
+        elif code == "K":
+            lines[row] = ""
+        elif newline:
+            row, col = row + 1, 0
+        elif cr:
+            col = 0
+        elif text:
+            current = lines[row]
+            lines[row] = current[:col] + text + current[col + len(text):]
+            col += len(text)
+        while len(lines) <= row:
+            lines.append("")
+    return [line.rstrip() for line in lines if line.strip()]
+
+
 def test_pull_on_a_tty_draws_per_layer_progress(tools: Tools, seeded_registry: LocalRegistry) -> None:
     name = f"{seeded_registry.host}/library/debian:bookworm-slim"
     screen, status = _drive_pty([BERTH, "pull", name], tools.daemon.env(), b"", rows=40, cols=160)
@@ -43,6 +68,12 @@ def test_pull_on_a_tty_draws_per_layer_progress(tools: Tools, seeded_registry: L
     assert re.search(r"[0-9a-f]{12}: Downloading \[=*>? *\] +[0-9.]+[kMG]?B/[0-9.]+[kMG]?B", screen), screen
     assert re.search(r"[0-9a-f]{12}: Pull complete", screen)
     assert screen.rstrip().endswith(name)
+    # Redrawn in place: the final screen has one line per layer, each at its last state.
+    final = _final_screen(screen)
+    layer_lines = [line for line in final if re.match(r"[0-9a-f]{12}: ", line)]
+    assert layer_lines and all(line.endswith(": Pull complete") for line in layer_lines), final
+    assert len({line[:12] for line in layer_lines}) == len(layer_lines), final
+    assert final[0] == "bookworm-slim: Pulling from library/debian" and final[-1] == name
 
 
 def test_pull_piped_prints_plain_lines(tools: Tools) -> None:
