@@ -156,6 +156,9 @@ def register(router: Router, service: ContainerService) -> None:
 
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), LIST_FILTERS)
+        for value in filters.get("health", []):
+            if value not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidParameter(f"Unrecognised filter value for health: {value}")
         records = service.store.all()
         limit = _int_arg(request, "limit", -1) or -1
         # A limit includes stopped containers, like dockerd (`docker ps -l` sends all=0&limit=1).

@@ -141,6 +141,11 @@ def test_bad_healthcheck_options_are_refused(engine: RunningDaemon, check: dict[
         client.close()
 
 
+def test_unknown_health_filter_value_is_refused(engine: RunningDaemon) -> None:
+    out = docker_cli(engine, "ps", "--filter", "health=sickly")
+    assert out.returncode != 0 and "Unrecognised filter value for health: sickly" in out.stderr
+
+
 def test_health_checks_resume_after_a_daemon_restart(run_tag: str) -> None:
     with restartable_berthd(run_tag, "busybox") as berthd:
         docker_cli(berthd.daemon, "run", "-d", "--name", "checked", "--health-cmd", "test -f /tmp/ok",
