@@ -76,6 +76,21 @@ def test_pull_on_a_tty_draws_per_layer_progress(tools: Tools, seeded_registry: L
     assert final[0] == "bookworm-slim: Pulling from library/debian" and final[-1] == name
 
 
+def test_push_on_a_tty_redraws_layer_lines(tools: Tools, seeded_registry: LocalRegistry,
+                                           make_registry: object) -> None:
+    target = make_registry()  # type: ignore[operator]
+    name = f"{target.host}/berthtest/tty:v1"
+    tools.berth("pull", f"{seeded_registry.host}/library/debian:bookworm-slim")
+    tools.berth("tag", f"{seeded_registry.host}/library/debian:bookworm-slim", name)
+    screen, status = _drive_pty([BERTH, "push", name], tools.daemon.env(), b"", rows=40, cols=160)
+    assert status == 0, screen
+    final = _final_screen(screen)
+    assert final[0] == f"The push refers to repository [{target.host}/berthtest/tty]"
+    layer_lines = [line for line in final if re.match(r"[0-9a-f]{12}: ", line)]
+    assert layer_lines and all(line.endswith(": Pushed") for line in layer_lines), final
+    assert re.fullmatch(r"v1: digest: sha256:[0-9a-f]{64} size: \d+", final[-1]), final
+
+
 def test_pull_piped_prints_plain_lines(tools: Tools) -> None:
     tools.berth("rmi", "-f", "busybox")
     out = tools.berth("pull", "busybox")
