@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from engine.images.image_store import ImageStore
+from tests.images.image_factory import make_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,5 +46,33 @@ def test_crash_mid_add_leaves_no_image(tmp_path: Path) -> None:
         assert store.list() == []
         # The blobs it had stored are unreferenced: gc takes them.
         assert len(store.gc()) == 3
+    finally:
+        store.close()
+
+
+def test_recover_collects_orphans_and_keeps_resumable_partials(tmp_path: Path) -> None:
+    import hashlib
+
+    store = ImageStore(tmp_path / "berthtest-data")
+    try:
+        kept = make_image(store, [{"a": b"kept"}], tags=["kept:1"])
+        store.add_image(kept)
+        orphan = store.content.put(b"a blob a killed pull committed but never recorded")
+        partial_data = b"the first half of a layer"
+        partial = "sha256:" + hashlib.sha256(partial_data + b" and the rest").hexdigest()
+        with store.content.writer(partial, len(partial_data) + 13) as writer:
+            writer.write(partial_data)
+            writer.abort()  # what a kill leaves: an ingest of a known digest, kept for resume
+        unknown = store.content.writer()  # an ingest of unknown digest: nobody can resume it
+        unknown.write(b"spool")
+        unknown.abort(keep_partial=True)
+        ingests = sorted(p.name for p in (store.content.root / "ingest").iterdir())
+        assert len(ingests) == 2 and any(name.startswith("ref-") for name in ingests)
+
+        assert store.recover() == [orphan]
+        assert [p.name for p in (store.content.root / "ingest").iterdir()] == [partial.split(":")[1]]
+        assert store.content.writer(partial, len(partial_data) + 13).offset == len(partial_data)
+        record = store.get("kept:1")
+        assert all(store.content.has(d) for d in [record.id, *(layer.blob_digest for layer in record.layers)])
     finally:
         store.close()
