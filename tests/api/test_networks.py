@@ -102,9 +102,9 @@ def test_user_network_resolves_names_and_aliases(daemon: RunningDaemon) -> None:
         assert "frontend" in info["Aliases"]
         assert info["IPAddress"]
         ok(daemon, "rename", "web", "web2")  # the resolver follows a rename
-        out = ok(daemon, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
-                 "wget -qO- http://web2/; nslookup web >/dev/null 2>&1 && echo old-name-resolves; true")
-        assert out.startswith("hello-from-") and "old-name-resolves" not in out, out
+        renamed = ok(daemon, "run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                     "wget -qO- http://web2/; nslookup web >/dev/null 2>&1 && echo old-name-resolves; true")
+        assert renamed.startswith("hello-from-") and "old-name-resolves" not in renamed, renamed
     finally:
         cleanup(daemon, "web", "web2")
         docker_cli(daemon, "network", "rm", "appnet")
