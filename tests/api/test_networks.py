@@ -445,3 +445,20 @@ def test_network_prune_and_list_filters_with_the_cli(daemon: RunningDaemon) -> N
         cleanup(daemon, "keeper")
         for name in ("kept", "unused-a", "unused-b"):
             docker_cli(daemon, "network", "rm", name)
+
+
+def test_without_userland_proxy_loopback_is_dnated_by_the_kernel(run_tag: str) -> None:
+    from tests.api.conftest import running_berthd
+
+    with running_berthd(run_tag, "--userland-proxy=false") as daemon:
+        load_images(daemon, seed_archives("busybox"))
+        try:
+            ok(daemon, "run", "-d", "--name", "kweb", "-p", "18383:80", "busybox", *HTTPD)
+            assert wait_http(daemon, "http://127.0.0.1:18383/").startswith("hello-from-")
+            rules = firewall(daemon)
+            assert "-d 127.0.0.0/8" not in rules.split("-A OUTPUT", 1)[1].split("\n", 1)[0]  # loopback hooked too
+            route_localnet = subprocess.run(daemon.in_netns("cat", "/proc/sys/net/ipv4/conf/berth0/route_localnet"),
+                                            capture_output=True, text=True).stdout.strip()
+            assert route_localnet == "1"
+        finally:
+            remove_all_containers(daemon)
