@@ -131,3 +131,57 @@ def test_two_services_reach_each_other_by_name(engine: RunningDaemon, project: P
         assert docker_cli(engine, "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
     finally:
         compose(engine, project, "down")
+
+
+LIFECYCLE = """\
+version: "2.4"
+services:
+  web:
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/"]
+    ports: ["8080"]
+    environment:
+      GREETING: hello
+    stop_signal: SIGKILL
+"""
+
+
+def test_project_lifecycle_commands(engine: RunningDaemon, project: Path) -> None:
+    (project / "docker-compose.yml").write_text(LIFECYCLE)
+    name = project.name.replace("-", "").lower()
+    first, second = f"{name}_web_1", f"{name}_web_2"
+
+    def state(container: str) -> str:
+        return docker_cli(engine, "inspect", "-f", "{{.State.Status}}", container).stdout.strip()
+
+    def ok(*args: str) -> str:
+        out = compose(engine, project, *args)
+        assert out.returncode == 0, (args, out.stderr)
+        return out.stdout
+
+    try:
+        ok("up", "-d")
+        host, _, port = ok("port", "web", "8080").strip().rpartition(":")
+        assert host == "0.0.0.0" and int(port) > 0
+        assert ok("exec", "-T", "web", "sh", "-c", "echo $GREETING") == "hello\n"
+        started = docker_cli(engine, "inspect", "-f", "{{.State.StartedAt}}", first).stdout
+        ok("stop")
+        assert state(first) == "exited"
+        ok("start")
+        assert state(first) == "running"
+        ok("restart")
+        assert docker_cli(engine, "inspect", "-f", "{{.State.StartedAt}}", first).stdout != started
+        ok("pause")
+        assert state(first) == "paused"
+        ok("unpause")
+        assert state(first) == "running"
+        assert "httpd -f -p 8080 -h /" in ok("top")
+        ok("up", "-d", "--scale", "web=2")
+        assert state(second) == "running"
+        assert ok("run", "--rm", "-T", "web", "echo", "one-off") == "one-off\n"
+        ok("kill")
+        assert docker_cli(engine, "inspect", "-f", "{{.State.ExitCode}}", first).stdout.strip() == "137"
+        ok("rm", "-f")
+        assert docker_cli(engine, "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
+    finally:
+        compose(engine, project, "down")
