@@ -53,3 +53,16 @@ def test_pull_of_a_missing_image_is_404(mirrored: RunningDaemon, seeded_registry
     assert out.returncode == 1
     assert "not found" in out.stderr or "does not exist" in out.stderr
     assert mirrored.proc.poll() is None
+
+
+def test_pull_by_digest(mirrored: RunningDaemon, seeded_registry: LocalRegistry) -> None:
+    from tests.api.test_push import skopeo_inspect
+
+    digest = skopeo_inspect(seeded_registry, "library/hello-world:latest")["Digest"]
+    name = f"{seeded_registry.host}/library/hello-world@{digest}"
+    out = docker_cli(mirrored, "pull", name)
+    assert out.returncode == 0, out.stderr
+    assert f"Digest: {digest}" in out.stdout
+    image = json.loads(docker_cli(mirrored, "image", "inspect", name).stdout)[0]
+    assert name in image["RepoDigests"]
+    assert not [tag for tag in image["RepoTags"] if tag.startswith(seeded_registry.host)]
