@@ -147,10 +147,10 @@ class Builder:
             step += 1
             await out.stream(f"Step {step}/{total} : {arg.original}\n")
         built: dict[int, ImageRecord | None] = {}
-        busted = options.no_cache
         final: _State | None = None
         for index in plan.needed:
             stage = plan.stages[index]
+            busted = options.no_cache  # each stage probes the cache afresh (moby resets its prober per stage)
             step += 1
             await out.stream(f"Step {step}/{total} : {stage.from_instruction.original}\n")
             state = await self._from(stage, built, options)

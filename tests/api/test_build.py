@@ -172,6 +172,15 @@ CMD ["sh", "-c", "cat /etc/demo/app.ini /flavor /tmp/who && /opt/busybox echo bb
     assert docker(engine, "run", "--rm", "demo:more").stdout.splitlines()[2] == "spicy"
 
 
+def test_each_stage_probes_the_cache_afresh(engine: RunningDaemon, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox AS gen\nARG STAMP\nRUN echo constant > /c\n"
+                                         "FROM busybox\nRUN echo final > /f\nCOPY --from=gen /c /c\n")
+    build_ok(engine, "--build-arg", "STAMP=1", str(tmp_path))
+    output = build_ok(engine, "--build-arg", "STAMP=2", str(tmp_path))
+    # gen's RUN sees STAMP: rebuilt; the final stage's steps (same base, same copied bytes) still hit.
+    assert cached(output) == [True, False, True, True]
+
+
 def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_path_factory: pytest.TempPathFactory
                                      ) -> None:
     other = tmp_path_factory.mktemp("df") / "Special.dockerfile"
