@@ -126,17 +126,24 @@ def test_push_all_tags_and_cross_repo_mount(daemon: RunningDaemon, make_registry
 
 
 def test_push_of_a_loaded_image_gzips_its_layers(daemon: RunningDaemon, make_registry: object) -> None:
+    from tests.cli.conftest import seed_archive
+
     target = make_registry()  # type: ignore[operator]
-    saved = subprocess.run(["docker", "save", "busybox"], env=daemon.env(), capture_output=True, timeout=60)
-    assert saved.returncode == 0
-    docker_cli(daemon, "rmi", "-f", "berthtest/loaded:v1")
-    docker_cli(daemon, "tag", "busybox", "berthtest/loaded:v1")
+    loaded = docker_cli(daemon, "load", "-i", str(seed_archive("hello-world")))
+    assert loaded.returncode == 0, loaded.stderr
     name = f"{target.host}/berthtest/loaded:v1"
-    docker_cli(daemon, "tag", "berthtest/loaded:v1", name)
+    docker_cli(daemon, "tag", "hello-world", name)
     out = docker_cli(daemon, "push", name)
     assert out.returncode == 0, out.stderr
     raw = skopeo_inspect(target, "berthtest/loaded:v1", raw=True)
-    assert all(layer["mediaType"].endswith("gzip") for layer in raw["layers"])  # type: ignore[attr-defined]
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert [layer["mediaType"] for layer in raw["layers"]] == (  # type: ignore[attr-defined]
+        ["application/vnd.docker.image.rootfs.diff.tar.gzip"] * len(raw["layers"]))  # type: ignore[arg-type]
+    image = json.loads(docker_cli(daemon, "image", "inspect", name).stdout)[0]
+    assert raw["config"]["digest"] == image["Id"]  # type: ignore[index]
+    # gzip with mtime 0: the same layer digests again, so a second push uploads nothing.
+    again = docker_cli(daemon, "push", name)
+    assert "Layer already exists" in again.stdout and "Pushed" not in again.stdout
 
 
 def test_push_of_an_unknown_image_is_404(daemon: RunningDaemon) -> None:
