@@ -186,6 +186,19 @@ def test_login_push_logout(tools: Tools, registry_basic_auth: LocalRegistry) -> 
     assert denied.returncode == 1 and len(denied.stderr.strip().splitlines()) == 1
 
 
+def test_pull_bad_input_is_one_line(tools: Tools, seeded_registry: LocalRegistry) -> None:
+    for args, wanted in (
+        (["pull", f"{seeded_registry.host}/library/nosuch:v1"], "Error response from daemon: "),
+        (["pull", "127.0.0.1:1/berthtest/x"], "Error response from daemon: "),
+        (["pull", "Bad/Name"], "invalid reference format"),
+        (["pull", "-a", "busybox:latest"], "tag can't be used with --all-tags/-a"),
+    ):
+        out = tools.berth(*args)
+        assert out.returncode == 1, (args, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1 and wanted in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+
+
 def test_login_bad_input(tools: Tools) -> None:
     out = tools.berth("login", "--password-stdin", "localhost:1", stdin="x\n")
     assert out.returncode == 1 and out.stderr.strip() == "berth: Must provide --username with --password-stdin"
