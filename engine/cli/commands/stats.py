@@ -110,6 +110,7 @@ class _Watcher:
         except ClientError as exc:
             self.error = str(exc)
         finally:
+            self.latest = None  # the stream ended (the container stopped): docker's dashes from now on
             self.done.set()
 
 
