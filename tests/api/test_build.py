@@ -303,7 +303,7 @@ def _assert_nothing_left(daemon: RunningDaemon) -> None:
     data = daemon.root / "data"
     metadata = json.loads((data / "snapshots" / "overlay" / "metadata.json").read_text()) \
         if (data / "snapshots" / "overlay" / "metadata.json").exists() else {}
-    assert "build-" not in json.dumps(metadata)
+    assert "build-" not in json.dumps(metadata) and "container-" not in json.dumps(metadata)
     work = data / "tmp" / "build"
     assert not work.exists() or list(work.iterdir()) == []
     with open("/proc/self/mountinfo") as f:
