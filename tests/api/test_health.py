@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -52,10 +53,10 @@ def _with_image_healthcheck(source: Path, target: Path, test: list[str]) -> None
             out.addfile(info, io.BytesIO(data))
 
 
-def _health(daemon: RunningDaemon, name: str) -> dict[str, object] | None:
+def _health(daemon: RunningDaemon, name: str) -> dict[str, Any] | None:
     out = docker_cli(daemon, "inspect", "-f", "{{json .State.Health}}", name)
     assert out.returncode == 0, out.stderr
-    value: dict[str, object] | None = json.loads(out.stdout)
+    value: dict[str, Any] | None = json.loads(out.stdout)
     return value
 
 
@@ -139,6 +140,42 @@ def test_bad_healthcheck_options_are_refused(engine: RunningDaemon, check: dict[
         assert caught.value.status_code == 400 and message in str(caught.value.explanation)
     finally:
         client.close()
+
+
+def test_failures_in_the_start_period_do_not_count(engine: RunningDaemon) -> None:
+    try:
+        assert docker_cli(engine, "run", "-d", "--name", "slow-start", "--health-cmd", "test -f /tmp/ok",
+                          "--health-interval", "1s", "--health-start-interval", "0.2s", "--health-retries", "1",
+                          "--health-start-period", "300s", "busybox", "sleep", "300").returncode == 0
+
+        def failures() -> int:
+            health = _health(engine, "slow-start") or {}
+            return sum(1 for entry in health.get("Log") or [] if entry["ExitCode"] == 1)
+
+        _wait_for(lambda: failures() >= 3, "three failed probes (start interval)")
+        health = _health(engine, "slow-start")
+        assert health is not None and (health["Status"], health["FailingStreak"]) == ("starting", 0)
+        docker_cli(engine, "exec", "slow-start", "touch", "/tmp/ok")
+        _wait_for(lambda: _status(engine, "slow-start") == "healthy", "a passing probe to end the start period")
+    finally:
+        docker_cli(engine, "rm", "-f", "slow-start")
+
+
+def test_a_probe_past_its_timeout_fails(engine: RunningDaemon) -> None:
+    try:
+        assert docker_cli(engine, "run", "-d", "--name", "stuck", "--health-cmd", "sleep 30",
+                          "--health-interval", "1s", "--health-timeout", "1s", "--health-retries", "1",
+                          "busybox", "sleep", "300").returncode == 0
+        _wait_for(lambda: _status(engine, "stuck") == "unhealthy", "the timed-out probe to count as a failure")
+        health = _health(engine, "stuck")
+        assert health is not None
+        entry = health["Log"][0]
+        assert (entry["ExitCode"], entry["Output"]) == (-1, "Health check exceeded timeout (1s)")
+        _wait_for(lambda: len((_health(engine, "stuck") or {})["Log"]) >= 3, "three timed-out probes")
+        # Each timed-out probe was killed, not left behind: at most the one running now is there.
+        assert docker_cli(engine, "top", "stuck").stdout.count("sleep 30") <= 1
+    finally:
+        docker_cli(engine, "rm", "-f", "stuck")
 
 
 def test_unknown_health_filter_value_is_refused(engine: RunningDaemon) -> None:
