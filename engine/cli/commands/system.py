@@ -124,6 +124,7 @@ def events(ctx: CLIContext, args: list[str]) -> int:
     try:
         for event in stream.json_lines():
             if format_or_default(ctx, opts.format, event):
+                ctx.out.flush()  # a live stream: each event goes out as it comes, even into a pipe
                 continue
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(event["timeNano"] / 1e9))
             nanos = event["timeNano"] % 1_000_000_000
