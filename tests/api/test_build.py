@@ -241,6 +241,10 @@ def test_dockerfile_on_stdin_without_a_context(engine: RunningDaemon) -> None:
                          timeout=120, input='FROM busybox\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n')
     assert out.returncode == 0, out.stderr
     assert docker(engine, "run", "--rm", "demo:stdin").stdout == "from-stdin\n"
+    quiet = subprocess.run(["docker", "build", "-q", "-"], env=env, capture_output=True, text=True, timeout=120,
+                           input='FROM busybox\nRUN echo from-stdin > /s\nCMD ["cat", "/s"]\n')
+    image_id = docker(engine, "inspect", "-f", "{{.Id}}", "demo:stdin").stdout.strip()
+    assert quiet.stdout == f"{image_id}\n"  # -q: only the id (every step cached)
 
 
 def test_dockerignore_with_exceptions_and_doublestar(engine: RunningDaemon, tmp_path: Path) -> None:
