@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -71,3 +72,16 @@ def test_shims_are_forked_from_the_zygote_and_outlive_it(run_tag: str) -> None:
         # A new zygote serves the new daemon.
         assert docker_cli(daemon, "start", "one").returncode == 0
         assert _shim_of(daemon, "one") not in shims
+
+
+def test_a_killed_zygote_is_replaced(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        assert docker_cli(daemon, "run", "--rm", "busybox", "true").returncode == 0  # the zygote is up
+        [zygote] = _processes_under(daemon.root, b"engine.containers.zygote")
+        os.kill(zygote, signal.SIGKILL)
+        _wait_for(lambda: not Path(f"/proc/{zygote}").exists(), "the zygote to die")
+        out = docker_cli(daemon, "run", "--rm", "busybox", "echo", "still forking")
+        assert out.stdout == "still forking\n", out.stderr
+        [replacement] = _processes_under(daemon.root, b"engine.containers.zygote")
+        assert replacement != zygote
