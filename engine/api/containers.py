@@ -171,7 +171,7 @@ def register(router: Router, service: ContainerService) -> None:
     def _with_network(summary: dict[str, Any], record: ContainerRecord) -> dict[str, Any]:
         if service.network is not None:
             summary["Ports"] = service.network.summary_ports(record.id, record.config)
-            summary["NetworkSettings"] = {"Networks": service.network.summary_networks(record.id)}
+            summary["NetworkSettings"] = {"Networks": service.network.summary_networks(record.id, record.host_config)}
         return summary
 
     def _network_matches(summary: dict[str, Any], filters: dict[str, list[str]]) -> bool:

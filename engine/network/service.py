@@ -644,10 +644,17 @@ class NetworkService:
                 ports.append({"PrivatePort": int(port), "Type": proto or "tcp"})
         return ports
 
-    def summary_networks(self, container_id: str) -> dict[str, Any]:
-        return {self._name_of(e.network_id): {"NetworkID": e.network_id,
-                                              "IPAddress": str(IPv4Interface(e.wired.address).ip) if e.wired else ""}
-                for e in self.records.container_networks(container_id=container_id)}
+    def summary_networks(self, container_id: str, host_config: dict[str, Any] | None = None) -> dict[str, Any]:
+        """ps's NetworkSettings.Networks; `host` and `none` containers show that network, like dockerd."""
+        networks = {self._name_of(e.network_id): {"NetworkID": e.network_id,
+                                                  "IPAddress": str(IPv4Interface(e.wired.address).ip) if e.wired
+                                                  else ""}
+                    for e in self.records.container_networks(container_id=container_id)}
+        mode = str((host_config or {}).get("NetworkMode") or "default")
+        if not networks and mode in ("host", "none"):
+            with contextlib.suppress(NotFound):
+                networks[mode] = {"NetworkID": self.get(mode).id, "IPAddress": ""}
+        return networks
 
     # ================================================================ /etc files
     def _write_files(self, container_id: str, hostname: str, config: dict[str, Any], host_config: dict[str, Any],

@@ -177,6 +177,15 @@ def test_none_has_only_loopback_and_host_sees_the_daemon_netns(daemon: RunningDa
     assert [line.split(":")[1].strip() for line in none.splitlines()] == ["lo"]
     host = ok(daemon, "run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
     assert "berth0" in host
+    try:
+        ok(daemon, "run", "-d", "--name", "loner", "--network", "none", "busybox", "sleep", "300")
+        ok(daemon, "run", "-d", "--name", "bridged", "busybox", "sleep", "300")
+        rows = ok(daemon, "ps", "--filter", "name=loner", "--filter", "name=bridged", "--format",
+                  "{{.Names}} {{.Networks}}").splitlines()
+        assert sorted(rows) == ["bridged bridge", "loner none"]
+        assert list(inspect(daemon, "loner")["NetworkSettings"]["Networks"]) == ["none"]
+    finally:
+        cleanup(daemon, "loner", "bridged")
 
 
 def test_container_reaches_a_server_on_the_bridge_gateway(daemon: RunningDaemon, tmp_path: Path) -> None:
