@@ -58,12 +58,25 @@ GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "container inspect": ("inspect", "container_inspect", "Display detailed information on containers"),
     "builder prune": ("build", "builder_prune", "Remove build cache"),
     "image inspect": ("images", "image_inspect", "Display detailed information on images"),
-    **{f"volume {sub}": ("volumes", sub, f"{sub} volumes") for sub in ("create", "ls", "inspect", "rm", "prune")},
-    **{f"network {sub}": ("networks", sub, f"{sub} networks")
-       for sub in ("create", "ls", "inspect", "rm", "connect", "disconnect", "prune")},
-    **{f"context {sub}": ("contexts", sub, f"{sub} contexts")
-       for sub in ("create", "ls", "inspect", "rm", "use", "show")},
-    **{f"machine {sub}": ("machine", "machine", "not available yet")
+    "volume create": ("volumes", "create", "Create a volume"),
+    "volume ls": ("volumes", "ls", "List volumes"),
+    "volume inspect": ("volumes", "inspect", "Display detailed information on one or more volumes"),
+    "volume rm": ("volumes", "rm", "Remove one or more volumes"),
+    "volume prune": ("volumes", "prune", "Remove unused local volumes"),
+    "network create": ("networks", "create", "Create a network"),
+    "network ls": ("networks", "ls", "List networks"),
+    "network inspect": ("networks", "inspect", "Display detailed information on one or more networks"),
+    "network rm": ("networks", "rm", "Remove one or more networks"),
+    "network connect": ("networks", "connect", "Connect a container to a network"),
+    "network disconnect": ("networks", "disconnect", "Disconnect a container from a network"),
+    "network prune": ("networks", "prune", "Remove all unused networks"),
+    "context create": ("contexts", "create", "Create a context"),
+    "context ls": ("contexts", "ls", "List contexts"),
+    "context inspect": ("contexts", "inspect", "Display detailed information on one or more contexts"),
+    "context rm": ("contexts", "rm", "Remove one or more contexts"),
+    "context use": ("contexts", "use", "Set the current context"),
+    "context show": ("contexts", "show", "Print the name of the current context"),
+    **{f"machine {sub}": ("machine", "machine", "Not available yet: there is no VM backend (berthd runs natively)")
        for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
 # `berth system info` == `berth info`, like docker's management commands.
@@ -113,6 +126,19 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _group_usage(group: str) -> str:
+    """`berth volume` / `berth volume --help`: the management command's subcommands, like docker's."""
+    subs = GROUPS[group]
+    helps = {sub: (COMMANDS.get(target) or GROUP_ONLY[target])[2] for sub, target in subs.items()}
+    primary = {target: sub for sub, target in reversed(list(subs.items()))}  # aliases (`list`) after the name
+    width = max(len(sub) for sub in subs)
+    lines = [f"Usage:  berth {group} COMMAND", "", f"Manage {group}s" if group != "system" else "Manage Berth", "",
+             "Commands:"]
+    lines += [f"  {sub:<{width}}  {helps[sub]}" for sub in sorted(subs) if primary.get(subs[sub]) == sub]
+    lines += ["", f"Run 'berth {group} COMMAND --help' for more information on a command."]
+    return "\n".join(lines)
+
+
 def split_globals(argv: Sequence[str]) -> tuple[GlobalOptions, list[str]]:
     options = GlobalOptions()
     args = list(argv)
@@ -154,8 +180,8 @@ def resolve(args: list[str]) -> tuple[str, list[str]]:
     if name in GROUPS:
         candidates, what = list(GROUPS[name]), f"berth {name}"
         typed = args[1] if len(args) > 1 else ""
-        if not typed:
-            raise UsageError(f"'berth {name}' requires a subcommand: {', '.join(sorted(GROUPS[name]))}.", exit_code=1)
+        if not typed or typed in ("-h", "--help"):
+            return "", [name]  # the group's usage (main prints it)
     else:
         candidates, what, typed = list(COMMANDS) + list(GROUPS), "berth", name
     close = difflib.get_close_matches(typed, candidates, n=1)
@@ -190,6 +216,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as exc:
         print(f"berth: {exc}", file=sys.stderr)
         return exc.exit_code
+    if not command:
+        print(_group_usage(command_args[0]))
+        return 0
     module_name, function, _ = COMMANDS.get(command) or GROUP_ONLY[command]
     from importlib import import_module
 

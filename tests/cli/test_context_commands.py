@@ -153,3 +153,15 @@ def test_tls_context_reaches_a_mutual_tls_engine(request: pytest.FixtureRequest)
     assert inspected[0]["TLSMaterial"] == {"docker": ["ca.pem", "cert.pem", "key.pem"]}
     assert json.loads(run("berth", "context", "inspect", "bt-tls").stdout) == inspected
     run("berth", "context", "rm", "bt-tls").check_returncode()
+
+
+@pytest.mark.parametrize("group", ["volume", "network", "context", "container", "image"])
+def test_group_alone_or_with_help_lists_its_subcommands(tools: Tools, group: str) -> None:
+    from engine.cli.main import GROUPS
+
+    for args in ([group], [group, "--help"], [group, "-h"]):
+        out = tools.berth(*args)
+        assert (out.returncode, out.stderr) == (0, ""), args
+        assert out.stdout.startswith(f"Usage:  berth {group} COMMAND\n")
+        listed = {line.split()[0] for line in out.stdout.split("Commands:\n")[1].split("\n\n")[0].splitlines()}
+        assert listed <= set(GROUPS[group]) and "rm" in listed
