@@ -471,3 +471,25 @@ def test_without_userland_proxy_loopback_is_dnated_by_the_kernel(run_tag: str) -
             assert route_localnet == "1"
         finally:
             remove_all_containers(daemon)
+
+
+def test_parallel_runs_get_distinct_addresses_and_ports(daemon: RunningDaemon) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"par{i}" for i in range(10)]
+    try:
+        with ThreadPoolExecutor(len(names)) as pool:
+            results = list(pool.map(lambda n: docker_cli(daemon, "run", "-d", "--name", n, "-p", "80", "busybox",
+                                                         *HTTPD, timeout=120), names))
+        assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+        settings = [inspect(daemon, n)["NetworkSettings"] for n in names]
+        assert len({s["IPAddress"] for s in settings}) == len(names)
+        ports = [s["Ports"]["80/tcp"][0]["HostPort"] for s in settings]
+        assert len(set(ports)) == len(names)
+        for port in ports:
+            assert wait_http(daemon, f"http://127.0.0.1:{port}/").startswith("hello-from-")
+    finally:
+        with ThreadPoolExecutor(len(names)) as pool:
+            list(pool.map(lambda n: docker_cli(daemon, "rm", "-f", n, timeout=120), names))
+    assert not [link for link in links(daemon) if link.startswith("veth")]
+    assert "berth:ep:" not in firewall(daemon)
