@@ -297,8 +297,13 @@ def test_port_in_use_fails_cleanly(daemon: RunningDaemon) -> None:
         assert state["Status"] == "created" and not state["Running"]
         assert links(daemon) == before_links  # no veth left behind
         assert inspect(daemon, "loser")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
+        # a start that fails after the network was set up gives everything back too
+        out = docker_cli(daemon, "run", "-d", "--name", "broken", "-p", "18182:80", "busybox", "no-such-command")
+        assert out.returncode != 0 and "no-such-command" in out.stderr
+        assert links(daemon) == before_links
+        ok(daemon, "run", "-d", "--name", "reuser", "-p", "18182:80", "busybox", *HTTPD)
     finally:
-        cleanup(daemon, "holder", "loser")
+        cleanup(daemon, "holder", "loser", "broken", "reuser")
 
 
 def test_rm_of_fifty_containers_leaves_nothing_behind(daemon: RunningDaemon) -> None:
