@@ -44,7 +44,11 @@ def test_context_made_by_either_tool_is_listed_by_both(tools: Tools, endpoint: s
             assert ours_rows == theirs_rows, args
         else:
             assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout), args
-    for name in ("bt-berth", "bt-docker"):
+    copied = _run(tools, "berth", "context", "create", "bt-from", "--from", "bt-docker")
+    assert copied.returncode == 0, copied.stderr
+    assert _run(tools, "docker", "context", "inspect", "-f", "{{.Endpoints.docker.Host}}", "bt-from").stdout == (
+        f"{endpoint}\n")
+    for name in ("bt-berth", "bt-docker", "bt-from"):
         _run(tools, "berth", "context", "rm", name).check_returncode()
 
 

@@ -112,6 +112,15 @@ def test_exec_it_ctrl_p_ctrl_q_detaches(exec_shell: Terminal, tools: Tools, slee
     assert tools.ok("docker", "inspect", "-f", "{{.State.Running}}", sleeper) == "true\n"
 
 
+def test_exec_it_custom_detach_keys(tools: Tools, sleeper: str) -> None:
+    argv = [BERTH, "container", "exec", "-it", "--detach-keys", "ctrl-x,x", sleeper, "sh"]
+    with shell_prompt(argv, tools.daemon.env(), sleeper) as term:
+        term.type(b"\x10\x11echo still-here\n")  # ctrl-p ctrl-q is just input now
+        term.expect(b"still-here\r\n")
+        term.type(b"\x18x")
+        assert term.exit_code() == 0
+
+
 # ---------------------------------------------------------------- stats
 STATS_COLUMNS = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
 
