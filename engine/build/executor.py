@@ -129,10 +129,11 @@ class Builder:
         self.puller = puller
 
     # ------------------------------------------------------------------ the build
-    async def build(self, context: Path, options: BuildOptions, emit: Emit) -> str:
-        """Build the context's Dockerfile; returns the final image id (tags applied)."""
+    async def build(self, context: Path, options: BuildOptions, emit: Emit, text: str | None = None) -> str:
+        """Build ``text`` (default: the context's Dockerfile); returns the final image id (tags applied)."""
         self._context = context
-        text = read_dockerfile(context, options.dockerfile)
+        if text is None:
+            text = read_dockerfile(context, options.dockerfile)
         dockerfile = parse(text)
         plan = resolve(dockerfile, options.build_args, options.target, base_env=self._base_env)
         out = _Output(emit, options.quiet)

@@ -24,7 +24,7 @@ from typing import Any
 from engine.build.cache import BuildCache
 from engine.build.dockerignore import ContextFilter
 from engine.build.errors import BuildError
-from engine.build.executor import Builder, BuildOptions, Emit
+from engine.build.executor import Builder, BuildOptions, Emit, read_dockerfile
 from engine.images.image_store import ImageStore
 from engine.snapshots.layer_apply import apply_layer
 from engine.snapshots.mounts import unmount_all_under
@@ -65,8 +65,10 @@ class BuildService:
         try:
             context = await receive_context(body, work, self.max_context_bytes)
             await asyncio.to_thread(trim_context, context, options.dockerfile)
+            text = await asyncio.to_thread(read_dockerfile, context, options.dockerfile)
+            await asyncio.to_thread(drop_ignored_build_files, context, options.dockerfile)
             builder = Builder(self.images, self.snapshotter, self.containers, self.cache, work, self.pull)
-            return await builder.build(context, options, emit)
+            return await builder.build(context, options, emit, text)
         finally:
             await asyncio.to_thread(_remove_work, work)
 
@@ -199,6 +201,26 @@ def trim_context(context: Path, dockerfile: str) -> None:
                     os.unlink(entry.path)
             elif entry.is_dir(follow_symlinks=False):
                 pending.append(rel)
+
+
+def drop_ignored_build_files(context: Path, dockerfile: str) -> None:
+    """Once the Dockerfile is read: .dockerignore and the Dockerfile go when the patterns exclude them.
+
+    docker/cli always sends both (TrimBuildFilesFromExcludes); moby then
+    removes the ones the patterns match, so `COPY . /` does not carry them
+    (builder/remotecontext/detect.go, removeDockerfile).
+    """
+    from engine.build.dockerignore import compile_pattern, read_patterns
+
+    ignore = context / ".dockerignore"
+    if not ignore.is_file() or ignore.is_symlink():
+        return
+    raw = ContextFilter([], None)
+    raw.patterns = [compile_pattern(p) for p in read_patterns(ignore.read_text(errors="replace")) if p.strip()]
+    for name in (dockerfile, ".dockerignore"):
+        path = context / name
+        if raw.excluded(name) and path.is_file() and not path.is_symlink() and context in path.resolve().parents:
+            path.unlink()
 
 
 def _remove_work(work: Path) -> None:

@@ -18,7 +18,7 @@ from engine.build.cache import BuildCache
 from engine.build.copier import CopyError, Destination, Ownership, checksum, copy_sources, resolve_sources
 from engine.build.dockerfile_parser import parse
 from engine.build.executor import _run_argv
-from engine.build.service import trim_context
+from engine.build.service import drop_ignored_build_files, trim_context
 from engine.store.database import MetadataDB
 
 
@@ -145,3 +145,6 @@ def test_trim_context_applies_dockerignore_exceptions_and_doublestar(tmp_path: P
     trim_context(tmp_path, "Dockerfile")
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert left == [".dockerignore", "Dockerfile", "a/b/ok", "keep.txt", "logs/keep.log"]
+    # Once read, an ignored Dockerfile leaves the context (moby's removeDockerfile); .dockerignore is not ignored.
+    drop_ignored_build_files(tmp_path, "Dockerfile")
+    assert not (tmp_path / "Dockerfile").exists() and (tmp_path / ".dockerignore").exists()
