@@ -68,12 +68,14 @@ def _status(daemon: RunningDaemon, name: str) -> str | None:
 def test_health_goes_starting_unhealthy_healthy(engine: RunningDaemon) -> None:
     since = str(int(time.time()) - 1)
     try:
-        out = docker_cli(engine, "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok && echo fine",
-                         "--health-interval", "1s", "--health-retries", "3", "busybox", "sleep", "300")
+        # Until /tmp/go exists the first probe waits, so no result can end `starting` before we look.
+        check = "until [ -e /tmp/go ]; do sleep 0.05; done; test -f /tmp/ok && echo fine"
+        out = docker_cli(engine, "run", "-d", "--name", "hc", "--health-cmd", check, "--health-interval", "1s",
+                         "--health-timeout", "120s", "--health-retries", "3", "busybox", "sleep", "300")
         assert out.returncode == 0, out.stderr
-        # Three failed probes, a second apart, are needed before it may be called unhealthy.
         assert _status(engine, "hc") == "starting"
         assert "(health: starting)" in docker_cli(engine, "ps", "--format", "{{.Status}}", "-f", "name=hc").stdout
+        assert docker_cli(engine, "exec", "hc", "touch", "/tmp/go").returncode == 0
         _wait_for(lambda: _status(engine, "hc") == "unhealthy", "the failing check to make it unhealthy")
         health = _health(engine, "hc")
         assert health is not None and int(str(health["FailingStreak"])) >= 3
