@@ -179,6 +179,18 @@ def test_stats_streams_redrawn_tables(tools: Tools, sleeper: str) -> None:
     assert _columns(frames[1].splitlines()[1])[1] == sleeper
 
 
+def test_a_busy_container_shows_cpu_use_in_both_tools(tools: Tools, busybox: str) -> None:
+    tools.ok("docker", "run", "-d", "--name", "busy", busybox, "sh", "-c", "while :; do :; done")
+    try:
+        fmt = "{{.CPUPerc}}"
+        ours = float(tools.ok("berth", "stats", "--no-stream", "--format", fmt, "busy").strip().rstrip("%"))
+        theirs = float(tools.ok("docker", "stats", "--no-stream", "--format", fmt, "busy").strip().rstrip("%"))
+        # A spinning shell uses about one CPU (100%); on a loaded host less, but never next to nothing.
+        assert ours > 10.0 and theirs > 10.0, (ours, theirs)
+    finally:
+        tools.ok("docker", "rm", "-f", "busy")
+
+
 def test_cpu_percent_is_dockers_formula() -> None:
     from engine.cli.commands.stats import cpu_percent, stats_row
 
