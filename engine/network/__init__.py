@@ -1,8 +1,9 @@
 """Container networking: bridges, IPAM, NAT/port publishing, embedded DNS, per-container files.
 
-A library the daemon drives; `controller.NetworkController` is its entry point
-(see that module for the call sequence at daemon start, network create,
-container start/stop).  Every function that touches the kernel takes
+The daemon holds one `service.NetworkService` (records, predefined networks,
+each container's sandbox, the /networks API's backend) over
+`controller.NetworkController` (see that module for the call sequence at
+daemon start, network create, container start/stop).  Every function that touches the kernel takes
 `host_netns` (a netns file; None: the daemon's own namespace), so the whole
 layer runs, and is tested, inside a namespace standing in for the host.
 
@@ -19,6 +20,8 @@ Modules, one job each:
   dns_wire.py        DNS messages;  dns.py  the embedded resolver per network
   hosts_files.py     /etc/hosts, /etc/resolv.conf, /etc/hostname contents
   inspect_json.py    EndpointSettings / Ports / IPAM in the Engine API's shapes
-  controller.py      NetworkController: the daemon's entry point tying the above together
+  controller.py      NetworkController: bridges, endpoints, ports and DNS tied together
+  records.py         the daemon's network and container-endpoint records (metadata DB)
+  service.py         NetworkService: what berthd calls (containers' sandboxes, the networks API, restore)
   errors.py          NotFound / Conflict (PortConflict, PoolExhausted) / InvalidParameter / FirewallError
 """
