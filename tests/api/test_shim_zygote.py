@@ -85,3 +85,26 @@ def test_a_killed_zygote_is_replaced(run_tag: str) -> None:
         assert out.stdout == "still forking\n", out.stderr
         [replacement] = _processes_under(daemon.root, b"engine.containers.zygote")
         assert replacement != zygote
+
+
+def test_a_killed_shim_ends_its_run_and_the_restart_policy_applies(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        for name, policy in (("lone", "no"), ("phoenix", "always")):
+            assert docker_cli(daemon, "run", "-d", "--name", name, "--restart", policy, "busybox",
+                              "sleep", "300").returncode == 0
+        inits = {n: int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", n).stdout) for n in ("lone", "phoenix")}
+        for name in inits:
+            os.kill(_shim_of(daemon, name), signal.SIGKILL)
+
+        def state(name: str) -> str:
+            return docker_cli(daemon, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name).stdout.strip()
+
+        # Like containerd with a dead shim: the run is over (its processes are ended), exit status unknown.
+        _wait_for(lambda: state("lone") == "exited 255", "the shimless run to be recorded")
+        assert "supervisor disappeared" in docker_cli(daemon, "inspect", "-f", "{{.State.Error}}", "lone").stdout
+        _wait_for(lambda: not Path(f"/proc/{inits['lone']}").exists(), "the shimless container's process to end")
+        _wait_for(lambda: docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", "phoenix").stdout.strip()
+                  not in ("0", str(inits["phoenix"])) and state("phoenix").startswith("running"),
+                  "the always-restart container to run again")
+        assert docker_cli(daemon, "exec", "phoenix", "true").returncode == 0
