@@ -9,6 +9,7 @@ the host's network.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -360,11 +361,18 @@ def test_daemon_restart_keeps_networks_addresses_and_ports(run_tag: str, halt: i
             ok(daemon, "network", "create", "keep")
             ok(daemon, "run", "-d", "--name", "kweb", "--network", "keep", "-p", "18282:80", "-p", "80", "busybox",
                *HTTPD)
+            ok(daemon, "run", "-d", "--name", "kgone", "-p", "18283:80", "busybox", "sleep", "300")
+            gone_pid = inspect(daemon, "kgone")["State"]["Pid"]
             before = inspect(daemon, "kweb")["NetworkSettings"]
             assert wait_http(daemon, "http://127.0.0.1:18282/").startswith("hello-from-")
             handle.daemon.proc.send_signal(halt)
             handle.daemon.proc.wait(30)
+            os.kill(gone_pid, signal.SIGKILL)  # a container that ends while no daemon is there
+            _wait_for(lambda: not os.path.exists(f"/proc/{gone_pid}"), "the container to die")
             daemon = handle.start()
+            assert inspect(daemon, "kgone")["State"]["Status"] == "exited"
+            assert inspect(daemon, "kgone")["NetworkSettings"]["Ports"] == {}
+            ok(daemon, "run", "-d", "--name", "kheir", "-p", "18283:80", "busybox", "sleep", "300")  # port freed
             after = inspect(daemon, "kweb")["NetworkSettings"]
             assert after["Networks"]["keep"]["IPAddress"] == before["Networks"]["keep"]["IPAddress"]
             assert after["Ports"] == before["Ports"]
