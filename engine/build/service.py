@@ -86,6 +86,22 @@ class BuildService:
                 pulled = await client.pull(ref, LeasedSink(self.images, lease))
                 await asyncio.to_thread(record_pull, self.images, pulled)
 
+    def cache_usage(self) -> list[dict[str, Any]]:
+        """`GET /system/df`'s BuildCache: one record per cached step (the Engine API's BuildCache shape)."""
+        items: list[dict[str, Any]] = []
+        for entry in self.cache.entries():
+            try:
+                record = self.images.get(entry.image_id)
+            except Exception:
+                continue  # the step's image was removed: the entry is a miss anyway
+            history = (self.images.config(record.id).get("history") or [{}])[-1]
+            size = 0 if history.get("empty_layer") or not record.layers else record.layers[-1].unpacked_size
+            items.append({"ID": record.id.removeprefix("sha256:")[:25], "Parents": [entry.parent] if entry.parent
+                          else None, "Type": "regular", "Description": history.get("created_by", ""),
+                          "InUse": False, "Shared": False, "Size": size, "CreatedAt": entry.created,
+                          "LastUsedAt": None, "UsageCount": 0})
+        return items
+
     def prune(self) -> dict[str, Any]:
         """`POST /build/prune`: forget the cache and remove the intermediate images only it kept."""
         entries = self.cache.clear()

@@ -48,6 +48,10 @@ class Daemon:
             log_opts=dict(config.log_opts), volumes=self.volumes, network=self.networks,
         )
         self.execs = ExecService(self.containers)
+        from engine.build.service import BuildService
+
+        self.builds = BuildService(self.images, self.snapshotter, self.containers, self.db, config.data_root,
+                                   self.registry_config)
         self.containers.health = HealthMonitor(self.containers, self.execs)
         self.containers.zygote = ZygoteClient(str(config.exec_root / ZYGOTE_SOCKET))
 
@@ -117,7 +121,7 @@ class Daemon:
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": self.builds.cache_usage(),
         }
 
     def events_listeners(self) -> int:

@@ -53,10 +53,7 @@ async def serve(config: DaemonConfig) -> None:
     archive.register(router, daemon.containers)
     execs.register(router, daemon.execs)
     volumes.register(router, daemon.volumes, daemon.events.publish)
-    from engine.build.service import BuildService
-
-    build.register(router, BuildService(daemon.images, daemon.snapshotter, daemon.containers, daemon.db,
-                                        config.data_root, daemon.registry_config), daemon.containers)
+    build.register(router, daemon.builds, daemon.containers)
     networks.register(router, daemon.networks, daemon.containers)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)

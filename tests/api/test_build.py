@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -385,10 +386,25 @@ def test_builder_prune_forgets_the_cache(engine: RunningDaemon, tmp_path: Path) 
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo pruned > /p\n")
     build_ok(engine, str(tmp_path))
     assert all(cached(build_ok(engine, str(tmp_path))))
+    df = _system_df(engine)
+    assert any("echo pruned" in item["Description"] for item in df["BuildCache"])
+    assert "Build Cache" in docker(engine, "system", "df").stdout
     out = docker(engine, "builder", "prune", "-f")
     assert out.returncode == 0, out.stderr
     assert "Total reclaimed space" in out.stdout
     assert not any(cached(build_ok(engine, str(tmp_path))))
+    df = _system_df(engine)
+    assert len(df["BuildCache"]) == 1  # only the step just built again
+
+
+def _system_df(daemon: RunningDaemon) -> dict[str, Any]:
+    import docker as docker_py
+
+    client = docker_py.DockerClient(base_url=daemon.docker_host)
+    try:
+        return dict(client.df())
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("halt", [signal.SIGTERM, signal.SIGKILL])
