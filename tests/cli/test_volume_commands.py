@@ -77,3 +77,10 @@ def test_usage_errors_are_docker_lines(tools: Tools) -> None:
     assert out.returncode == 125 and out.stderr.startswith("berth: unknown flag: --bogus")
     out = tools.berth("volume", "lss")
     assert out.returncode == 125 and "Did you mean 'ls'?" in out.stderr
+
+
+def test_plain_inspect_finds_volumes_and_networks_like_docker(tools: Tools) -> None:
+    tools.ok("berth", "volume", "create", "vol-plain")
+    for args in (["inspect", "-f", "{{.Name}} {{.Driver}}", "vol-plain"], ["inspect", "--type", "volume", "vol-plain"],
+                 ["inspect", "-f", "{{.Name}}", "bridge"], ["inspect", "nothing-by-this-name"]):
+        _both(tools, *args)

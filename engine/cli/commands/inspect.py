@@ -6,7 +6,9 @@ from typing import Any
 
 from engine.cli.context import CLIContext, StatusError
 
-_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json"}
+# docker's object lookup order for a bare `inspect NAME` (cli/command/system/inspect.go).
+_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json", "network": "/networks/{}",
+          "volume": "/volumes/{}"}
 
 
 def inspect(ctx: CLIContext, args: list[str]) -> int:
@@ -38,7 +40,7 @@ def inspect_objects(ctx: CLIContext, command: str, args: list[str], fixed_type: 
         p.add_argument("--type", choices=sorted(_PATHS), help="Only inspect objects of the given type")
     p.add_argument("names", nargs="+", metavar="NAME|ID")
     opts = p.parse_args(args)
-    types = [fixed_type] if fixed_type else [opts.type] if opts.type else ["container", "image"]
+    types = [fixed_type] if fixed_type else [opts.type] if opts.type else list(_PATHS)
     from engine.client.errors import APIError
 
     found: list[Any] = []
