@@ -5,8 +5,10 @@ else `~/.docker/config.json`), read and written the way the docker CLI does.
 
 Docker Hub's entry is keyed `https://index.docker.io/v1/`; any other registry by its
 host[:port].  Other keys of the file are kept untouched; the file is replaced
-atomically with mode 0600.  Credential helpers (`credsStore`) are not written to:
-Berth stores in `auths` and says so when a helper is configured.
+atomically with mode 0600.  With a credential helper configured (`credHelpers` for
+the registry, else `credsStore`), the secret goes to `docker-credential-<helper>`
+(`store` / `get` / `erase`, JSON on stdin/stdout) and `auths` keeps an empty entry,
+as the docker CLI does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,8 +76,38 @@ def _save(path: Path, document: dict[str, Any]) -> None:
         raise
 
 
+def _helper(document: dict[str, Any], key: str) -> str:
+    helpers = document.get("credHelpers") or {}
+    return str((helpers.get(key) if isinstance(helpers, dict) else None) or document.get("credsStore") or "")
+
+
+def _run_helper(helper: str, action: str, payload: str) -> str:
+    program = f"docker-credential-{helper}"
+    path = shutil.which(program)
+    if path is None:
+        raise StatusError(f'error with credentials - exec: "{program}": executable file not found in $PATH', 1)
+    result = subprocess.run([path, action], input=payload.encode(), capture_output=True, timeout=60, check=False)
+    output = result.stdout.decode(errors="replace").strip()
+    if result.returncode != 0:
+        if action in ("get", "erase") and "credentials not found" in output.lower():
+            return ""
+        verb = {"get": "getting", "store": "storing", "erase": "erasing"}[action]
+        raise StatusError(f"error {verb} credentials - {program}: {output or result.stderr.decode().strip()}", 1)
+    return output
+
+
 def credentials(environ: Mapping[str, str], key: str) -> tuple[str, str] | None:
-    entry = (_load(config_path(environ)).get("auths") or {}).get(key)
+    document = _load(config_path(environ))
+    helper = _helper(document, key)
+    if helper:
+        answer = _run_helper(helper, "get", key)
+        if answer:
+            try:
+                found = json.loads(answer)
+                return str(found["Username"]), str(found["Secret"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StatusError(f"docker-credential-{helper}: unexpected answer: {exc}", 1) from exc
+    entry = (document.get("auths") or {}).get(key)
     if not isinstance(entry, dict) or not entry.get("auth"):
         return None
     try:
@@ -83,10 +117,17 @@ def credentials(environ: Mapping[str, str], key: str) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
-def store(environ: Mapping[str, str], key: str, username: str, password: str) -> Path:
+def store(environ: Mapping[str, str], key: str, username: str, password: str) -> Path | None:
+    """Save the credentials; returns the file holding the secret (None: a helper holds it)."""
     path = config_path(environ)
     document = _load(path)
     auths = document.setdefault("auths", {})
+    helper = _helper(document, key)
+    if helper:
+        _run_helper(helper, "store", json.dumps({"ServerURL": key, "Username": username, "Secret": password}))
+        auths[key] = {}
+        _save(path, document)
+        return None
     auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
     _save(path, document)
     return path
@@ -96,8 +137,11 @@ def remove(environ: Mapping[str, str], key: str) -> bool:
     path = config_path(environ)
     document = _load(path)
     auths = document.get("auths") or {}
+    helper = _helper(document, key)
+    if helper:
+        _run_helper(helper, "erase", key)
     if key not in auths:
-        return False
+        return bool(helper)
     del auths[key]
     _save(path, document)
     return True

@@ -215,3 +215,60 @@ def test_search_lists_a_local_registry(tools: Tools, seeded_registry: LocalRegis
     assert [row.split()[0] for row in rows] == [f"{seeded_registry.host}/library/debian"]
     hub = tools.berth("search", "busybox")  # Docker Hub is offline here: no results, no hang
     assert hub.returncode == 0 and hub.stdout.split() == header.split()
+
+
+HELPER = """#!/usr/bin/env python3
+# docker-credential-helpers protocol, kept in a JSON file beside this script.
+import json, pathlib, sys
+store = pathlib.Path(__file__).with_name("store.json")
+saved = json.loads(store.read_text()) if store.exists() else {}
+action, payload = sys.argv[1], sys.stdin.read().strip()
+if action == "store":
+    entry = json.loads(payload)
+    saved[entry["ServerURL"]] = entry
+elif action == "get":
+    if payload not in saved:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps(saved[payload]))
+elif action == "erase":
+    saved.pop(payload, None)
+store.write_text(json.dumps(saved))
+"""
+
+
+def test_login_with_a_credential_helper(tools: Tools, registry_basic_auth: LocalRegistry, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    auth = registry_basic_auth.auth
+    assert auth is not None
+    host = registry_basic_auth.host
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-berthtest"
+    helper.write_text(HELPER)
+    helper.chmod(0o755)
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "berthtest"}))
+    env = dict(tools.daemon.env(), DOCKER_CONFIG=str(config_dir), PATH=f"{bin_dir}:{os.environ['PATH']}")
+
+    def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(argv), env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+    ok = run(BERTH, "login", "-u", auth.username, "--password-stdin", host, stdin=auth.password + "\n")
+    assert ok.returncode == 0 and ok.stdout.strip() == "Login Succeeded", ok.stderr
+    assert "unencrypted" not in ok.stderr
+    assert json.loads((config_dir / "config.json").read_text())["auths"] == {host: {}}
+    assert json.loads((bin_dir / "store.json").read_text())[host]["Secret"] == auth.password
+    # Both CLIs find the secret through the helper.
+    name = f"{host}/berthtest/helped:v1"
+    tools.berth("pull", "busybox")
+    tools.berth("tag", "busybox", name)
+    assert run(BERTH, "push", name).returncode == 0
+    assert run("docker", "push", name).returncode == 0
+    assert run(BERTH, "logout", host).stdout.strip() == f"Removing login credentials for {host}"
+    assert json.loads((bin_dir / "store.json").read_text()) == {}
+    denied = run(BERTH, "push", name)
+    assert denied.returncode == 1 and len(denied.stderr.strip().splitlines()) == 1

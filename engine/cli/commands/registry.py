@@ -137,7 +137,8 @@ def login(ctx: CLIContext, args: list[str]) -> int:
             username, password = _prompt(username, password)
     answer = ctx.client.post("/auth", json={"username": username, "password": password, "serveraddress": key})
     path = docker_config.store(ctx.environ, key, username, password)
-    ctx.warn(f"WARNING! Your password will be stored unencrypted in {path}.")
+    if path is not None:
+        ctx.warn(f"WARNING! Your password will be stored unencrypted in {path}.")
     ctx.print(str((answer or {}).get("Status") or "Login Succeeded"))
     return 0
 
