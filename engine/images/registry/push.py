@@ -100,6 +100,8 @@ async def _push_blob(
     result: PushResult,
 ) -> None:
     emit = options.progress if report else progress.ignore_progress
+    if semaphore.locked():
+        emit(ProgressEvent(blob.short_id, progress.WAITING))  # dockerd's word for a queued upload
     async with semaphore:
         if await repo.blob_size(blob.digest) is not None:
             result.existing.append(blob.digest)
