@@ -55,6 +55,7 @@ from engine.images.commit import History, commit_snapshot, write_image
 from engine.images.errors import NotFound
 from engine.images.image_records import ImageRecord
 from engine.images.image_store import ImageStore
+from engine.images.reference import parse_normalized_named
 from engine.images.rootfs_prepare import prepare_rootfs, unpack_image
 from engine.snapshots.mounts import mount, unmount
 from engine.snapshots.snapshotter import Snapshotter
@@ -132,6 +133,11 @@ class Builder:
     async def build(self, context: Path, options: BuildOptions, emit: Emit, text: str | None = None) -> str:
         """Build ``text`` (default: the context's Dockerfile); returns the final image id (tags applied)."""
         self._context = context
+        for tag in options.tags:  # a bad -t fails before any step runs, like dockerd's sanitizeRepoAndTags
+            try:
+                parse_normalized_named(tag)
+            except Exception as exc:
+                raise StepFailed(f"invalid tag {tag!r}: {exc}") from None
         if text is None:
             text = read_dockerfile(context, options.dockerfile)
         dockerfile = parse(text)

@@ -279,6 +279,23 @@ def test_add_extracts_a_local_tar_and_copy_chown(engine: RunningDaemon, tmp_path
     assert docker(engine, "run", "--rm", "demo:add", "cat", "/owner").stdout == "1234 2345\n1234 1234\n"
 
 
+def test_a_bad_tag_fails_before_any_step(engine: RunningDaemon) -> None:
+    # The docker CLI checks tags itself: send one it would refuse straight to the API.
+    status, body = _raw_build(engine, _tar({"Dockerfile": b"FROM busybox\nRUN echo should-not-run\n"}),
+                              "?t=Not%20A%20Tag")
+    assert status == 400 and b"invalid tag" in body and b"Step 1" not in body
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("dockerfile, message", [
     ("FROM busybox\nFOO bar\n", "dockerfile parse error on line 2: unknown instruction: FOO"),
     ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context: ../outside"),
