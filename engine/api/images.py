@@ -284,9 +284,11 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
         failed (the error is the stream's last line)."""
         from engine.images.push_plan import plan_push, record_push
 
+        scratch: list[str] = []
         with images.lease() as lease:
             async def push_and_record() -> tuple[str, int]:
                 plan = await asyncio.to_thread(plan_push, images, lease, target)
+                scratch.extend(plan.scratch)
 
                 def on_progress(event: Any) -> None:
                     message = event.to_json()
@@ -299,7 +301,8 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
                 return result.digest, len(plan.manifest)
 
             pushed: tuple[str, int] | None = await stream.run(push_and_record())
-            return pushed
+        await asyncio.to_thread(images.discard_unreferenced, set(scratch))
+        return pushed
 
     async def auth(request: Request, conn: HTTPConnection) -> Response:
         from engine.images.registry.client import RegistryClient

@@ -46,6 +46,9 @@ class PushPlan:
     mount_from: tuple[str, ...]
     # blob short id → diff_id short id: dockerd names push progress by the layer's diff_id.
     progress_ids: dict[str, str] = field(default_factory=dict)
+    # gzipped copies of plain layers made for this push: no image references them, so
+    # they go once the push's lease is released (discard_unreferenced).
+    scratch: tuple[str, ...] = ()
 
 
 def tags_to_push(store: ImageStore, name: str, tag: str | None) -> list[Reference]:
@@ -77,15 +80,14 @@ def plan_push(store: ImageStore, lease: Lease, target: Reference) -> PushPlan:
     reused = _stored_manifest(store, record)
     if reused is not None:
         manifest, media_type = reused
-        layers = list(record.layers)
-        blob_digests = [layer.blob_digest for layer in layers]
+        blob_digests = [layer.blob_digest for layer in record.layers]
     else:
         blob_digests = [_compressed_blob(store, lease, layer) for layer in record.layers]
         manifest, media_type = _schema2_manifest(store, record, blob_digests)
-        layers = list(record.layers)
     progress_ids = {digest.split(":", 1)[1][:12]: layer.diff_id.split(":", 1)[1][:12]
-                    for digest, layer in zip(blob_digests, layers, strict=True)}
-    return PushPlan(record.id, target, manifest, media_type, mount_from, progress_ids)
+                    for digest, layer in zip(blob_digests, record.layers, strict=True)}
+    scratch = tuple(sorted(set(blob_digests) - {layer.blob_digest for layer in record.layers}))
+    return PushPlan(record.id, target, manifest, media_type, mount_from, progress_ids, scratch)
 
 
 def record_push(store: ImageStore, plan: PushPlan, digest: str) -> None:

@@ -144,6 +144,10 @@ def test_push_of_a_loaded_image_gzips_its_layers(daemon: RunningDaemon, make_reg
     # gzip with mtime 0: the same layer digests again, so a second push uploads nothing.
     again = docker_cli(daemon, "push", name)
     assert "Layer already exists" in again.stdout and "Pushed" not in again.stdout
+    # The gzipped copies were for the push only: none is left in the content store.
+    blobs = daemon.root / "data" / "content" / "blobs" / "sha256"
+    assert (blobs / image["Id"].split(":")[1]).is_file()  # the image's own blobs are there
+    assert not [layer for layer in raw["layers"] if (blobs / layer["digest"].split(":")[1]).exists()]  # type: ignore[attr-defined]
 
 
 def test_push_of_an_unknown_image_is_404(daemon: RunningDaemon) -> None:
