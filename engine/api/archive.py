@@ -24,6 +24,7 @@ from engine.containers.service import ContainerService
 
 PATH_STAT_HEADER = "X-Docker-Container-Path-Stat"
 _CHUNK = 1 << 20
+_DISCARD_LIMIT = 256 << 20
 
 
 def register(router: Router, service: ContainerService) -> None:
@@ -71,7 +72,18 @@ def register(router: Router, service: ContainerService) -> None:
                     break  # the extraction failed: its error is the answer
         finally:
             os.close(write_fd)
-        await job
+        try:
+            await job
+        except Exception:
+            # Refused before the body was read (a read-only rootfs, a missing path): read the rest
+            # first, or the client may hit a closed socket while still sending and never see why
+            # (the docker CLI then says "broken pipe").  Past the limit the connection is closed.
+            total = 0
+            async for chunk in request.body_chunks():
+                total += len(chunk)
+                if total > _DISCARD_LIMIT:
+                    break
+            raise
         service.publish_event(record, "extract-to-dir")
         return Response(200, b"", "")
 
