@@ -179,6 +179,28 @@ def test_stats_streams_redrawn_tables(tools: Tools, sleeper: str) -> None:
     assert _columns(frames[1].splitlines()[1])[1] == sleeper
 
 
+def test_live_stats_pick_up_containers_started_later(tools: Tools, busybox: str, sleeper: str) -> None:
+    import subprocess
+
+    proc = subprocess.Popen([BERTH, "stats", "--format", "table {{.Name}}"], env=tools.daemon.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        end = time.monotonic() + DEADLINE
+        while b"\033[2J\033[H" not in seen:  # the first frame is drawn
+            assert time.monotonic() < end, seen
+            seen += os.read(proc.stdout.fileno(), 4096)
+        tools.ok("docker", "run", "-d", "--name", "late-comer", busybox, "sleep", "3600")
+        while b"late-comer" not in seen.rpartition(b"\033[2J\033[H")[0]:  # in a finished frame
+            assert time.monotonic() < end, seen[-500:]
+            seen += os.read(proc.stdout.fileno(), 4096)
+    finally:
+        proc.kill()
+        proc.wait()
+        tools.docker("rm", "-f", "late-comer")
+
+
 def test_a_busy_container_shows_cpu_use_in_both_tools(tools: Tools, busybox: str) -> None:
     tools.ok("docker", "run", "-d", "--name", "busy", busybox, "sh", "-c", "while :; do :; done")
     try:
