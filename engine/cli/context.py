@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from engine.helpformat import QuickHelpFormatter
+
 if TYPE_CHECKING:
     from engine.client.sync import Client
 
@@ -44,25 +46,12 @@ class GlobalOptions:
         self.show_version = show_version
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse builds a formatter on every add_argument; the stock one imports shutil (+bz2, lzma) for the width."""
-
-    def __init__(self, prog: str) -> None:
-        import os
-
-        try:
-            width = os.get_terminal_size().columns - 2
-        except OSError:
-            width = 78
-        super().__init__(prog, width=width)
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse speaking docker's errors: `unknown flag: --x` (exit 125), missing arguments (exit 1), one line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # docker (cobra/pflag) never accepts a flag prefix
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", QuickHelpFormatter)
         super().__init__(*args, **kwargs)
 
     @property

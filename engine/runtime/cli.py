@@ -8,13 +8,13 @@ Global flags and messages follow runc (main.go): --root (state directory),
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 
+from ..helpformat import QuickArgumentParser
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
 
@@ -23,17 +23,23 @@ log = logging.getLogger("engine.runtime")
 VERSION = "0.1.0"
 
 
+def _stamp(created: float) -> str:
+    import datetime  # only when a line is logged: most calls log nothing
+
+    return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat()
+
+
 class _JSONFormatter(logging.Formatter):
     """runc's --log-format json: one object per line with level, msg, time."""
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
+        stamp = _stamp(record.created)
         return json.dumps({"level": record.levelname.lower(), "msg": record.getMessage(), "time": stamp})
 
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat()
+        stamp = _stamp(record.created)
         msg = record.getMessage().replace('"', '\\"')
         return f'time="{stamp}" level={record.levelname.lower()} msg="{msg}"'
 
@@ -68,7 +74,7 @@ def _verb_module(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
+    parser = QuickArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="root directory for storage of container state")
     parser.add_argument("--log", default=None, help="set the log file to write runtime logs to")
     parser.add_argument("--log-format", default="text", choices=("text", "json"))
@@ -76,7 +82,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--systemd-cgroup", action="store_true", help="accepted for runc compatibility; ignored")
     parser.add_argument("--rootless", default="auto", help="accepted for runc compatibility")
     parser.add_argument("-v", "--version", action="version", version=f"berth-runtime version {VERSION}\nspec: 1.2.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=QuickArgumentParser)
     sub.required = True
     needed = _verb_module(argv) if argv is not None else None
     for name in (needed,) if needed else _COMMAND_MODULES:
