@@ -9,10 +9,10 @@ itself a child subreaper (PR_SET_CHILD_SUBREAPER) beforehand, as `run`,
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 from . import hooks, sync
@@ -64,7 +64,7 @@ def create_container(
         id=container_id,
         bundle=bundle,
         rootfs=root,
-        created=datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z"),
+        created=_utc_now(),
         annotations=dict(spec.get("annotations", {}) or {}),
         oci_version=str(spec.get("ociVersion")),
     )
@@ -124,6 +124,14 @@ def create_container(
             console.close()
     log.info("created container %s (init pid %d)", container_id, init_pid)
     return record
+
+
+def _utc_now() -> str:
+    """datetime.now(UTC).isoformat() with a Z, without importing datetime (~1 ms of every `run`)."""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    micros = nanos // 1000
+    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"
 
 
 def _warn_unsupported(spec: Spec) -> None:

@@ -18,6 +18,8 @@ throttle rule (blkio.throttle.*), so stats may list no device otherwise.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from engine.runtime.cgroups.base import Cgroup
 from engine.runtime.cgroups.cgpath import resolve
 from engine.runtime.cgroups.errors import (
@@ -29,9 +31,11 @@ from engine.runtime.cgroups.errors import (
     InvalidResources,
 )
 from engine.runtime.cgroups.hierarchy import UNIFIED, Hierarchies, Mode, detect
-from engine.runtime.cgroups.stats import BlkioDeviceBytes, CgroupStats
 from engine.runtime.cgroups.v1 import V1Cgroup
 from engine.runtime.cgroups.v2 import V2Cgroup
+
+if TYPE_CHECKING:
+    from engine.runtime.cgroups.stats import BlkioDeviceBytes, CgroupStats
 
 __all__ = [
     "BlkioDeviceBytes",
@@ -73,3 +77,12 @@ def open_cgroup(cgroups_path: str | None, container_id: str) -> Cgroup:
     path that reopens the same directories from any caller.
     """
     return open_in(detect(), cgroups_path, container_id)
+
+
+def __getattr__(name: str) -> Any:
+    """The stats types, imported on first use: creating and running containers never needs them."""
+    if name in ("BlkioDeviceBytes", "CgroupStats"):
+        from engine.runtime.cgroups import stats
+
+        return getattr(stats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,12 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
-from engine.runtime.cgroups.stats import CgroupStats
+
+if TYPE_CHECKING:  # stats.py is imported by stats() itself: `run` never needs it
+    from engine.runtime.cgroups.stats import CgroupStats
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.base import FREEZE_TIMEOUT_S, Cgroup, wait_for
@@ -28,8 +28,10 @@ from engine.runtime.cgroups.hierarchy import UNIFIED, CgroupMount
 from engine.runtime.cgroups.resources import FileWrite, unified_entries
 from engine.runtime.cgroups.resources_v1 import plan_v1
 from engine.runtime.cgroups.resources_v2 import KNOWN_CONTROLLERS
-from engine.runtime.cgroups.stats import CgroupStats, parse_v1_blkio
 from engine.runtime.cgroups.v2 import apply_writes, enable_controllers
+
+if TYPE_CHECKING:
+    from engine.runtime.cgroups.stats import CgroupStats
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,8 @@ class V1Cgroup(Cgroup):
         return sorted(found)
 
     def stats(self) -> CgroupStats:
+        from engine.runtime.cgroups.stats import CgroupStats, parse_v1_blkio  # only stats needs it
+
         st = CgroupStats()
         if "cpuacct" in self.dirs:
             d = self._dir("cpuacct")

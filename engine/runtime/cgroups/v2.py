@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.runtime import syscalls
 from engine.runtime.cgroups import fsio
@@ -18,7 +18,9 @@ from engine.runtime.cgroups.errors import CgroupBusy, CgroupError, CgroupNotFoun
 from engine.runtime.cgroups.hierarchy import UNIFIED, CgroupMount
 from engine.runtime.cgroups.resources import FileWrite
 from engine.runtime.cgroups.resources_v2 import plan_v2
-from engine.runtime.cgroups.stats import CgroupStats, parse_v2_io_stat
+
+if TYPE_CHECKING:
+    from engine.runtime.cgroups.stats import CgroupStats
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,8 @@ class V2Cgroup(Cgroup):
         return sorted(found)
 
     def stats(self) -> CgroupStats:
+        from engine.runtime.cgroups.stats import CgroupStats, parse_v2_io_stat  # only stats needs it
+
         self._require()
         d = self.dir
         st = CgroupStats()
