@@ -284,8 +284,10 @@ def test_delete_leaves_no_mount_cgroup_or_process(oci: OCIRuntime, bundle: Bundl
     assert [p for p in members if os.path.exists(f"/proc/{p}")] == []
     assert [d for d in dirs.values() if d.exists()] == []
     assert mounts_mentioning(bundle.path) == []
-    # No process is left in the container's mount namespace: its mounts went with it.
-    assert not any(_mount_ns_of(entry) == mount_ns for entry in os.listdir("/proc") if entry.isdigit())
+    # No process is left in the container's mount namespace: its mounts went with it.  runc's delete
+    # returns once SIGKILL is sent, so a killed process may still be exiting: wait for that, bounded.
+    wait_until(lambda: not any(_mount_ns_of(entry) == mount_ns for entry in os.listdir("/proc") if entry.isdigit()),
+               30, "the container's mount namespace to have no process")
 
 
 def _mount_ns_of(pid: str) -> str | None:
