@@ -16,6 +16,7 @@ download and `record_pull`:
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from engine.images.content_store import BlobWriter
 from engine.images.errors import DigestMismatch, InvalidParameter
@@ -45,6 +46,20 @@ class LeasedSink:
         return self._store.content.writer(digest, expected_size)
 
 
+def _describe_all(store: ImageStore, digests: list[str]) -> dict[str, tuple[str, int]]:
+    """(diff_id, unpacked size) of each layer blob, read in parallel: decompression and
+    hashing release the GIL, so a many-layer image records in about its largest layer's time."""
+    def describe(digest: str) -> tuple[str, int]:
+        with store.content.open(digest) as blob:
+            content = describe_layer(blob)
+        return content.diff_id, content.unpacked_size
+
+    if len(digests) <= 1:
+        return {digest: describe(digest) for digest in digests}
+    with ThreadPoolExecutor(max_workers=min(4, len(digests)), thread_name_prefix="describe-layer") as pool:
+        return dict(zip(digests, pool.map(describe, digests), strict=True))
+
+
 def record_pull(store: ImageStore, pulled: PulledImage) -> ImageRecord:
     """Record a pulled image (all its blobs must be in the content store).
 
@@ -57,12 +72,8 @@ def record_pull(store: ImageStore, pulled: PulledImage) -> ImageRecord:
     if not isinstance(diff_ids, list) or len(diff_ids) != len(pulled.layers):
         raise InvalidParameter(f"image {pulled.config.digest}: config diff_ids do not match the manifest's layers")
     layers = []
-    described: dict[str, tuple[str, int]] = {}
+    described = _describe_all(store, sorted({descriptor.digest for descriptor in pulled.layers}))
     for descriptor, diff_id in zip(pulled.layers, diff_ids, strict=True):
-        if descriptor.digest not in described:
-            with store.content.open(descriptor.digest) as blob:
-                content = describe_layer(blob)
-            described[descriptor.digest] = (content.diff_id, content.unpacked_size)
         actual, unpacked = described[descriptor.digest]
         if actual != diff_id:
             raise DigestMismatch(f"layer {descriptor.digest} unpacks to {actual}, config says {diff_id}")
