@@ -1,6 +1,7 @@
 """OCI runtimes side by side: create -> start -> wait -> delete of /bin/true in a busybox bundle.
 
-Rows: `berth-runtime run` (the CLI, one Python start per container), Berth's
+Rows: `berth-runtime run` (the CLI, one Python start per container), the bare
+interpreter start under it (`python -I -S -c pass`: the floor of any Python CLI), Berth's
 fork server (the library fast path berthd can use: no interpreter start per
 container), `runc run`, `crun run`.  crun 1.8 refuses this host's hybrid
 cgroups unless /sys/fs/cgroup/unified is unmounted in a private mount
@@ -30,6 +31,7 @@ from engine.runtime.forkserver import ForkServerClient, spawn_fork_server
 
 REPO = Path(__file__).resolve().parents[1]
 BERTH_RUNTIME = str(REPO / ".venv" / "bin" / "berth-runtime")
+VENV_PYTHON = str(REPO / ".venv" / "bin" / "python")
 _UNSHARE_PREFIX = "umount /sys/fs/cgroup/unified && exec "
 
 
@@ -126,6 +128,8 @@ def _bench(tmp: Path, cgroup_name: str, runs: int) -> int:
     berth_bundle = bundle("berth")
     argv_berth = [BERTH_RUNTIME, "--root", str(tmp / "state-berth"), "run", "--bundle", str(berth_bundle)]
     calls["berth-runtime run (CLI)"] = _quiet(lambda: [*argv_berth, next(berth_ids)])
+    # The floor under any Python CLI: the interpreter alone, started the way berth-runtime's launcher starts it.
+    calls["python -I -S -c pass (floor)"] = _quiet(lambda: [VENV_PYTHON, "-I", "-S", "-c", "pass"])
     with contextlib.ExitStack() as stack:
         fs_bundle = bundle("forkserver")
         try:
@@ -166,8 +170,6 @@ def _bench(tmp: Path, cgroup_name: str, runs: int) -> int:
     if crun and wrapper:
         print(f"crun minus its unshare wrapper (median difference): {(crun.median - wrapper.median) * 1000:.1f}ms")
     return 0
-
-
 
 
 if __name__ == "__main__":
