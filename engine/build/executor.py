@@ -279,7 +279,8 @@ class Builder:
             if isinstance(instruction, ins.Run):
                 image = await self._run(instruction, state, new_config, plan, options, out)
             elif isinstance(instruction, ins.FileInstruction):
-                image = await asyncio.to_thread(self._copy, instruction, sources, state, new_config)
+                image = await asyncio.to_thread(self._copy, instruction, sources, state, new_config,
+                                                key_parts["sources"])
             elif isinstance(instruction, ins.Workdir):
                 image = await asyncio.to_thread(self._workdir, instruction, state, new_config)
             else:
@@ -451,8 +452,11 @@ class Builder:
             shutil.rmtree(root, ignore_errors=True)
 
     def _copy(self, instruction: ins.FileInstruction, sources: list[Source], state: _State,
-              config: dict[str, Any]) -> ImageRecord:
-        chmod = parse_chmod(instruction.chmod)
+              config: dict[str, Any], digest: str) -> ImageRecord:
+        try:
+            chmod = parse_chmod(instruction.chmod)
+        except CopyError as exc:
+            raise StepFailed(f"{instruction.keyword} failed: {exc}") from None
         workdir = state.config.get("WorkingDir") or "/"
         extract = isinstance(instruction, ins.Add) and instruction.unpack is not False
 
@@ -472,7 +476,6 @@ class Builder:
             finally:
                 dest.close()
 
-        digest = checksum(sources) if sources else ""
         history = History(f"{NOP}{instruction.keyword} {digest} in {instruction.dest} ")
         return self._write_step(state, work, config, history)
 
