@@ -5,6 +5,11 @@ kernel's DNAT serves every destination but loopback, and this proxy serves
 127.0.0.0/8, so route_localnet never has to be turned on.  One asyncio task per
 listening socket instead of dockerd's one `docker-proxy` process per port.
 
+TCP bytes do not go through the event loop: each accepted connection gets two
+threads that move data with splice(2) through a pipe (socket -> pipe -> socket,
+no copy to user space, the GIL released), so a busy published port neither
+slows the API nor is slowed by it.
+
 The listening socket is made (and bound) by the caller in the host netns; the
 proxy makes its backend sockets there too, so it works whatever netns the event
 loop's thread is in.
@@ -14,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import socket
+import threading
 
 from engine.network.netns import socket_in
 
@@ -25,19 +32,64 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 # dockerd's docker-proxy forgets a UDP flow after 90 s without traffic.
 UDP_IDLE_S = 90.0
-_CHUNK = 65536
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+_SPLICE_CHUNK = 1 << 20
+
+
+def _splice(src: socket.socket, dst: socket.socket) -> None:
+    """Relay src -> dst until EOF (then half-close dst, like a real TCP path) or an error (then end both)."""
+    read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer, larger splices (fs.pipe-max-size allows it)
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _SPLICE_CHUNK)
     try:
-        while data := await reader.read(_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()  # half-close travels on, like a real TCP path
-    except (ConnectionError, OSError) as exc:
+        while True:
+            count = os.splice(src.fileno(), write_end, _SPLICE_CHUNK)
+            if count == 0:
+                break
+            while count:
+                count -= os.splice(read_end, dst.fileno(), count)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+    except OSError as exc:
         log.debug("proxy: stream ended: %s", exc)
-        writer.close()
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _relay(client: socket.socket, backend: socket.socket) -> None:
+    """Both directions on their own threads; returns when both have ended."""
+    loop = asyncio.get_running_loop()
+    done = [loop.create_future(), loop.create_future()]
+    client.setblocking(True)
+    backend.setblocking(True)
+
+    def run(src: socket.socket, dst: socket.socket, finished: asyncio.Future[None]) -> None:
+        try:
+            _splice(src, dst)
+        finally:
+            loop.call_soon_threadsafe(_resolve, finished)
+
+    for (src, dst), finished in zip(((client, backend), (backend, client)), done, strict=True):
+        threading.Thread(target=run, args=(src, dst, finished), name="berth-proxy", daemon=True).start()
+    try:
+        await asyncio.shield(asyncio.gather(*done))
+    except asyncio.CancelledError:
+        for sock in (client, backend):  # wakes both threads out of splice()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        # The caller closes the sockets next: not while a thread may still use their fds.
+        await asyncio.gather(*done)
+        raise
 
 
 class TcpProxy:
@@ -45,16 +97,27 @@ class TcpProxy:
         self.listener = listener
         self.target = target
         self.host_netns = host_netns
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, sock=self.listener)
+        self.listener.setblocking(False)
+        self._accepting = asyncio.ensure_future(self._accept())
 
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
+    async def _accept(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, _ = await loop.sock_accept(self.listener)
+            except OSError as exc:  # e.g. EMFILE: keep serving the next ones
+                log.warning("proxy: accept failed: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            task = asyncio.ensure_future(self._serve(client))
             self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         backend = socket_in(self.host_netns, socket.AF_INET, socket.SOCK_STREAM)
         backend.setblocking(False)
@@ -63,25 +126,20 @@ class TcpProxy:
                 await loop.sock_connect(backend, self.target)
             except OSError as exc:
                 log.warning("proxy: cannot reach %s:%d: %s", *self.target, exc)
-                backend.close()
-                client_w.close()
                 return
-            backend_r, backend_w = await asyncio.open_connection(sock=backend)
-            await asyncio.gather(_pipe(client_r, backend_w), _pipe(backend_r, client_w))
+            await _relay(client, backend)
         finally:
-            client_w.close()
+            client.close()
             backend.close()
-            if task is not None:
-                self._tasks.discard(task)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
+        if self._accepting is not None:
+            self._accepting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._server.wait_closed()
+                await self._accepting
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self.listener.close()
 
 
