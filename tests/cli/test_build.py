@@ -53,10 +53,18 @@ def test_berth_build_quiet_target_file_and_no_cache(tools: Tools, busybox: str, 
     assert out.stdout.startswith("sha256:") and len(out.stdout.strip()) == 71
     assert tools.ok("docker", "run", "--rm", out.stdout.strip(), "cat", "/word") == "default\n"
     outside = tmp_path_factory.mktemp("elsewhere") / "Other"
-    outside.write_text('FROM busybox\nCOPY msg.txt /\nCMD ["cat", "/msg.txt"]\n')
+    outside.write_text('FROM busybox\nCOPY . /ctx/\nCMD ["cat", "/ctx/msg.txt"]\n')
     built = tools.berth("build", "-f", str(outside), "-t", "cli-built:f", str(context))
     assert built.returncode == 0, built.stderr
     assert tools.ok("docker", "run", "--rm", "cli-built:f") == "world\n"
+    # The Dockerfile sent from outside the context is not part of it (nor a generated .dockerignore).
+    assert tools.ok("docker", "run", "--rm", "cli-built:f", "ls", "-A", "/ctx").split() == ["Dockerfile", "msg.txt"]
+
+
+def test_berth_build_from_stdin(tools: Tools, busybox: str) -> None:
+    out = tools.berth("build", "-t", "cli-built:stdin", "-", stdin='FROM busybox\nCMD ["echo", "from stdin"]\n')
+    assert out.returncode == 0, out.stderr
+    assert tools.ok("docker", "run", "--rm", "cli-built:stdin") == "from stdin\n"
 
 
 def test_berth_build_failure_is_one_line_with_the_exit_code(tools: Tools, busybox: str, tmp_path: Path) -> None:

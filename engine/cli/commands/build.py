@@ -29,28 +29,37 @@ def _context_tar(root: str, dockerfile: str, extra_dockerfile: bytes | None, out
     ignore_path = os.path.join(root, ".dockerignore")
     try:
         with open(ignore_path, encoding="utf-8", errors="replace") as f:
-            context_filter = ContextFilter.from_file_text(f.read(), dockerfile)
+            ignore_text = f.read()
     except FileNotFoundError:
-        context_filter = ContextFilter([], dockerfile)
+        ignore_text = ""
+    context_filter = ContextFilter.from_file_text(ignore_text, dockerfile)
 
     def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         return info
 
+    import io
+
+    def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel in context_filter.walk(root):
+            if extra_dockerfile is not None and rel == ".dockerignore":
+                continue  # rewritten below
             tar.add(os.path.join(root, rel), arcname=rel, recursive=False, filter=reset)
         if extra_dockerfile is not None:
-            info = tarfile.TarInfo(dockerfile)
-            info.size, info.mode = len(extra_dockerfile), 0o644
-            import io
-
-            tar.addfile(info, io.BytesIO(extra_dockerfile))
+            # docker/cli AddDockerfileToBuildContext: the daemon drops both once it has read the Dockerfile.
+            add_bytes(tar, dockerfile, extra_dockerfile)
+            add_bytes(tar, ".dockerignore", f"{ignore_text.rstrip()}\n.dockerignore\n{dockerfile}\n".encode())
 
 
 def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    handle.seek(0)
+    if handle.seekable():
+        handle.seek(0)
     while chunk := handle.read(_CHUNK):
         yield chunk
 
@@ -85,6 +94,10 @@ def build(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("context", metavar="PATH")
     opts = p.parse_args(args)
     root = opts.context
+    if root == "-":  # the context (a tar) or a lone Dockerfile on stdin: the daemon tells which
+        if opts.file == "-":
+            raise StatusError("invalid argument: can't use stdin for both build context and dockerfile", 1)
+        return _stream_build(ctx, _query(opts, opts.file or "Dockerfile"), _chunks(sys.stdin.buffer), opts.iidfile)
     if not os.path.isdir(root):
         raise StatusError(f'unable to prepare context: path "{root}" not found', 1)
     dockerfile, extra = "Dockerfile", None
@@ -104,16 +117,23 @@ def build(ctx: CLIContext, args: list[str]) -> int:
                 dockerfile = f".dockerfile.{secrets.token_hex(10)}"
             else:
                 dockerfile = rel
-    query: dict[str, Any] = {
+    with tempfile.TemporaryFile() as spool:
+        _context_tar(root, dockerfile, extra, spool)
+        return _stream_build(ctx, _query(opts, dockerfile), _chunks(spool), opts.iidfile)
+
+
+def _query(opts: Any, dockerfile: str) -> dict[str, Any]:
+    return {
         "t": opts.tag or None, "dockerfile": dockerfile, "q": opts.quiet or None,
         "nocache": opts.no_cache or None, "pull": opts.pull or None, "target": opts.target,
         "networkmode": opts.network, "rm": 1, "version": "1",
         "buildargs": json.dumps(_build_args(opts.build_arg)) if opts.build_arg else None,
         "labels": json.dumps(_labels(opts.label)) if opts.label else None,
     }
-    with tempfile.TemporaryFile() as spool:
-        _context_tar(root, dockerfile, extra, spool)
-        stream = ctx.client.stream("POST", "/build", query, body=_chunks(spool), content_type="application/x-tar")
+
+
+def _stream_build(ctx: CLIContext, query: dict[str, Any], body: Iterator[bytes], iidfile: str | None) -> int:
+    stream = ctx.client.stream("POST", "/build", query, body=body, content_type="application/x-tar")
     image_id = ""
     try:
         for message in stream.json_lines():
@@ -129,8 +149,8 @@ def build(ctx: CLIContext, args: list[str]) -> int:
                 ctx.out.flush()
     finally:
         stream.close()
-    if opts.iidfile and image_id:
-        with open(opts.iidfile, "w") as f:
+    if iidfile and image_id:
+        with open(iidfile, "w") as f:
             f.write(image_id)
     return 0
 
