@@ -248,6 +248,7 @@ class Builder:
                     built: Mapping[int, ImageRecord | None], options: BuildOptions, out: _Output,
                     busted: bool) -> bool:
         """Run one instruction on ``state``; returns whether the cache is busted from here on."""
+        _refuse_buildkit_only(instruction)
         if isinstance(instruction, ins.Arg):
             for decl in instruction.args:
                 if decl.default is not None:  # after substitution: the value in effect
@@ -524,6 +525,24 @@ def _ownership(root: Path, chown: str | None) -> Ownership:
         raise StepFailed(f"unable to convert uid/gid chown string to host mapping: {exc}") from None
     # "--chown=user" without a group: the GID is the UID's number (Dockerfile reference, COPY --chown).
     return Ownership(resolved.uid, resolved.gid if sep else resolved.uid)
+
+
+def _refuse_buildkit_only(instruction: ins.Instruction) -> None:
+    """Flags the classic builder rejects rather than ignores (moby: "the --mount option requires BuildKit")."""
+    flags: list[str] = []
+    if isinstance(instruction, ins.Run):
+        flags += ["--mount"] if instruction.mounts else []
+        flags += ["--security"] if instruction.security else []
+    if isinstance(instruction, ins.FileInstruction):
+        flags += ["--link"] if instruction.link else []
+        flags += ["--exclude"] if instruction.excludes else []
+    if isinstance(instruction, ins.Copy) and instruction.parents:
+        flags.append("--parents")
+    if isinstance(instruction, ins.Add) and (instruction.checksum or instruction.keep_git_dir):
+        flags.append("--checksum" if instruction.checksum else "--keep-git-dir")
+    if flags:
+        raise StepFailed(f"the {flags[0]} option requires BuildKit, which Berth does not provide: "
+                         "use the classic builder's instructions")
 
 
 def _run_argv(config: dict[str, Any], instruction: ins.Run) -> list[str]:

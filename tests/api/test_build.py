@@ -301,6 +301,8 @@ def _tar(files: dict[str, bytes]) -> bytes:
     ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context: ../outside"),
     ("FROM busybox\nCOPY missing.txt /x\n", "file not found in build context"),
     ("FROM busybox\nADD http://127.0.0.1:9/nothing.tar /x\n", "failed to fetch http://127.0.0.1:9/nothing.tar"),
+    ("FROM busybox\nRUN --mount=type=cache,target=/c true\n", "the --mount option requires BuildKit"),
+    ("FROM busybox\nCOPY --link Dockerfile /x\n", "the --link option requires BuildKit"),
 ])
 def test_bad_input_is_a_clear_error(engine: RunningDaemon, tmp_path: Path, dockerfile: str, message: str) -> None:
     (tmp_path / "Dockerfile").write_text(dockerfile)
