@@ -48,15 +48,25 @@ def register(router: Router, networks: NetworkService, containers: ContainerServ
     def names() -> dict[str, str]:
         return {r.id: r.name for r in containers.store.all()}
 
+    def with_shared(doc: dict[str, Any]) -> dict[str, Any]:
+        """`host` and `none` list their running containers too (they have no endpoint of their own)."""
+        if doc["Driver"] in ("host", "null"):
+            for record in containers.store.all():
+                mode = str(record.host_config.get("NetworkMode") or "")
+                if mode in (doc["Name"], doc["Id"]) and record.state.status in ("running", "paused"):
+                    doc["Containers"][record.id] = {"Name": record.name, "EndpointID": "", "MacAddress": "",
+                                                    "IPv4Address": "", "IPv6Address": ""}
+        return doc
+
     async def list_(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), LIST_FILTERS)
         all_names = names()
-        docs = [networks.inspect(r, all_names) for r in networks.all()
+        docs = [with_shared(networks.inspect(r, all_names)) for r in networks.all()
                 if _matches(r, filters, bool(networks.containers_on(r.id)))]
         return Response.json(docs)
 
     async def inspect(request: Request, conn: HTTPConnection) -> Response:
-        return Response.json(networks.inspect(networks.get(request.params["id"]), names()))
+        return Response.json(with_shared(networks.inspect(networks.get(request.params["id"]), names())))
 
     async def create(request: Request, conn: HTTPConnection) -> Response:
         body = _object(await request.json(), "network config")

@@ -185,6 +185,8 @@ def test_none_has_only_loopback_and_host_sees_the_daemon_netns(daemon: RunningDa
                   "{{.Names}} {{.Networks}}").splitlines()
         assert sorted(rows) == ["bridged bridge", "loner none"]
         assert list(inspect(daemon, "loner")["NetworkSettings"]["Networks"]) == ["none"]
+        none_net = json.loads(ok(daemon, "network", "inspect", "none"))[0]
+        assert [c["Name"] for c in none_net["Containers"].values()] == ["loner"]
     finally:
         cleanup(daemon, "loner", "bridged")
 
