@@ -405,6 +405,14 @@ def test_daemon_network_flags(run_tag: str) -> None:
         assert pooled["IPAM"]["Config"][0]["Subnet"] == "10.124.0.0/24"
         assert "mtu 1400" in subprocess.run(daemon.in_netns("ip", "link", "show", "berth0"), capture_output=True,
                                             text=True).stdout
+    config = {"bip": "10.125.0.1/24", "default-address-pools": [{"base": "10.126.0.0/16", "size": 24}],
+              "userland-proxy": False, "ip-forward": True}
+    with running_berthd(run_tag, config=config) as daemon:  # the same settings from daemon.json
+        bridge = json.loads(ok(daemon, "network", "inspect", "bridge"))[0]
+        assert bridge["IPAM"]["Config"] == [{"Subnet": "10.125.0.0/24", "Gateway": "10.125.0.1"}]
+        ok(daemon, "network", "create", "pooled")
+        assert json.loads(ok(daemon, "network", "inspect", "pooled"))[0]["IPAM"]["Config"][0]["Subnet"] == \
+            "10.126.0.0/24"
     with running_berthd(run_tag, "--bridge=none", "--iptables=false") as daemon:
         load_images(daemon, seed_archives("busybox"))
         assert sorted(ok(daemon, "network", "ls", "--format", "{{.Name}}").split()) == ["host", "none"]
