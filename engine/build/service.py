@@ -54,11 +54,20 @@ class BuildService:
         self._sweep()
 
     def _sweep(self) -> None:
-        """Work dirs of builds a crash interrupted (mounts included) go at start-up."""
+        """Work dirs and step snapshots of builds a crash interrupted go at start-up (mounts first)."""
         if self.work_root.exists():
             unmount_all_under(self.work_root)
             shutil.rmtree(self.work_root, ignore_errors=True)
         self.work_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from engine.snapshots.snapshotter import Kind
+
+        for info in list(self.snapshotter.walk()):
+            if info.kind is not Kind.COMMITTED and info.name.startswith("build-"):
+                try:
+                    self.snapshotter.remove(info.name)
+                    log.info("removed snapshot %s of an interrupted build", info.name)
+                except Exception as exc:
+                    log.warning("could not remove snapshot %s of an interrupted build: %s", info.name, exc)
 
     async def build(self, body: AsyncIterator[bytes], options: BuildOptions, emit: Emit) -> str:
         work = Path(tempfile.mkdtemp(prefix="b-", dir=self.work_root))

@@ -433,7 +433,19 @@ def test_cache_survives_a_daemon_restart(run_tag: str, tmp_path: Path, halt: sig
     with restartable_berthd(run_tag, "busybox") as berthd:
         build_ok(berthd.daemon, str(tmp_path))
         berthd.halt(halt)
+        # What a build interrupted by a crash leaves: a step's snapshot and its work dir.
+        from engine.snapshots.selection import open_snapshotter
+
+        data = berthd.root / "data"
+        snapshotter = open_snapshotter(data / "snapshots")
+        try:
+            snapshotter.prepare("build-interrupted", None)
+        finally:
+            snapshotter.close()
+        (data / "tmp" / "build" / "b-interrupted" / "context").mkdir(parents=True)
         daemon = berthd.start()
         again = build_ok(daemon, str(tmp_path))
         assert cached(again) == [True, True, True]
-        assert os.path.isdir(daemon.root / "data")
+        assert list((data / "tmp" / "build").iterdir()) == []
+        snapshots = json.loads((data / "snapshots" / "overlay" / "metadata.json").read_text())
+        assert "build-interrupted" not in json.dumps(snapshots)
