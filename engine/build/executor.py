@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 Puller = Callable[[str], Awaitable[None]]
 NOP = "/bin/sh -c #(nop) "
+# Marks a RUN step's container, so a daemon restart can remove those a dead build left (BuildService.restore).
+BUILD_STEP_LABEL = "com.berth.build.step"
 
 
 class StepFailed(BuildError):
@@ -326,7 +328,7 @@ class Builder:
         container_config: dict[str, Any] = {
             "Image": state.image.id, "Env": env, "Cmd": argv, "Entrypoint": argv[:1],
             "WorkingDir": config.get("WorkingDir") or "", "User": config.get("User") or "",
-            "Labels": {}, "AttachStdout": True, "AttachStderr": True,
+            "Labels": {BUILD_STEP_LABEL: "RUN"}, "AttachStdout": True, "AttachStderr": True,
         }
         network = instruction.network or options.network_mode or "default"
         record, _ = await self.containers.create(None, container_config, {"NetworkMode": network})

@@ -24,7 +24,7 @@ from typing import Any
 from engine.build.cache import BuildCache
 from engine.build.dockerignore import ContextFilter
 from engine.build.errors import BuildError
-from engine.build.executor import Builder, BuildOptions, Emit, read_dockerfile
+from engine.build.executor import BUILD_STEP_LABEL, Builder, BuildOptions, Emit, read_dockerfile
 from engine.images.image_store import ImageStore
 from engine.snapshots.layer_apply import apply_layer
 from engine.snapshots.mounts import unmount_all_under
@@ -68,6 +68,16 @@ class BuildService:
                     log.info("removed snapshot %s of an interrupted build", info.name)
                 except Exception as exc:
                     log.warning("could not remove snapshot %s of an interrupted build: %s", info.name, exc)
+
+    async def restore(self) -> None:
+        """After a restart: the RUN containers of builds that died with the daemon are removed."""
+        for record in self.containers.store.all():
+            if (record.config.get("Labels") or {}).get(BUILD_STEP_LABEL):
+                try:
+                    await self.containers.remove(record.id, force=True, volumes=True)
+                    log.info("removed container %s of an interrupted build", record.id[:12])
+                except Exception as exc:
+                    log.warning("could not remove container %s of an interrupted build: %s", record.id[:12], exc)
 
     async def build(self, body: AsyncIterator[bytes], options: BuildOptions, emit: Emit) -> str:
         work = Path(tempfile.mkdtemp(prefix="b-", dir=self.work_root))

@@ -66,6 +66,7 @@ class Daemon:
         running = {r.id for r in self.containers_store.all() if r.state.status in ("running", "paused")}
         await self.networks.start(running)
         await self.containers.restore()
+        await self.builds.restore()  # RUN containers of builds the daemon's end interrupted
 
     def close(self) -> None:
         if self.containers.zygote is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import RunningDaemon, berthd_with_images, restartable_berthd
+from tests.api.test_containers import _wait_for
 from tests.fixtures.registry import LocalRegistry
 
 pytestmark = pytest.mark.needs_root
@@ -432,7 +433,18 @@ def test_cache_survives_a_daemon_restart(run_tag: str, tmp_path: Path, halt: sig
     (tmp_path / "f.txt").write_text("f\n")
     with restartable_berthd(run_tag, "busybox") as berthd:
         build_ok(berthd.daemon, str(tmp_path))
-        berthd.halt(halt)
+        # A build whose RUN is still going when the daemon goes away.
+        slow = tmp_path / "slow"
+        slow.mkdir()
+        (slow / "Dockerfile").write_text("FROM busybox\nRUN sleep 600\n")
+        client = subprocess.Popen(["docker", "build", str(slow)], env=dict(berthd.daemon.env(), DOCKER_BUILDKIT="0"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: docker(berthd.daemon, "ps", "-q", "--filter", "label=com.berth.build.step").stdout,
+                      "the RUN step's container")
+            berthd.halt(halt)
+        finally:
+            client.wait(60)
         # What a build interrupted by a crash leaves: a step's snapshot and its work dir.
         from engine.snapshots.selection import open_snapshotter
 
@@ -447,5 +459,6 @@ def test_cache_survives_a_daemon_restart(run_tag: str, tmp_path: Path, halt: sig
         again = build_ok(daemon, str(tmp_path))
         assert cached(again) == [True, True, True]
         assert list((data / "tmp" / "build").iterdir()) == []
+        assert docker(daemon, "ps", "-aq").stdout == ""  # the interrupted RUN's container is gone
         snapshots = json.loads((data / "snapshots" / "overlay" / "metadata.json").read_text())
         assert "build-interrupted" not in json.dumps(snapshots)
