@@ -183,6 +183,25 @@ def test_each_stage_probes_the_cache_afresh(engine: RunningDaemon, tmp_path: Pat
     assert cached(output) == [True, False, True, True]
 
 
+def test_parallel_builds_do_not_disturb_each_other(engine: RunningDaemon, tmp_path: Path) -> None:
+    env = dict(engine.env(), DOCKER_BUILDKIT="0")
+    clients = []
+    for n in range(3):
+        ctx = tmp_path / f"p{n}"
+        ctx.mkdir()
+        (ctx / "n.txt").write_text(f"{n}\n")
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nCOPY n.txt /n\nRUN cat /n > /m && echo par-{n}\n"
+                                        'CMD ["cat", "/m"]\n')
+        clients.append(subprocess.Popen(["docker", "build", "-t", f"demo:par{n}", str(ctx)], env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
+    for n, client in enumerate(clients):
+        out, err = client.communicate(timeout=180)
+        assert client.returncode == 0, err
+        assert f"par-{n}" in out.decode()
+    for n in range(3):
+        assert docker(engine, "run", "--rm", f"demo:par{n}").stdout == f"{n}\n"
+
+
 def test_dockerfile_elsewhere_with_f(engine: RunningDaemon, context: Path, tmp_path_factory: pytest.TempPathFactory
                                      ) -> None:
     other = tmp_path_factory.mktemp("df") / "Special.dockerfile"
