@@ -67,6 +67,7 @@ class EndpointConfig:
     address: str | None = None  # --ip
     container_ifname: str = "eth0"
     default_route: bool = True
+    dns_servers: tuple[str, ...] = ()  # --dns: where the embedded resolver forwards this container's queries
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,9 @@ class NetworkController:
                                             internal=network.config.internal)
         if network.dns is not None:
             self.names.add(endpoint.network_id, endpoint.dns_names, wired.address.ip)
+            own = [Upstream(IPv4Address(s)) for s in endpoint.dns_servers if _is_ipv4(s)]
+            if own:
+                network.dns.client_upstreams[wired.address.ip] = own
         network.endpoints[endpoint.endpoint_id] = endpoint
         return Attachment(wired, bindings)
 
@@ -200,6 +204,8 @@ class NetworkController:
         await self.ports.unpublish(endpoint_id)
         addresses = [a for a, owner in self.ipam.addresses(network_id).items() if owner == endpoint_id]
         for address in addresses:
+            if network.dns is not None:
+                network.dns.client_upstreams.pop(address, None)
             self.names.remove_address(network_id, address)
             self.ipam.release_address(network_id, address)
         await asyncio.to_thread(bridge.disconnect, endpoint.host_ifname, self.host_netns)
@@ -218,3 +224,11 @@ class NetworkController:
         self._networks.clear()
         if remove_rules:
             await asyncio.to_thread(self.firewall.uninstall)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        IPv4Address(text)
+    except ValueError:
+        return False
+    return True

@@ -115,7 +115,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.server.spawn(self._answer(data, addr))
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self.server.resolve(data, tcp=False)
+        reply = await self.server.resolve(data, tcp=False, client=addr[0])
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
 
@@ -137,6 +137,8 @@ class DnsServer:
         self.listen = listen
         self.port = port
         self.upstreams = upstreams
+        # A container's own --dns servers, by its address: its forwarded queries go there (dockerd's ExtDNS).
+        self.client_upstreams: dict[IPv4Address, list[Upstream]] = {}
         self.host_netns = host_netns
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -170,6 +172,7 @@ class DnsServer:
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # RFC 1035 4.2.2: each message is prefixed by its two-byte length; a client may send several.
+        peer = writer.get_extra_info("peername")
         try:
             while True:
                 try:
@@ -177,7 +180,7 @@ class DnsServer:
                     data = await reader.readexactly(length)
                 except asyncio.IncompleteReadError:
                     return
-                reply = await self.resolve(data, tcp=True)
+                reply = await self.resolve(data, tcp=True, client=peer[0] if peer else None)
                 writer.write(struct.pack("!H", len(reply)) + reply)
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
@@ -185,7 +188,7 @@ class DnsServer:
         finally:
             writer.close()
 
-    async def resolve(self, data: bytes, tcp: bool) -> bytes:
+    async def resolve(self, data: bytes, tcp: bool, client: str | None = None) -> bytes:
         try:
             question = dns_wire.parse_question(data)
         except dns_wire.MalformedMessage as exc:
@@ -196,10 +199,14 @@ class DnsServer:
             if local is not None:
                 # A known name: A records, and an empty NOERROR for other types (no IPv6 yet), like dockerd.
                 return dns_wire.build_answer(question, local if question.qtype == dns_wire.TYPE_A else [])
-        return await self._forward(data, tcp)
+        return await self._forward(data, tcp, client)
 
-    async def _forward(self, data: bytes, tcp: bool) -> bytes:
-        for upstream in self.upstreams:
+    async def _forward(self, data: bytes, tcp: bool, client: str | None = None) -> bytes:
+        upstreams = self.upstreams
+        if client is not None:
+            with contextlib.suppress(ValueError):
+                upstreams = self.client_upstreams.get(IPv4Address(client)) or upstreams
+        for upstream in upstreams:
             try:
                 return await asyncio.wait_for(
                     self._ask_tcp(upstream, data) if tcp else self._ask_udp(upstream, data), UPSTREAM_TIMEOUT_S

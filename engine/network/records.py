@@ -67,6 +67,7 @@ class WiredEndpoint:
     mtu: int
     ports: list[dict[str, Any]] = field(default_factory=list)  # PortBinding fields
     dns_names: list[str] = field(default_factory=list)
+    dns_servers: list[str] = field(default_factory=list)  # the container's --dns, for the embedded resolver
 
 
 @dataclass

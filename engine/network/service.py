@@ -451,7 +451,7 @@ class NetworkService:
             specs = self.port_specs(config, host_config)
             for index, entry in enumerate(entries):
                 entry.wired = await self._wire(entry, name, hostname, path, specs if index == 0 else [],
-                                               f"eth{index}")
+                                               f"eth{index}", [str(d) for d in host_config.get("Dns") or []])
                 wired.append(entry)
                 self.records.save_container_network(entry)
             addresses = [IPv4Interface(e.wired.address).ip for e in wired if e.wired]
@@ -473,7 +473,7 @@ class NetworkService:
         return ""
 
     async def _wire(self, entry: ContainerNetwork, name: str, hostname: str, path: Path, specs: list[PortSpec],
-                    ifname: str) -> WiredEndpoint:
+                    ifname: str, dns_servers: list[str] | None = None) -> WiredEndpoint:
         """Connect one endpoint; the first interface (eth0) carries the default route."""
         record = self.get(entry.network_id)
         names = [name, entry.container_id[:12], *entry.request.aliases]
@@ -483,18 +483,18 @@ class NetworkService:
             network_id=record.id, endpoint_id=secrets.token_hex(32), netns_path=str(path),
             host_ifname=f"veth{secrets.token_hex(4)[:7]}", dns_names=tuple(names), ports=tuple(specs),
             address=entry.request.ipv4_address or None,
-            container_ifname=ifname, default_route=ifname == "eth0",
+            container_ifname=ifname, default_route=ifname == "eth0", dns_servers=tuple(dns_servers or ()),
         )
         attachment = await self.controller.connect(endpoint)
         ep = attachment.endpoint
         return WiredEndpoint(endpoint.endpoint_id, ep.host_ifname, ep.container_ifname, str(ep.address),
                              str(ep.gateway) if ep.gateway else "", ep.mac_address, ep.mtu,
-                             [_binding_json(b) for b in attachment.ports], names)
+                             [_binding_json(b) for b in attachment.ports], names, list(dns_servers or ()))
 
     def _endpoint_config(self, container_id: str, network_id: str, wired: WiredEndpoint) -> EndpointConfig:
         return EndpointConfig(network_id, wired.endpoint_id, str(self.sandbox_path(container_id)), wired.host_ifname,
                               tuple(wired.dns_names), container_ifname=wired.container_ifname,
-                              default_route=bool(wired.gateway))
+                              default_route=bool(wired.gateway), dns_servers=tuple(wired.dns_servers))
 
     async def _unwire(self, entry: ContainerNetwork) -> None:
         """Disconnect one endpoint; works also for endpoints the controller does not know (after a restart)."""
@@ -563,7 +563,7 @@ class NetworkService:
                      if e.wired}
             ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
             entry.wired = await self._wire(entry, container.name, hostname, self.sandbox_path(container.id), [],
-                                           ifname)
+                                           ifname, [str(d) for d in container.host_config.get("Dns") or []])
         self.records.save_container_network(entry)
         if entry.wired is not None:
             await asyncio.to_thread(self._add_hosts_line, container.id, entry.wired.address, hostname)

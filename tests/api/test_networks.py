@@ -516,3 +516,36 @@ def test_parallel_runs_get_distinct_addresses_and_ports(daemon: RunningDaemon) -
             list(pool.map(lambda n: docker_cli(daemon, "rm", "-f", n, timeout=120), names))
     assert not [link for link in links(daemon) if link.startswith("veth")]
     assert "berth:ep:" not in firewall(daemon)
+
+
+# A one-name DNS server for --dns tests: answers every A query with 10.20.30.40.
+FAKE_DNS = """
+import socket, sys
+from ipaddress import IPv4Address
+from engine.network import dns_wire
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(4096)
+    s.sendto(dns_wire.build_answer(dns_wire.parse_question(data), [IPv4Address("10.20.30.40")]), peer)
+"""
+
+
+def test_embedded_dns_forwards_to_the_containers_own_dns_servers(daemon: RunningDaemon) -> None:
+    from tests.api.conftest import REPO
+
+    server = subprocess.Popen(daemon.in_netns(sys.executable, "-c", FAKE_DNS, "127.0.0.99"), cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    register_process(server.pid)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        ok(daemon, "network", "create", "dnsnet")
+        out = ok(daemon, "run", "--rm", "--network", "dnsnet", "--dns", "127.0.0.99", "busybox", "sh", "-c",
+                 "cat /etc/resolv.conf; nslookup -type=a anything.example.test")
+        assert "10.20.30.40" in out, out
+        assert "nameserver 127.0.0.99" not in out  # the container asks the embedded resolver, which forwards
+    finally:
+        server.kill()
+        server.wait()
+        docker_cli(daemon, "network", "rm", "dnsnet")
