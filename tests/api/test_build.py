@@ -301,19 +301,15 @@ def test_add_extracts_a_local_tar_and_copy_chown(engine: RunningDaemon, tmp_path
 
 def test_a_bad_tag_fails_before_any_step(engine: RunningDaemon) -> None:
     # The docker CLI checks tags itself: send one it would refuse straight to the API.
-    status, body = _raw_build(engine, _tar({"Dockerfile": b"FROM busybox\nRUN echo should-not-run\n"}),
+    from tests.images.registry.imagegen import layer_tar_gz  # a gzipped context is fine too
+
+    status, body = _raw_build(engine, layer_tar_gz({"Dockerfile": b"FROM busybox\nRUN echo should-not-run\n"}),
                               "?t=Not%20A%20Tag")
     assert status == 400 and b"invalid tag" in body and b"Step 1" not in body
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    status, body = _raw_build(engine, layer_tar_gz({"Dockerfile": b'FROM busybox\nCMD ["echo", "gz"]\n'}),
+                              "?t=demo:gz")
+    assert status == 200 and b"Successfully tagged demo:gz" in body
+    assert docker(engine, "run", "--rm", "demo:gz").stdout == "gz\n"
 
 
 @pytest.mark.parametrize("dockerfile, message", [
