@@ -56,10 +56,10 @@ class HealthConfig:
     @classmethod
     def from_config(cls, healthcheck: dict[str, Any] | None) -> HealthConfig | None:
         """None when the container has no check (no Test, or `NONE`)."""
-        test = [str(t) for t in (healthcheck or {}).get("Test") or []]
+        check = healthcheck or {}
+        test = [str(t) for t in check.get("Test") or []]
         if not test or test[0] == "NONE":
             return None
-        assert healthcheck is not None
         if test[0] == "CMD-SHELL":
             command = ["/bin/sh", "-c", " ".join(test[1:])]
         elif test[0] == "CMD":
@@ -70,12 +70,12 @@ class HealthConfig:
             return None
 
         def seconds(key: str, default: float) -> float:
-            value = int(healthcheck.get(key) or 0)
+            value = int(check.get(key) or 0)
             return value / 1e9 if value > 0 else default
 
         return cls(command, seconds("Interval", DEFAULT_INTERVAL), seconds("Timeout", DEFAULT_TIMEOUT),
                    seconds("StartPeriod", 0.0), seconds("StartInterval", DEFAULT_START_INTERVAL),
-                   int(healthcheck.get("Retries") or 0) or DEFAULT_RETRIES)
+                   int(check.get("Retries") or 0) or DEFAULT_RETRIES)
 
 
 def validate(healthcheck: dict[str, Any] | None) -> None:
@@ -85,11 +85,10 @@ def validate(healthcheck: dict[str, Any] | None) -> None:
     if not healthcheck:
         return
     minimum = 1_000_000  # 1 ms
-    for key, label in (("Interval", "Interval"), ("Timeout", "Timeout"), ("StartPeriod", "StartPeriod"),
-                       ("StartInterval", "StartInterval")):
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
         value = int(healthcheck.get(key) or 0)
         if value != 0 and value < minimum:
-            raise InvalidConfig(f"{label} in Healthcheck cannot be less than 1ms")
+            raise InvalidConfig(f"{key} in Healthcheck cannot be less than 1ms")
     if int(healthcheck.get("Retries") or 0) < 0:
         raise InvalidConfig("Retries in Healthcheck cannot be negative")
 
