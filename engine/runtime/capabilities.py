@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from engine.runtime import syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed
+
+from .record import record
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ def last_supported_capability() -> int:
         return LAST_KNOWN_CAPABILITY
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CapabilitySets:
     """The five sets as masks, restricted to capabilities this kernel supports."""
 

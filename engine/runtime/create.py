@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass
 
 from . import hooks, sync
 from .cgroup_link import CgroupHandle, cgroup_path_of, open_container_cgroup
@@ -23,6 +22,7 @@ from .init import InitContext
 from .launcher import kill_quietly, launch
 from .namespaces import PROC_NAMES, open_join_fds, plan_namespaces
 from .procinfo import start_time
+from .record import record
 from .spec import Spec, check_container_id, load_spec, rootfs_path
 from .state import ContainerRecord, StateStore
 from .status import hook_state
@@ -30,7 +30,7 @@ from .status import hook_state
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@record
 class CreateOptions:
     console_socket: str | None = None
     pid_file: str | None = None

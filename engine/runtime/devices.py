@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import syscalls as sc
 from .paths_in_root import make_target, resolve_parent_in_root
+from .record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceNode:
     path: str
     kind: str  # c, b, u (unbuffered char) or p (fifo)

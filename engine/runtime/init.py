@@ -31,7 +31,6 @@ import socket
 import sys
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 # Everything the child needs is imported here, in the parent: after
@@ -41,13 +40,14 @@ from . import syscalls as sc
 from .capabilities import apply_capabilities
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
 from .namespaces import NamespacePlan, join_namespaces
+from .record import record, record_field
 
 log = logging.getLogger(__name__)
 
 PR_SET_NO_NEW_PRIVS = 38  # <linux/prctl.h>
 
 
-@dataclass
+@record
 class InitContext:
     """Everything the child needs, prepared by the parent before fork."""
 
@@ -56,7 +56,7 @@ class InitContext:
     rootfs: str
     plan: NamespacePlan
     sync_sock: socket.socket
-    join_fds: list[tuple[str, int]] = field(default_factory=list)
+    join_fds: list[tuple[str, int]] = record_field(default_factory=list)
     fifo_path: str | None = None  # None for `exec`: no create/start split
     console_sock: socket.socket | None = None
     seccomp_program: bytes | None = None
@@ -64,7 +64,7 @@ class InitContext:
     stdio: tuple[int, int, int] | None = None  # fds to become 0/1/2 (fork server); None = inherit ours
     no_pivot: bool = False  # runc --no-pivot: MS_MOVE + chroot instead of pivot_root
     setup_rootfs: bool = True  # False for exec: the container's rootfs is already there
-    state_for_hooks: dict[str, Any] = field(default_factory=dict)
+    state_for_hooks: dict[str, Any] = record_field(default_factory=dict)
 
 
 def bootstrap(ctx: InitContext) -> NoReturn:

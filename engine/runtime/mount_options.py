@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import syscalls as sc
+from .record import record, record_field
 
 # option -> (clear?, flag).  "clear" options (rw, suid, ...) remove a flag.
 _FLAGS: dict[str, tuple[bool, int]] = {
@@ -62,11 +62,11 @@ _REMOUNT_FLAGS = (
 )
 
 
-@dataclass
+@record
 class MountOptions:
     flags: int = 0
-    propagation: list[int] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
+    propagation: list[int] = record_field(default_factory=list)
+    data: list[str] = record_field(default_factory=list)
 
     @property
     def is_bind(self) -> bool:
@@ -114,7 +114,7 @@ def remount_flags(parsed: MountOptions) -> int:
     return sc.MS_REMOUNT | sc.MS_BIND | (parsed.flags & _REMOUNT_FLAGS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MountCall:
     """One mount(2) call; ``keep_locked`` marks a bind remount that must keep kernel-locked flags."""
 
@@ -126,7 +126,7 @@ class MountCall:
     keep_locked: bool = False
 
 
-@dataclass
+@record
 class MountPlan:
     """What one config.json mount entry turns into (``kind``: bind, cgroup or filesystem)."""
 

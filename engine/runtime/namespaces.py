@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import syscalls as sc
 from .errors import InvalidSpec
+from .record import record, record_field
 
 CLONE_FLAGS: dict[str, int] = {
     "pid": sc.CLONE_NEWPID,
@@ -46,12 +46,12 @@ PROC_NAMES: dict[str, str] = {
 _JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
-@dataclass
+@record
 class NamespacePlan:
     new_user: bool = False
     new_flags: int = 0  # everything new except the user namespace
-    join: list[tuple[str, str]] = field(default_factory=list)  # (type, path), in join order
-    new_types: list[str] = field(default_factory=list)
+    join: list[tuple[str, str]] = record_field(default_factory=list)  # (type, path), in join order
+    new_types: list[str] = record_field(default_factory=list)
 
     def has_new(self, ns_type: str) -> bool:
         return ns_type in self.new_types

@@ -15,16 +15,15 @@ write where /run is on a disk.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ContainerExists, ContainerNotFound
+from .record import record, record_field, record_fields
 from .spec import Spec, check_container_id
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ CONFIG_FILE = "config.json"
 FIFO_FILE = "exec.fifo"
 
 
-@dataclass
+@record
 class ContainerRecord:
     id: str
     bundle: str
@@ -43,19 +42,25 @@ class ContainerRecord:
     pid: int = 0
     pid_start_time: int | None = None
     created: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = record_field(default_factory=dict)
     cgroup_path: str | None = None
-    namespace_paths: dict[str, str] = field(default_factory=dict)
+    namespace_paths: dict[str, str] = record_field(default_factory=dict)
     owner: str = "root"
     oci_version: str = "1.2.0"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Copies, like dataclasses.asdict: the caller may change the result.
+        return {name: _copied(getattr(self, name)) for name in record_fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(record_fields(cls))
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _copied(value: Any) -> Any:
+    """The fields are str, int, None or flat dicts of str: a shallow copy of a dict is a deep one."""
+    return dict(value) if isinstance(value, dict) else value
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:

@@ -10,13 +10,13 @@ devices.rst); v2 has no files and needs an eBPF program (devices_bpf.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from engine.runtime.cgroups.errors import InvalidResources
+from engine.runtime.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceRule:
     allow: bool
     type: str  # "a", "c" or "b"

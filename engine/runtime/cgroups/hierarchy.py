@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.runtime.cgroups.errors import CgroupError, DetectionFailed
+from engine.runtime.record import record, record_field
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ Mode = Literal["v1", "v2", "hybrid"]
 UNIFIED = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CgroupMount:
     """One cgroup filesystem mount (a line of mountinfo, proc(5))."""
 
@@ -50,14 +50,14 @@ class CgroupMount:
         return os.path.join(self.mountpoint, rel.lstrip("/")).rstrip("/") or "/"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hierarchies:
     """What this host offers, and where the calling process sits."""
 
     mode: Mode
-    v1: dict[str, CgroupMount] = field(default_factory=dict)  # controller -> mount
+    v1: dict[str, CgroupMount] = record_field(default_factory=dict)  # controller -> mount
     v2: CgroupMount | None = None
-    own: dict[str, str] = field(default_factory=dict)  # controller (or UNIFIED) -> caller's cgroup path
+    own: dict[str, str] = record_field(default_factory=dict)  # controller (or UNIFIED) -> caller's cgroup path
 
     def own_path(self, key: str) -> str:
         """The caller's cgroup in the hierarchy of ``key`` (a v1 controller, or UNIFIED)."""

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from engine.runtime.cgroups.errors import InvalidResources
+from engine.runtime.record import record
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileWrite:
     """Write ``value`` to the interface file ``name``.
 
