@@ -243,11 +243,29 @@ class ZygoteClient:
         self.socket_path = socket_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
+        self.broken: str | None = None  # why it could not start: not tried again (each try costs ~0.3 s)
 
     def start(self) -> None:
         with self.lock:
+            if self.broken is not None:
+                raise ZygoteUnavailable(self.broken)
             if self.proc is None or self.proc.poll() is not None:
-                self.proc = spawn_zygote(self.socket_path)
+                try:
+                    self.proc = spawn_zygote(self.socket_path)
+                except OSError as exc:
+                    self.broken = str(exc)
+                    raise ZygoteUnavailable(self.broken) from exc
+
+    def start_in_background(self) -> None:
+        """At daemon start: the zygote's imports take a moment; the first fork waits for them."""
+
+        def start() -> None:
+            try:
+                self.start()
+            except ZygoteUnavailable as exc:
+                log.warning("shim zygote unavailable, shims will be exec'd: %s", exc)
+
+        threading.Thread(target=start, name="start-shim-zygote", daemon=True).start()
 
     def fork_shim(self, argv: list[str], report_fd: int, stderr_fd: int) -> None:
         """Fork a shim with `argv`; it reports on `report_fd` like an exec'd one.

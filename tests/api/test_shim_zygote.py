@@ -108,3 +108,21 @@ def test_a_killed_shim_ends_its_run_and_the_restart_policy_applies(run_tag: str)
                   not in ("0", str(inits["phoenix"])) and state("phoenix").startswith("running"),
                   "the always-restart container to run again")
         assert docker_cli(daemon, "exec", "phoenix", "true").returncode == 0
+
+
+def test_without_a_zygote_shims_are_execd(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        berthd.halt(signal.SIGTERM)
+        sock = berthd.root / "run" / "shim-zygote.sock"
+        _wait_for(lambda: not _processes_under(berthd.root, b"engine.containers.zygote"), "the zygote to exit")
+        sock.unlink(missing_ok=True)
+        sock.mkdir()  # the zygote cannot bind its socket: it fails to start
+        daemon = berthd.start()
+        out = docker_cli(daemon, "run", "-d", "--name", "plain", "busybox", "sleep", "300")
+        assert out.returncode == 0, out.stderr
+        container_id = out.stdout.strip()
+        execd = [p for p in _processes_under(daemon.root, b"engine.containers.shim") if container_id.encode()
+                 in _cmdline(p)]
+        assert len(execd) == 1 and not _processes_under(daemon.root, b"engine.containers.zygote")
+        assert "shim zygote unavailable" in daemon.log_text()
+        assert docker_cli(daemon, "exec", "plain", "echo", "ok").stdout == "ok\n"
