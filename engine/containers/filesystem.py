@@ -274,8 +274,9 @@ class ContainerFilesystem:
             try:
                 rebase = go_base(abs_path)
                 with LayerTarWriter(out) as tar:
-                    add_tree(tar, parent_fd, base, "." if rebase == "/" else rebase, posixpath.normpath(abs_path),
-                              targets)
+                    # moby rebases the root to "" (entries "/", "/bin"...), which the CLI prefixes with its
+                    # destination's name.
+                    add_tree(tar, parent_fd, base, rebase, posixpath.normpath(abs_path), targets)
             finally:
                 os.close(parent_fd)
 

@@ -41,6 +41,8 @@ class CopyExtractor(_Extractor):
     def _apply(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         if self.rebase is not None:
             old, new = self.rebase
+            if old == "/":
+                old = ""  # entries of a copied root are "/bin"...: the new name goes in front
             member.name = member.name.replace(old, new, 1)
             if member.islnk():
                 member.linkname = member.linkname.replace(old, new, 1)

@@ -72,7 +72,7 @@ def add_children(tar: LayerTarWriter, top_fd: int, top_name: str, top_path: str,
             st = lstat_at(dir_fd, child)
             if st is None or stat.S_ISSOCK(st.st_mode):
                 continue  # gone since listdir, or a socket (a tar cannot hold it)
-            child_name = f"{name}/{child}" if name else child
+            child_name = posixpath.join(name, child)  # "a/b", "./b", "/b" (under the root's "/"), or "b"
             child_path = posixpath.join(dir_path, child)
             tar.add(child_name, Path(proc_path(dir_fd, child)), st)
             if not stat.S_ISDIR(st.st_mode):
