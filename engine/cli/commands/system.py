@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import os
 import sys
 import time
 from typing import Any
@@ -24,7 +24,7 @@ def version(ctx: CLIContext, args: list[str]) -> int:
         "Version": BERTH_VERSION,
         "ApiVersion": ctx.client.version,
         "DefaultAPIVersion": CLIENT_API_VERSION,
-        "GoVersion": f"python{platform.python_version()}",
+        "GoVersion": f"python{sys.version.split()[0]}",  # platform.python_version(), without importing platform
         "Os": sys.platform,
         "Arch": _arch(),
         "Context": "default",
@@ -63,7 +63,7 @@ def _rows(ctx: CLIContext, rows: list[tuple[str, str]], indent: int = 1) -> None
 
 
 def _arch() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine() (platform costs ~1.4 ms of `berth version`)
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
