@@ -17,12 +17,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.timing import Sample, report, time_command
+from bench.timing import report, time_interleaved
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = (["version"], ["info"], ["ps"], ["ps", "-a"], ["images"])
+
+
+def _quiet(argv: list[str], env: dict[str, str]) -> Callable[[], object]:
+    def run() -> None:
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60)
+    return run
 
 
 def _seed(env: dict[str, str]) -> None:
@@ -57,10 +64,12 @@ def main() -> int:
             _seed(env)
             berth = str(REPO / ".venv" / "bin" / "berth")
             for args in SCENARIOS:
-                samples = [
-                    Sample("docker " + " ".join(args), time_command(["docker", *args], opts.runs, env)),
-                    Sample("berth " + " ".join(args), time_command([berth, *args], opts.runs, env)),
-                ]
+                # Taking turns (time_interleaved), like the other benches: load from other jobs on a
+                # shared machine then weighs on both rows alike instead of on whichever ran second.
+                samples = time_interleaved({
+                    "docker " + " ".join(args): _quiet(["docker", *args], env),
+                    "berth " + " ".join(args): _quiet([berth, *args], env),
+                }, opts.runs)
                 print(report(f"CLI wall time: {' '.join(args)} ({opts.runs} runs)", samples,
                              "docker " + " ".join(args)))
                 print()
