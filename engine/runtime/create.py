@@ -57,7 +57,8 @@ def create_container(
     if seccomp_program is None and linux.get("seccomp"):
         from .seccomp import compile_seccomp
 
-        seccomp_program = compile_seccomp(linux["seccomp"])  # in the parent: ~25 ms, cacheable
+        # In the parent: ~25 ms to compile, so cached on disk under the runtime root.
+        seccomp_program = compile_seccomp(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
 
     store.reserve(container_id)
     record = ContainerRecord(

@@ -48,7 +48,7 @@ def exec_process(
     if seccomp_program is None and linux.get("seccomp"):
         from .seccomp import compile_seccomp
 
-        seccomp_program = compile_seccomp(linux["seccomp"])
+        seccomp_program = compile_seccomp(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
     plan = NamespacePlan(join=_namespaces_to_join(record.pid, [str(n["type"]) for n in linux.get("namespaces", [])]))
     console = None
     if process.get("terminal"):
