@@ -132,6 +132,9 @@ def test_published_port_reaches_httpd_on_loopback_and_bridge_gateway(daemon: Run
         # hairpin: another container reaches the published port through the host side
         out = docker_cli(daemon, "run", "--rm", "busybox", "wget", "-qO-", f"http://{gateway}:18080/")
         assert out.returncode == 0 and out.stdout.startswith("hello-from-"), out.stderr
+        # and the container reaches its own published port (the bridge port's hairpin mode)
+        out = docker_cli(daemon, "exec", "pub", "wget", "-qO-", f"http://{gateway}:18080/")
+        assert out.returncode == 0 and out.stdout.startswith("hello-from-"), out.stderr
     finally:
         cleanup(daemon, "pub")
     assert fetch(daemon, "http://127.0.0.1:18080/").returncode != 0
