@@ -104,10 +104,11 @@ def test_cp_from_a_container_agrees_with_docker(tools: Tools, busybox: str, tmp_
         (host / "existing").mkdir(parents=True)
         for src, dst in FROM_CONTAINER:
             tools.ok(tool, "cp", src.format(c=name), dst.format(h=host))
+        tools.ok(tool, "cp", "-L", f"{name}:/src/link", str(host / "followed"))  # the target, under the new name
         results[tool] = _listing(host)
     assert results["berth"] == results["docker"]
     assert "new/sub/b.txt: b'b\\n'" in results["berth"] and "content/a.txt: b'a\\n'" in results["berth"]
-    assert "link-copy -> a.txt" in results["berth"]
+    assert "link-copy -> a.txt" in results["berth"] and "followed: b'a\\n'" in results["berth"]
     assert "root-copy/src/sub/b.txt: b'b\\n'" in results["berth"] and "root-copy/bin/" in results["berth"]
 
 
