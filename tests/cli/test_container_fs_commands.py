@@ -141,6 +141,7 @@ def test_cp_errors_read_like_dockers(tools: Tools, busybox: str, tmp_path: Path)
         [str(tmp_path / "tree" / "a.txt"), "cpfs-err:/missing-dir/"],
         [str(tmp_path / "tree"), "cpfs-err:/etc/passwd"],
         [str(tmp_path / "nonexistent"), "cpfs-err:/tmp"],
+        [str(tmp_path / "tree" / "a.txt"), "cpfs-err:/dev/null"],
         ["a", "b"],
         ["a:/x", "b:/y"],
     ]

@@ -12,7 +12,8 @@ from engine.cli.context import CLIContext, StatusError
 _KINDS = {0: "C", 1: "A", 2: "D"}
 _GO_DIR = 1 << 31
 _GO_SYMLINK = 1 << 27
-_GO_TYPE_BITS = 0xFFF00000 & ~((1 << 23) | (1 << 22) | (1 << 20))  # type bits, without setuid/setgid/sticky
+_GO_DEVICE = 1 << 26
+_GO_IRREGULAR = 1 << 19
 
 
 def cp(ctx: CLIContext, args: list[str]) -> int:
@@ -139,8 +140,12 @@ def _to_container(ctx: CLIContext, container: str, src_path: str, dst_path: str,
         dst.path = join_link(dst_path, found["linkTarget"])
         found = _stat(ctx, container, dst.path)
     if found is not None:
-        if found["mode"] & _GO_TYPE_BITS and not found["mode"] & _GO_DIR:
-            raise StatusError(f'destination "{container}:{dst_path}" must be a directory or a regular file', 1)
+        # docker/cli ValidateOutputPathFileMode: only devices and irregular files are refused.
+        why = "got a device" if found["mode"] & _GO_DEVICE else "got an irregular file" if (
+            found["mode"] & _GO_IRREGULAR) else ""
+        if why:
+            raise StatusError(f'destination "{container}:{dst_path}" must be a directory or a regular file: {why}',
+                              1)
         dst.exists, dst.is_dir = True, bool(found["mode"] & _GO_DIR)
     size = 0
 
