@@ -414,8 +414,8 @@ class ContainerService:
                                       error=str(exit_json.get("Error", "")), started_at=record.state.started_at,
                                       health=record.state.health)
         self.store.save(record)
-        await asyncio.to_thread(self._cleanup_run, record)
-        await self._release_network(container_id)
+        # Independent: the rootfs and bundle under exec_dir, the netns and veth elsewhere.
+        await asyncio.gather(asyncio.to_thread(self._cleanup_run, record), self._release_network(container_id))
         if record.state.oom_killed:
             self.publish_event(record, "oom")
         self.publish_event(record, "die", {"exitCode": str(record.state.exit_code)})
