@@ -106,21 +106,22 @@ def _from_container(ctx: CLIContext, container: str, src_path: str, dst_path: st
 
 
 def _validate_output_path(path: str) -> None:
-    """docker/cli ValidateOutputPath: the parent must exist; an existing path must be a dir or a file."""
+    """docker/cli ValidateOutputPath: the parent must exist; an existing device is refused."""
     import os
+    import posixpath
     import stat
 
-    from engine.cli.copy_paths import split_path_dir_entry
-
-    directory = split_path_dir_entry(path)[0]
-    if not os.path.isdir(directory):
+    directory = posixpath.dirname(posixpath.normpath(path))
+    if directory and not os.path.exists(directory):
         raise StatusError(f'invalid output path: directory "{directory}" does not exist', 1)
     try:
         st = os.stat(path)
-    except OSError:
+    except FileNotFoundError:
         return
-    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
-        raise StatusError(f'invalid output path: "{path}" must be a directory or a regular file', 1)
+    except OSError as exc:
+        raise StatusError(f"stat {path}: {(exc.strerror or str(exc)).lower()}", 1) from exc
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        raise StatusError(f'invalid output path: "{path}" must be a directory or a regular file: got a device', 1)
 
 
 def _to_container(ctx: CLIContext, container: str, src_path: str, dst_path: str, follow_link: bool,
