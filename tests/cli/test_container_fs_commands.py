@@ -142,6 +142,7 @@ def test_cp_errors_read_like_dockers(tools: Tools, busybox: str, tmp_path: Path)
         [str(tmp_path / "tree"), "cpfs-err:/etc/passwd"],
         [str(tmp_path / "nonexistent"), "cpfs-err:/tmp"],
         [str(tmp_path / "tree" / "a.txt"), "cpfs-err:/dev/null"],
+        ["cpfs-err:/etc/passwd", "/dev/null"],
         ["a", "b"],
         ["a:/x", "b:/y"],
     ]
