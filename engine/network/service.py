@@ -416,6 +416,8 @@ class NetworkService:
             bound = {s.key() for s in specs}
             for key in (config.get("ExposedPorts") or {}):
                 port, _, proto = str(key).partition("/")
+                if not port.isdigit() or not 0 < int(port) < 65536:
+                    raise InvalidParameter(f"invalid exposed port {key!r}")
                 spec = PortSpec(int(port), "udp" if proto == "udp" else "tcp")
                 if spec.key() not in bound:
                     specs.append(spec)
@@ -616,7 +618,7 @@ class NetworkService:
                 networks[mode] = {**_empty_endpoint(ContainerNetwork(container_id, record.id, EndpointRequest()))}
         running = any(e.wired for e in entries)
         exposed = [PortSpec(int(k.partition("/")[0]), "udp" if k.endswith("/udp") else "tcp")
-                   for k in (config.get("ExposedPorts") or {})]
+                   for k in (config.get("ExposedPorts") or {}) if k.partition("/")[0].isdigit()]
         path = self.sandbox_path(container_id)
         settings: dict[str, Any] = {
             "Networks": networks,
@@ -639,8 +641,8 @@ class NetworkService:
                 ports.append({"IP": str(b.host_ip or "0.0.0.0"), "PrivatePort": b.container_port,
                               "PublicPort": b.host_port, "Type": b.proto})
         for key in (config.get("ExposedPorts") or {}):
-            if key not in published:
-                port, _, proto = str(key).partition("/")
+            port, _, proto = str(key).partition("/")
+            if key not in published and port.isdigit():
                 ports.append({"PrivatePort": int(port), "Type": proto or "tcp"})
         return ports
 
