@@ -297,7 +297,9 @@ class NetworkService:
         if record.predefined:
             raise Forbidden(f"{record.name} is a pre-defined network and cannot be removed")
         async with self._lock:
-            users = self.records.container_networks(network_id=record.id)
+            # Like dockerd: only connected endpoints (running containers) hold a network; a created
+            # container that names it fails at start instead.
+            users = [e for e in self.records.container_networks(network_id=record.id) if e.wired]
             if users:
                 raise Conflict(f"error while removing network: network {record.name} id {record.id} has active "
                                "endpoints")
@@ -308,7 +310,8 @@ class NetworkService:
     async def prune(self, keep: Callable[[NetworkRecord], bool]) -> list[str]:
         deleted = []
         for record in self.records.networks():
-            if record.predefined or not keep(record) or self.records.container_networks(network_id=record.id):
+            if record.predefined or not keep(record) or any(
+                    e.wired for e in self.records.container_networks(network_id=record.id)):
                 continue
             with contextlib.suppress(Conflict, NotFound):
                 await self.remove(record.id)
@@ -337,7 +340,8 @@ class NetworkService:
         }
 
     def containers_on(self, network_id: str) -> list[str]:
-        return [e.container_id for e in self.records.container_networks(network_id=network_id)]
+        """Containers with a connected endpoint (what dockerd's `dangling` and Containers look at)."""
+        return [e.container_id for e in self.records.container_networks(network_id=network_id) if e.wired]
 
     # ================================================================ containers: create
     def prepare(self, container_id: str, config: dict[str, Any], host_config: dict[str, Any],

@@ -556,3 +556,16 @@ def test_embedded_dns_forwards_to_the_containers_own_dns_servers(daemon: Running
         server.kill()
         server.wait()
         docker_cli(daemon, "network", "rm", "dnsnet")
+
+
+def test_a_created_container_does_not_hold_its_network(daemon: RunningDaemon) -> None:
+    try:
+        ok(daemon, "network", "create", "fleeting")
+        ok(daemon, "create", "--name", "waiter", "--network", "fleeting", "busybox", "true")
+        ok(daemon, "network", "rm", "fleeting")  # like dockerd: only connected endpoints hold a network
+        out = docker_cli(daemon, "start", "waiter")
+        assert out.returncode != 0 and "not found" in out.stderr, out.stderr
+        assert inspect(daemon, "waiter")["State"]["Status"] == "created"
+        assert not [link for link in links(daemon) if link.startswith("veth")]
+    finally:
+        cleanup(daemon, "waiter")
