@@ -20,16 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.timing import report, time_interleaved
+from bench.timing import report, run_quiet, time_interleaved
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = (["version"], ["info"], ["ps"], ["ps", "-a"], ["images"])
 
 
 def _quiet(argv: list[str], env: dict[str, str]) -> Callable[[], object]:
-    def run() -> None:
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60)
-    return run
+    return lambda: run_quiet(argv, env)
 
 
 def _seed(env: dict[str, str]) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cgroup_cleanup import remove_cgroups
+from bench.timing import run_quiet
 from engine.snapshots.mounts import unmount_all_under
 from tests.api.conftest import start_berthd, stop
 from tests.fixtures.cleanup import TAG_ENV, RunLease, unregister_process
@@ -50,8 +51,7 @@ class Engine:
 
     def docker_quiet(self, *args: str) -> None:
         """For timed calls: output to /dev/null (no pipe reading in the measurement), exit status checked."""
-        subprocess.run(["docker", *args], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True, timeout=_CLI_TIMEOUT_S)
+        run_quiet(["docker", *args], self.env, _CLI_TIMEOUT_S)  # exact wait (see timing.run_quiet)
 
     def remove_all_containers(self) -> None:
         ids = self.docker("ps", "-aq").stdout.decode().split()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,28 @@ def time_command(argv: Sequence[str], runs: int, env: Mapping[str, str] | None =
         subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         times.append(time.perf_counter() - start)
     return times
+
+
+def run_quiet(argv: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 60) -> None:
+    """Run ``argv`` with stdio on /dev/null, wait for it exactly, fail on a non-zero exit.
+
+    For timed calls that need a bound.  Not ``subprocess.run(timeout=...)``: with a timeout,
+    Popen.wait polls with sleeps doubling from 0.5 ms to 50 ms, so every result lands on
+    0.5*(2**k - 1) ms (7.5, 15.5, 31.5, 63.5, 113.5) and then on 50 ms steps: a 75 ms command
+    measures 113.5 ms.  Here the wait blocks in waitpid and a timer kills a command that hangs.
+    """
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        code = proc.wait()
+    finally:
+        timer.cancel()
+    if timer.finished.is_set() and code < 0:
+        raise subprocess.TimeoutExpired(list(argv), timeout)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, list(argv))
 
 
 def time_call(fn: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
