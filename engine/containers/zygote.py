@@ -159,7 +159,10 @@ class Zygote:
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ, "accept")
         selector.register(0, selectors.EVENT_READ, "parent")
-        os.write(1, b"ready\n")
+        try:
+            os.write(1, b"ready\n")
+        except BrokenPipeError:  # berthd ended before it heard from us (e.g. a refused -H): nothing to serve
+            return
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.close(devnull)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.api import archive, build, containers, events, execs, images, networks, system, volumes
 from engine.api.router import API_VERSION, Router
-from engine.api.server import APIServer, ListenerError, TLSFiles, parse_listen_address
+from engine.api.server import APIServer, ListenerError, TLSFiles, check_tcp_safety, parse_listen_address
 from engine.daemon.config import ConfigError, DaemonConfig, apply_file, load_config, read_config_file
 from engine.daemon.daemon import Daemon
 from engine.version import BERTH_VERSION
@@ -44,6 +44,12 @@ def _write_pidfile(path: Path) -> None:
 
 
 async def serve(config: DaemonConfig) -> None:
+    # Listen addresses are checked before anything is touched: a refused -H leaves no state,
+    # no zygote and no network set-up behind.
+    tls = _tls(config)
+    addresses = [parse_listen_address(spec, tls=tls is not None) for spec in config.listen_hosts]
+    for address in addresses:
+        check_tcp_safety(address, tls)
     daemon = Daemon(config)
     router = Router()
     system.register(router, daemon)
@@ -57,9 +63,7 @@ async def serve(config: DaemonConfig) -> None:
     networks.register(router, daemon.networks, daemon.containers)
     await daemon.restore()
     server = APIServer(router, socket_group=config.group)
-    tls = _tls(config)
     try:
-        addresses = [parse_listen_address(spec, tls=tls is not None) for spec in config.listen_hosts]
         # Unix sockets last: their appearance is how clients (make run, tests) see that berthd is ready.
         for address in sorted(addresses, key=lambda a: a.scheme == "unix"):
             await server.listen(address, tls if address.scheme == "tcp" else None)
