@@ -145,6 +145,18 @@ class HTTPConnection:
             elif isinstance(event, h11.ConnectionClosed):
                 raise ConnectionClosed("client closed the connection while sending the body")
 
+    def settle_body(self) -> None:
+        """Take the end of a request body that has already arrived (a GET the handler never read).
+
+        h11 reports a bodyless request's EndOfMessage only when asked; without this the
+        connection looks mid-request and is closed, and a client reusing it (the docker CLI
+        after a pull stream) gets a reset on its next request. Never waits for the socket.
+        """
+        while self.h11.their_state is h11.SEND_BODY:
+            event = self.h11.next_event()
+            if not isinstance(event, h11.Data | h11.EndOfMessage):
+                return
+
     async def drain_body(self) -> None:
         async for _ in self.read_body():
             pass
@@ -254,6 +266,7 @@ async def serve_connection(
             response = await dispatch(request, conn)
             if conn.hijacked:
                 return
+            conn.settle_body()
             if response is not None:
                 unread = conn.h11.their_state is h11.SEND_BODY
                 if unread:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -108,3 +109,30 @@ def test_200_concurrent_requests(daemon: RunningDaemon) -> None:
         t.join(60)
     assert results == [200] * 200
     assert daemon.proc.poll() is None
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost")
+        self.path = path
+        self.connects = 0
+
+    def connect(self) -> None:
+        self.connects += 1
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(self.path)
+
+
+def test_one_connection_serves_plain_and_streamed_answers_in_turn(daemon: RunningDaemon) -> None:
+    # The docker CLI reuses its connection after a pull stream for containers/create; a
+    # server that closed it silently made that POST fail with "connection reset by peer".
+    conn = _UnixHTTPConnection(str(daemon.socket))
+    paths = ["/_ping", "/v1.51/version", "/v1.51/events?since=0&until=1", "/v1.51/containers/json", "/_ping"]
+    for path in paths:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, (path, body)
+        assert response.getheader("Connection") != "close", path
+    assert conn.connects == 1
+    conn.close()
