@@ -121,8 +121,13 @@ def register(router: Router, service: ContainerService) -> None:
         live = service.live_state(record.id)
         follower = LogFollower(log_path)
         follower.start_at_end()
+        # The follower starts before the replay so nothing written in between is lost; what
+        # both see (written after the follower opened, or before the file existed) is sent once:
+        # records are appended in time order, so the follower skips up to the last replayed time.
+        replayed_until = -1
         try:
             for entry in read_records(log_path, since, until, tail):
+                replayed_until = max(replayed_until, entry.time_ns)
                 if want[entry.stream]:
                     await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
             running = record.state.status in ("running", "paused", "restarting")
@@ -132,7 +137,7 @@ def register(router: Router, service: ContainerService) -> None:
                 try:
                     while not hangup.done():
                         for entry in follower.poll():
-                            if want[entry.stream]:
+                            if entry.time_ns > replayed_until and want[entry.stream]:
                                 await conn.write_chunk(frame(entry.stream, entry.text, entry.time_ns))
                         if exited.is_set():
                             break  # that poll, after the exit, drained what the run wrote
