@@ -138,7 +138,10 @@ class FlakyProxy:
         self._loop = asyncio.new_event_loop()
 
         async def serve() -> None:
-            self._client = aiohttp.ClientSession(auto_decompress=False)
+            # A fresh upstream connection per request: a stream cut at a trip point (or cancelled
+            # when the pulling berthd dies) must not hand a half-read connection to the next request.
+            self._client = aiohttp.ClientSession(auto_decompress=False,
+                                                 connector=aiohttp.TCPConnector(force_close=True))
             app = web.Application(client_max_size=1 << 30)
             app.router.add_route("*", "/{tail:.*}", self._handle)
             self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
