@@ -49,6 +49,9 @@ def listen_seqpacket(path: str) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    # Linux creates the socket file with the socket inode's mode (less the umask): set before bind,
+    # the file is never connectable by others, not even between bind and chmod.
+    os.fchmod(listener.fileno(), 0o600)
     listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(64)
