@@ -321,6 +321,23 @@ def extract_archive(dest: Destination, archive: Path, parts: list[str]) -> None:
         apply_layer(target, f, durable=False, whiteout_mode=WhiteoutMode.DELETE)
 
 
+def heredoc_source(into: Path, name: str, data: str) -> Source:
+    """``COPY <<NAME dest``: the heredoc as the file ``NAME`` under ``into`` (a fresh scratch dir).
+
+    The name comes from the Dockerfile: it is cleaned lexically inside ``into``
+    (BuildKit makes the file in a scratch state, where ``..`` stops at its
+    root), so ``<<../../x`` is ``x`` there and never a host path.
+    """
+    parts = posixpath.normpath("/" + name).strip("/")
+    if not parts:
+        raise CopyError(f"invalid heredoc file name {name!r}")
+    path = into.joinpath(*parts.split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data)
+    path.chmod(0o644)
+    return Source(name, posixpath.basename(parts), path, False)
+
+
 def fetch_url(url: str, into: Path) -> Source:
     """ADD <url>: download to ``into``/<basename> (mode 0600, like Docker)."""
     name = posixpath.basename(urllib.parse.urlparse(url).path) or "download"

@@ -43,6 +43,7 @@ from engine.build.copier import (
     checksum,
     copy_sources,
     fetch_url,
+    heredoc_source,
     is_url,
     parse_chmod,
     resolve_sources,
@@ -381,11 +382,10 @@ class Builder:
         cleanup.callback(shutil.rmtree, scratch, True)
         sources: list[Source] = []
         for content in instruction.contents:  # COPY <<EOF /dest: the heredoc is a file named after it
-            path = scratch / "heredoc" / content.path
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(content.data)
-            path.chmod(0o644)
-            sources.append(Source(content.path, content.path, path, False))
+            try:
+                sources.append(heredoc_source(scratch / "heredoc", content.path, content.data))
+            except CopyError as exc:
+                raise StepFailed(f"{instruction.keyword} failed: {exc}") from None
         from_ = instruction.from_ if isinstance(instruction, ins.Copy) else None
         if from_:
             root = await self._source_root(from_, built, plan, options, cleanup)

@@ -15,7 +15,15 @@ import pytest
 from engine.build import config_edit
 from engine.build import instructions as ins
 from engine.build.cache import BuildCache
-from engine.build.copier import CopyError, Destination, Ownership, checksum, copy_sources, resolve_sources
+from engine.build.copier import (
+    CopyError,
+    Destination,
+    Ownership,
+    checksum,
+    copy_sources,
+    heredoc_source,
+    resolve_sources,
+)
 from engine.build.dockerfile_parser import parse
 from engine.build.executor import _run_argv
 from engine.build.service import drop_ignored_build_files, trim_context
@@ -87,6 +95,23 @@ def test_sources_stay_inside_their_root(context: Path) -> None:
     assert resolve_sources(context, ["rel-link"])[0].path == context / "a.txt"
     with pytest.raises(CopyError, match="no source files"):
         resolve_sources(context, ["*.none"])
+
+
+def test_heredoc_file_names_stay_in_the_scratch_dir(tmp_path: Path) -> None:
+    """`COPY <<../../x /dest`: the name comes from the Dockerfile and must never name a host path."""
+    scratch = tmp_path / "work" / "src" / "heredoc"
+    scratch.mkdir(parents=True)
+    name = "../" * 6 + "escaped"
+    [instruction] = parse(f"FROM scratch\nCOPY <<{name} /x\nhello\n{name}\n").instructions[1:]
+    assert isinstance(instruction, ins.Copy)
+    source = heredoc_source(scratch, instruction.contents[0].path, instruction.contents[0].data)
+    assert source.path == scratch / "escaped" and source.path.read_text() == "hello\n"
+    assert source.name == "escaped"
+    assert sorted(p.name for p in tmp_path.rglob("escaped")) == ["escaped"]  # only the one in scratch
+    nested = heredoc_source(scratch, "a/b", "x")
+    assert (nested.path, nested.name) == (scratch / "a" / "b", "b")
+    with pytest.raises(CopyError, match="invalid heredoc file name"):
+        heredoc_source(scratch, "..", "x")
 
 
 def test_checksum_covers_content_mode_and_owner_not_mtime(context: Path) -> None:
