@@ -132,7 +132,7 @@ class APIServer:
         elif address.scheme == "tcp":
             server = await asyncio.start_server(self._on_connection, address.host, address.port, ssl=context)
         else:
-            server = await self._listen_fd(address.path, context)
+            server = await self._listen_fd(address.path, tls)
         self._servers.append(server)
         log.info("API listening on %s", _describe(address, tls))
 
@@ -161,7 +161,7 @@ class APIServer:
         self._unix_paths.append(path)
         return server
 
-    async def _listen_fd(self, which: str, context: ssl.SSLContext | None) -> asyncio.AbstractServer:
+    async def _listen_fd(self, which: str, tls: TLSFiles | None) -> asyncio.AbstractServer:
         # systemd socket activation: fds start at 3 (sd_listen_fds(3)).
         count = int(os.environ.get("LISTEN_FDS", "0"))
         if os.environ.get("LISTEN_PID") not in (None, str(os.getpid())) or count < 1:
@@ -170,7 +170,15 @@ class APIServer:
         sock = socket.socket(fileno=fd)
         if sock.family == socket.AF_UNIX:
             return await asyncio.start_unix_server(self._on_connection, sock=sock)
-        return await asyncio.start_server(self._on_connection, sock=sock, ssl=context)
+        # A passed TCP socket obeys the same rule as -H tcp://: beyond loopback only with mutual TLS.
+        host, port = sock.getsockname()[:2]
+        try:
+            check_tcp_safety(ListenAddress("tcp", host=host, port=port), tls)
+        except ListenerError:
+            sock.close()
+            raise
+        return await asyncio.start_server(self._on_connection, sock=sock,
+                                          ssl=server_ssl_context(tls) if tls else None)
 
     async def close(self) -> None:
         for server in self._servers:

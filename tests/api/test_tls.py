@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.api.server import ListenAddress
 from engine.client import Client, EngineUnreachable
 from engine.client.hosts import TLSConfig, parse_host
 from tests.api.conftest import RunningDaemon, start_berthd, stop
@@ -32,8 +33,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def tls_daemon() -> Iterator[TLSDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-tls-") as tmp:
+def tls_daemon(run_tag: str) -> Iterator[TLSDaemon]:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-tls-") as tmp:
         root = Path(tmp)
         ca = TestCA(root / "pki")
         server = ca.issue_server("berthd")
@@ -83,3 +84,30 @@ def test_berth_client_speaks_mutual_tls(tls_daemon: TLSDaemon) -> None:
                                                                                     None, None)))
     with pytest.raises(EngineUnreachable):
         anonymous.get("/version")
+
+
+def test_socket_activated_tcp_beyond_loopback_needs_mutual_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fd:// obeys -H tcp://'s rule: a passed socket not on loopback is refused without --tlsverify."""
+    import asyncio
+    import os
+
+    from engine.api.router import Router
+    from engine.api.server import APIServer, ListenerError
+
+    monkeypatch.setenv("LISTEN_FDS", "1")
+    monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+    unbound = socket.socket()  # its address is 0.0.0.0: every interface once it listens
+    loopback = socket.socket()
+    loopback.bind(("127.0.0.1", 0))
+    # The server owns a passed fd (as with systemd's): detached here, closed by it.
+    refused, accepted = unbound.detach(), loopback.detach()
+
+    async def scenario() -> None:
+        server = APIServer(Router())
+        with pytest.raises(ListenerError, match="without --tlsverify"):
+            await server.listen(ListenAddress("fd", path=str(refused)))
+        await server.listen(ListenAddress("fd", path=str(accepted)))
+        assert len(server._servers) == 1
+        await server.close()
+
+    asyncio.run(scenario())
