@@ -27,6 +27,7 @@ and only calls ``load_seccomp`` in the child: libseccomp is not needed there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import functools
@@ -439,6 +440,36 @@ def clear_memory_cache() -> None:
     _memory_cache.clear()
 
 
+def _read_cached(path: Path) -> bytes | None:
+    """A cached program, trusted only if no one but us could have written it (a planted filter
+    would weaken every container that uses the profile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        log.warning("ignoring cached seccomp program %s: %s", path, exc)
+        return None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            log.warning("ignoring cached seccomp program %s: not owned by us or writable by others", path)
+            return None
+        return f.read()
+
+
+def _write_cached(path: Path, program: bytes) -> None:
+    """Write atomically (concurrent compilers write identical bytes), private to us."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(program)
+    os.replace(tmp, path)
+
+
 def compile_seccomp(seccomp: Mapping[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> bytes:
     """Compile OCI ``linux.seccomp`` to a raw classic-BPF program (``struct sock_filter[]``).
 
@@ -454,10 +485,7 @@ def compile_seccomp(seccomp: Mapping[str, Any], cache_dir: str | os.PathLike[str
     path = Path(cache_dir, f"{key}.bpf") if cache_dir is not None else None
     program: bytes | None = None
     if path is not None:
-        try:
-            program = path.read_bytes()
-        except FileNotFoundError:
-            program = None
+        program = _read_cached(path)
         if program is not None and (not program or len(program) % 8):
             log.warning("ignoring corrupt cached seccomp program %s", path)
             program = None
@@ -469,10 +497,7 @@ def compile_seccomp(seccomp: Mapping[str, Any], cache_dir: str | os.PathLike[str
                 f"the seccomp program has {len(program) // 8} instructions; the kernel accepts {_BPF_MAXINSNS}"
             )
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(program)
-            os.replace(tmp, path)  # atomic: concurrent compilers write identical bytes
+            _write_cached(path, program)
     _memory_cache[key] = program
     while len(_memory_cache) > _MEMORY_CACHE_SIZE:
         _memory_cache.popitem(last=False)

@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -338,6 +339,28 @@ def test_compiled_program_is_deterministic_and_cached(tmp_path: Any) -> None:
     on_disk.write_bytes(other)
     clear_memory_cache()
     assert compile_seccomp(config, cache_dir=tmp_path) == other != first
+    clear_memory_cache()
+
+
+def test_disk_cache_is_private_and_ignores_programs_others_could_write(tmp_path: Any) -> None:
+    """A planted filter would weaken every container of the profile: only our own 0600 files count."""
+    config = default_seccomp()
+    cache = tmp_path / "cache"
+    clear_memory_cache()
+    old_umask = os.umask(0)
+    try:
+        first = compile_seccomp(config, cache_dir=cache)
+    finally:
+        os.umask(old_umask)
+    on_disk = cache / f"{seccomp_cache_key(config)}.bpf"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE(on_disk.stat().st_mode) == 0o600
+    planted = compile_seccomp({"defaultAction": "SCMP_ACT_ALLOW"})
+    on_disk.write_bytes(planted)
+    on_disk.chmod(0o666)
+    clear_memory_cache()
+    assert compile_seccomp(config, cache_dir=cache) == first  # recompiled, and the cache entry rewritten
+    assert stat.S_IMODE(on_disk.stat().st_mode) == 0o600 and on_disk.read_bytes() == first
     clear_memory_cache()
 
 
