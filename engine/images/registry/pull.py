@@ -214,7 +214,10 @@ class _Downloader:
             if state.position:
                 log.info("blob %s: resuming at %d of %d bytes", blob.digest, state.position, blob.size)
             attempt = 0
-            while True:
+            # An ingest holding every byte (a pull that died before its commit) asks for
+            # nothing: `Range: bytes=<size>-` gets a 416 (docker-registry's even carries a
+            # wrong Content-Length).  As in containerd, the commit below verifies it.
+            while state.position < blob.size:
                 try:
                     await self._stream(blob, state, emit)
                     break

@@ -233,6 +233,29 @@ def test_interrupted_download_resumes_with_range(registry: LocalRegistry, store:
     assert first.current == 150_000
 
 
+def test_an_ingest_holding_the_whole_blob_is_committed_without_a_request(
+    registry: LocalRegistry, store: ContentStore, tmp_path: Path
+) -> None:
+    """A pull killed after the last byte but before the commit left a complete ingest.
+
+    Resuming it with ``Range: bytes=<size>-`` asks for nothing: docker-registry answers
+    416 with the blob's Content-Length and a 33-byte body (a broken response, seen as a
+    500 through a proxy).  Like containerd, the pull commits (and so verifies) it instead.
+    """
+    source = ContentStore(tmp_path / "source")
+    image = make_image(source, layer_sizes=(4_000,))
+    _push(registry, "pull/whole:v1", image, source)
+    layer = image.layers[0]
+    partial = store.writer(layer.digest, layer.size)
+    partial.write(source.read(layer.digest))
+    partial.abort()
+
+    pulled = _pull(registry, "pull/whole:v1", store)
+
+    assert store.read(layer.digest) == source.read(layer.digest)
+    assert pulled.bytes_downloaded == image.config.size  # the layer never crossed the network again
+
+
 def test_tags_list_follows_link_pagination(registry: LocalRegistry, tmp_path: Path) -> None:
     source = ContentStore(tmp_path / "source")
     image = make_image(source, layer_sizes=(100,))
