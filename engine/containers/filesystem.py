@@ -48,7 +48,7 @@ from engine.runtime.paths_in_root import resolve_in_root
 from engine.snapshots import whiteouts
 from engine.snapshots.copy_extract import CopyExtractor
 from engine.snapshots.layer_diff import _in_lower_view, _is_opaque, walk_tree
-from engine.snapshots.mounts import Mount, mount
+from engine.snapshots.mounts import Mount, in_unshared_thread, mount
 from engine.snapshots.rooted import RootedDir, proc_path, split_clean
 from engine.snapshots.tar_writer import LayerTarWriter
 from engine.snapshots.tree_tar import READ_DIR, add_children, add_tree, lstat_at
@@ -354,24 +354,13 @@ class ContainerFilesystem:
 
 def _in_private_namespace(fn: Callable[[], T]) -> T:
     """Run ``fn`` in a new thread with its own mount namespace (gone, with its mounts, when the thread ends)."""
-    result: list[T] = []
-    errors: list[BaseException] = []
 
-    def body() -> None:
-        try:
-            syscalls.unshare(syscalls.CLONE_FS | syscalls.CLONE_NEWNS)
-            # Nothing mounted here may propagate back to the host's namespace.
-            syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
-            result.append(fn())
-        except BaseException as exc:  # handed to the caller's thread
-            errors.append(exc)
+    def body() -> T:
+        # Nothing mounted here may propagate back to the host's namespace.
+        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+        return fn()
 
-    worker = threading.Thread(target=body, name="container-fs-view")
-    worker.start()
-    worker.join()
-    if errors:
-        raise errors[0]
-    return result[0]
+    return in_unshared_thread(syscalls.CLONE_FS | syscalls.CLONE_NEWNS, body, "container-fs-view")
 
 
 # ---------------------------------------------------------------- lookups

@@ -19,14 +19,17 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from engine.runtime import syscalls
 from engine.snapshots.errors import MountError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # mount(2) copies at most one page of option data, including the trailing NUL.
 MAX_MOUNT_DATA = 4095
@@ -237,19 +240,30 @@ def _overlay_legacy(ov: _Overlay, target: Path) -> None:
     if len(data) > MAX_MOUNT_DATA:
         raise MountError(f"overlay options are {len(data)} bytes even with relative paths (max {MAX_MOUNT_DATA})")
     log.info("overlay options too long for mount(2): mounting with paths relative to %s", base)
-    errors: list[OSError] = []
 
     def in_private_cwd() -> None:
+        os.chdir(base)  # this thread's own cwd (CLONE_FS): chdir here moves nobody else
+        syscalls.mount("overlay", str(target), "overlay", flags, data)
+
+    in_unshared_thread(syscalls.CLONE_FS, in_private_cwd, "overlay-mount")
+
+
+def in_unshared_thread(flags: int, fn: Callable[[], T], name: str) -> T:
+    """``fn()`` in a new thread that first unshares ``flags`` (CLONE_FS, CLONE_NEWNS...), so what it
+    changes (cwd, mounts) dies with the thread; its result or exception is handed back here."""
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
         try:
-            # This thread gets its own cwd; chdir here moves nobody else.
-            syscalls.unshare(syscalls.CLONE_FS)
-            os.chdir(base)
-            syscalls.mount("overlay", str(target), "overlay", flags, data)
-        except OSError as exc:
+            syscalls.unshare(flags)
+            result.append(fn())
+        except BaseException as exc:  # handed to the caller's thread
             errors.append(exc)
 
-    worker = threading.Thread(target=in_private_cwd, name="overlay-mount")
+    worker = threading.Thread(target=body, name=name)
     worker.start()
     worker.join()
     if errors:
         raise errors[0]
+    return result[0]
