@@ -13,23 +13,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from engine.cli.tabwriter import MIN_WIDTH, PADDING, tabwrite
+
 if TYPE_CHECKING:
     from engine.cli.context import CLIContext
 
 TABLE = "table"
 _PLAIN_FIELD = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-MIN_WIDTH = 10
-PADDING = 3
-
-
-def tabwrite(lines: Sequence[str], min_width: int = MIN_WIDTH, padding: int = PADDING) -> list[str]:
-    """Go's text/tabwriter: every tab-terminated cell padded to its column's width; the last cell is not."""
-    rows = [line.split("\t") for line in lines]
-    width: dict[int, int] = {}
-    for cells in rows:
-        for i, cell in enumerate(cells[:-1]):
-            width[i] = max(width.get(i, min_width), len(cell) + padding)
-    return ["".join(cell.ljust(width[i]) for i, cell in enumerate(cells[:-1])) + cells[-1] for cells in rows]
+__all__ = ["MIN_WIDTH", "PADDING", "tabwrite", "write_list"]
 
 
 def _prepare(fmt: str) -> tuple[bool, str]:

@@ -6,10 +6,10 @@ pay for asyncio at start-up.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: `berth ps` (engine/cli/fast.py) would pay ~2 ms for it; mypy reads it alike
 if TYPE_CHECKING:
+    from typing import Any
+
     from engine.client.aio import AsyncClient
     from engine.client.errors import APIError, ClientError, Conflict, EngineUnreachable, NotFound
     from engine.client.hosts import EngineAddress, default_address, parse_host
@@ -30,4 +30,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'engine.client' has no attribute {name!r}")
+    from importlib import import_module
+
     return getattr(import_module(f"engine.client.{_WHERE[name]}"), name)

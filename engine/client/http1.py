@@ -10,7 +10,9 @@ client keeps h11; both build requests with engine.client.protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+TYPE_CHECKING = False  # not typing's: the CLI's fast path (engine/cli/fast.py) imports this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 READ_CHUNK = 64 * 1024
 LAST_CHUNK = b"0\r\n\r\n"
