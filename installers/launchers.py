@@ -27,7 +27,7 @@ import sys
 
 # launcher name -> (module, function); the same targets as [project.scripts] in pyproject.toml.
 LAUNCHERS = {
-    "berth": ("engine.cli.main", "main"),
+    "berth": ("engine.cli.fast", "main"),  # ps/images fast path, else engine.cli.main
     "berth-runtime": ("engine.runtime.cli", "main"),
 }
 
