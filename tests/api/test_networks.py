@@ -474,9 +474,11 @@ def test_network_prune_and_list_filters_with_the_cli(daemon: RunningDaemon) -> N
         dangling = ok(daemon, "network", "ls", "--filter", "dangling=true", "--format", "{{.Name}}").split()
         assert sorted(dangling) == ["unused-a", "unused-b"]
         assert ok(daemon, "network", "ls", "--filter", "driver=null", "--format", "{{.Name}}").split() == ["none"]
+        # until: only networks created before it go (all of these are younger than an hour).
+        assert "unused" not in ok(daemon, "network", "prune", "-f", "--filter", "until=1h")
         out = ok(daemon, "network", "prune", "-f", "--filter", "label=tier=a")
         assert "unused-a" in out and "unused-b" not in out
-        out = ok(daemon, "network", "prune", "-f")
+        out = ok(daemon, "network", "prune", "-f", "--filter", f"until={int(time.time()) + 3600}")
         assert "unused-b" in out and "kept" not in out
         assert sorted(ok(daemon, "network", "ls", "--format", "{{.Name}}").split()) == ["bridge", "host", "kept",
                                                                                          "none"]
