@@ -87,6 +87,16 @@ def register(router: Router, service: Any, containers: Any) -> None:
     async def prune(request: Request, conn: HTTPConnection) -> Response:
         import asyncio
 
+        from engine.api.errors import InvalidParameter
+        from engine.api.filters import parse_filters
+
+        # The whole cache goes: a filter or a space limit that would keep part of it is refused, not ignored.
+        if parse_filters(request.arg("filters")):
+            raise InvalidParameter("builder prune supports no filters yet: the whole build cache is removed")
+        for limit in ("keep-storage", "reserved-space", "max-used-space", "min-free-space"):
+            if request.arg(limit) not in (None, "", "0"):
+                raise InvalidParameter(f"builder prune does not support {limit} yet: the whole build cache is "
+                                       "removed")
         return Response.json(await asyncio.to_thread(service.prune))
 
     async def commit(request: Request, conn: HTTPConnection) -> Response:

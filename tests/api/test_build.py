@@ -430,6 +430,11 @@ def test_builder_prune_forgets_the_cache(engine: RunningDaemon, tmp_path: Path) 
     assert not any(cached(build_ok(engine, str(tmp_path))))
     df = _system_df(engine)
     assert len(df["BuildCache"]) == 1  # only the step just built again
+    # What would keep part of the cache is refused rather than ignored: the cache stays.
+    for args in (["--filter", "until=24h"], ["--keep-storage", "1GB"]):
+        refused = docker(engine, "builder", "prune", "-f", *args)
+        assert refused.returncode == 1 and "builder prune" in refused.stderr, refused.stderr
+    assert len(_system_df(engine)["BuildCache"]) == 1
 
 
 def _system_df(daemon: RunningDaemon) -> dict[str, Any]:
