@@ -42,3 +42,33 @@ def match_labels(filters: Filters, labels: dict[str, str]) -> bool:
         if key not in labels or (eq and labels[key] != want):
             return False
     return True
+
+
+def prune_keeps(filters: Filters, created: str, labels: dict[str, str]) -> bool:
+    """dockerd's prune filters: ``until`` (created at or after it: kept), ``label`` and ``label!``."""
+    from engine.api.events import parse_timestamp
+
+    cutoffs = [until_ns(value) for value in filters.get("until", [])]
+    if cutoffs and not (parse_timestamp(created) or 0) < min(cutoffs):
+        return True
+    if not match_labels({"label": filters.get("label", [])}, labels):
+        return True
+    unwanted = filters.get("label!", [])
+    return bool(unwanted) and match_labels({"label": unwanted}, labels)
+
+
+def until_ns(value: str, now_ns: int | None = None) -> int:
+    """A prune ``until``: a Go duration ("24h": that long ago), Unix seconds or RFC 3339 (timetypes.GetTimestamp)."""
+    import time
+
+    from engine.api.events import parse_timestamp
+    from engine.build.go_duration import parse_duration
+
+    try:
+        ago = parse_duration(value)
+    except ValueError:
+        stamp = parse_timestamp(value)
+        if stamp is None:
+            raise InvalidParameter("invalid filter 'until': it must not be empty") from None
+        return stamp
+    return (now_ns if now_ns is not None else time.time_ns()) - ago

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from engine.api.errors import InvalidParameter
-from engine.api.events import parse_timestamp
-from engine.api.filters import Filters, match_labels, parse_filters
+from engine.api.filters import Filters, match_labels, parse_filters, prune_keeps
 from engine.api.http import HTTPConnection, Request, Response
 from engine.api.router import Router
-from engine.build.go_duration import parse_duration
 from engine.containers.service import ContainerService
 from engine.network.records import NetworkRecord
 from engine.network.service import NetworkService
@@ -39,18 +36,6 @@ def _matches(record: NetworkRecord, filters: Filters, in_use: bool) -> bool:
         if wanted == (in_use or record.predefined):
             return False
     return match_labels(filters, record.labels)
-
-
-def _until_ns(value: str, now_ns: int | None = None) -> int:
-    """A prune ``until``: a Go duration ("24h": that long ago), Unix seconds or RFC 3339 (timetypes.GetTimestamp)."""
-    try:
-        ago = parse_duration(value)
-    except ValueError:
-        stamp = parse_timestamp(value)
-        if stamp is None:
-            raise InvalidParameter("invalid filter 'until': it must not be empty") from None
-        return stamp
-    return (now_ns if now_ns is not None else time.time_ns()) - ago
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:
@@ -106,15 +91,9 @@ def register(router: Router, networks: NetworkService, containers: ContainerServ
 
     async def prune(request: Request, conn: HTTPConnection) -> Response:
         filters = parse_filters(request.arg("filters"), PRUNE_FILTERS)
-        cutoffs = [_until_ns(value) for value in filters.get("until", [])]
 
         def wanted(record: NetworkRecord) -> bool:
-            if cutoffs and not (parse_timestamp(record.created) or 0) < min(cutoffs):
-                return False  # created at or after `until`: kept (dockerd's prune filter)
-            if not match_labels({"label": filters.get("label", [])}, record.labels):
-                return False
-            unwanted = filters.get("label!", [])
-            return not (unwanted and match_labels({"label": unwanted}, record.labels))
+            return not prune_keeps(filters, record.created, record.labels)
 
         deleted = await networks.prune(wanted)
         networks.publish("network", "prune", "", {})
