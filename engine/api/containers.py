@@ -277,7 +277,11 @@ def register(router: Router, service: ContainerService) -> None:
         return None
 
     async def prune(request: Request, conn: HTTPConnection) -> Response:
-        return Response.json(await service.prune())
+        from engine.api.filters import parse_filters, prune_keeps
+
+        filters = parse_filters(request.arg("filters"), {"until", "label", "label!"})
+        return Response.json(await service.prune(
+            lambda r: prune_keeps(filters, r.created, dict(r.config.get("Labels") or {}))))
 
     router.add("POST", "/containers/create", create)
     router.add("POST", "/containers/prune", prune)

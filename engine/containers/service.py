@@ -666,11 +666,11 @@ class ContainerService:
         stats = await asyncio.to_thread(cgroup.stats)
         return stats_json(record.id, record.name, stats, previous)
 
-    async def prune(self) -> dict[str, Any]:
-        """`docker container prune`: every stopped container."""
+    async def prune(self, keep: Callable[[ContainerRecord], bool] | None = None) -> dict[str, Any]:
+        """`docker container prune`: every stopped container (but those ``keep`` says to keep)."""
         deleted, reclaimed = [], 0
         for record in self.store.all():
-            if record.state.status in ("created", "exited", "dead"):
+            if record.state.status in ("created", "exited", "dead") and not (keep is not None and keep(record)):
                 with contextlib.suppress(Exception):
                     reclaimed += self.snapshotter.usage(record.snapshot_key).size
                 await self.remove(record.id)

@@ -272,9 +272,18 @@ def test_top_stats_update_rename_prune_and_df(engine: RunningDaemon) -> None:
     finally:
         docker_cli(engine, "rm", "-f", "renamed")
     docker_cli(engine, "create", "--name", "stopped-one", "busybox", "true")
-    pruned = docker_cli(engine, "container", "prune", "-f")
+    docker_cli(engine, "create", "--name", "stopped-kept", "--label", "keep=yes", "busybox", "true")
+    # Filters choose what goes: too young for until=1h, or labelled keep, and it stays.
+    young = docker_cli(engine, "container", "prune", "-f", "--filter", "until=1h")
+    assert young.returncode == 0, young.stderr
+    names = docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert "stopped-one" in names and "stopped-kept" in names
+    pruned = docker_cli(engine, "container", "prune", "-f", "--filter", "label!=keep")
     assert pruned.returncode == 0 and "Deleted Containers:" in pruned.stdout
-    assert "stopped-one" not in docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    names = docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert "stopped-one" not in names and "stopped-kept" in names
+    assert docker_cli(engine, "container", "prune", "-f").returncode == 0
+    assert "stopped-kept" not in docker_cli(engine, "ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
 def _wait_for(predicate, what: str, tries: int = 400) -> None:
