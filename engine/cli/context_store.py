@@ -69,11 +69,9 @@ class ContextStore:
             config.pop("currentContext", None)
         else:
             config["currentContext"] = name
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / "config.json"
-        tmp = path.with_name("config.json.tmp")
-        tmp.write_text(json.dumps(config, indent="\t") + "\n")
-        os.replace(tmp, path)
+        from engine.cli.docker_config import save_config
+
+        save_config(self.root / "config.json", config)  # 0600: config.json also holds registry credentials
 
     def selected(self, flag: str | None) -> str:
         """The context in force when no -H is given: --context, else the host variables mean `default`."""
@@ -125,10 +123,13 @@ class ContextStore:
             import shutil
 
             tls = self.tls_dir(name)
-            tls.mkdir(parents=True, exist_ok=True)
+            tls.mkdir(parents=True, exist_ok=True, mode=0o700)
             for kind, source in tls_files.items():
-                shutil.copyfile(source, tls / f"{kind}.pem")
-                os.chmod(tls / f"{kind}.pem", 0o600)
+                target = tls / f"{kind}.pem"  # a private key among them: 0600 from its creation on
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                os.fchmod(fd, 0o600)
+                with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                    shutil.copyfileobj(src, out)
         path = self.meta_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(meta))

@@ -63,7 +63,8 @@ def _load(path: Path) -> dict[str, Any]:
     return document
 
 
-def _save(path: Path, document: dict[str, Any]) -> None:
+def save_config(path: Path, document: dict[str, Any]) -> None:
+    """Replace config.json atomically, private to the user (0600 from mkstemp: it holds credentials)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
     try:
@@ -126,10 +127,10 @@ def store(environ: Mapping[str, str], key: str, username: str, password: str) ->
     if helper:
         _run_helper(helper, "store", json.dumps({"ServerURL": key, "Username": username, "Secret": password}))
         auths[key] = {}
-        _save(path, document)
+        save_config(path, document)
         return None
     auths[key] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
-    _save(path, document)
+    save_config(path, document)
     return path
 
 
@@ -143,7 +144,7 @@ def remove(environ: Mapping[str, str], key: str) -> bool:
     if key not in auths:
         return bool(helper)
     del auths[key]
-    _save(path, document)
+    save_config(path, document)
     return True
 
 

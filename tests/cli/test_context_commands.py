@@ -4,7 +4,9 @@ and -H / DOCKER_HOST / --context take precedence as in docker.  `berth machine` 
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +171,27 @@ def test_group_alone_or_with_help_lists_its_subcommands(tools: Tools, group: str
         assert out.stdout.startswith(f"Usage:  berth {group} COMMAND\n")
         listed = {line.split()[0] for line in out.stdout.split("Commands:\n")[1].split("\n\n")[0].splitlines()}
         assert listed <= set(GROUPS[group]) and "rm" in listed
+
+
+def test_files_holding_secrets_stay_private(tools: Tools, tmp_path: Path) -> None:
+    """config.json keeps registry credentials and a context's TLS dir a private key: both stay 0600."""
+    config_dir = Path(tools.daemon.env()["DOCKER_CONFIG"])
+    config_dir.mkdir(parents=True, exist_ok=True)
+    config = config_dir / "config.json"
+    before = json.loads(config.read_text()) if config.exists() else {}
+    auths = {"localhost:1": {"auth": "YnQ6c2VjcmV0"}}
+    config.write_text(json.dumps({**before, "auths": auths}))
+    config.chmod(0o600)
+    key = tmp_path / "key.pem"
+    key.write_text("not really a key\n")
+    try:
+        _run(tools, "berth", "context", "use", "default").check_returncode()
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert json.loads(config.read_text())["auths"] == auths
+        _run(tools, "berth", "context", "create", "bt-tls", "--docker",
+             f"host=tcp://127.0.0.1:1,key={key}").check_returncode()
+        [stored] = list(config_dir.glob("contexts/tls/*/docker/key.pem"))
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o600 and stored.read_text() == "not really a key\n"
+    finally:
+        _run(tools, "berth", "context", "rm", "bt-tls")
+        config.write_text(json.dumps(before))
