@@ -27,7 +27,7 @@ from engine.runtime import syscalls as sc
 from engine.runtime.default_spec import default_spec
 from engine.runtime.procinfo import reap_if_child
 
-from .oci_runtime import OCIRuntime, oci_runtimes
+from .oci_runtime import OCIRuntime, give_tagged_cgroups_path, oci_runtimes
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 _counter = itertools.count()
@@ -69,6 +69,21 @@ class Bundle:
         self.spec["process"].update(fields)
         self.write()
 
+    def for_container(self, container_id: str) -> Path:
+        """A bundle directory of one container's own: this spec and rootfs, its (tagged) id as cgroupsPath.
+
+        For callers that bypass the CLI runners (which give the same default, see
+        give_tagged_cgroups_path); containers created at once from one bundle must
+        not share a config they each rewrite.
+        """
+        path = self.path.parent / f"bundle-{container_id}"
+        path.mkdir(exist_ok=True)
+        spec = copy.deepcopy(self.spec)
+        spec["root"]["path"] = str(self.rootfs)
+        spec["linux"].setdefault("cgroupsPath", container_id)
+        (path / "config.json").write_text(json.dumps(spec))
+        return path
+
 
 @pytest.fixture
 def bundle(tmp_path: Path, busybox_rootfs: Path) -> Bundle:
@@ -97,6 +112,7 @@ class RuntimeCLI:
     def __call__(self, *args: str, check: bool = True, input: bytes | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(self.root), *args]
+        give_tagged_cgroups_path(args)
         # Files, not pipes: a detached container inherits the CLI's stdio (as with runc)
         # and would hold a pipe open long after the CLI exited.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

@@ -23,6 +23,7 @@ from typing import IO, Any
 import pytest
 
 from engine.runtime.procinfo import reap_if_child
+from tests.fixtures.cleanup import tag_of
 
 _counter = itertools.count()
 
@@ -44,6 +45,36 @@ def oci_runtimes() -> list[Any]:
     if runc is not None:
         params.insert(0, pytest.param([runc], id="runc"))
     return params
+
+
+def give_tagged_cgroups_path(args: tuple[str, ...] | list[str]) -> None:
+    """Before `create`/`run`: a bundle whose spec names no ``linux.cgroupsPath`` gets the container id.
+
+    That is runc's own default (a cgroup named after the id, under the
+    caller's); berth-runtime's default is ``berth/<id>``, whose parent
+    ``berth`` carries no run tag and outlived the run.  Container ids here
+    carry the run tag (``new_id``), so the cleanup guard sweeps the cgroup of a
+    container a crashed test left behind.  Specs that set the field keep it.
+    """
+    verbs = [i for i, arg in enumerate(args) if arg in ("create", "run")]
+    if not verbs or len(args) <= verbs[0] + 1 or tag_of(args[-1]) is None:
+        return
+    rest = list(args[verbs[0] + 1 :])
+    bundle = "."
+    for i, arg in enumerate(rest[:-1]):
+        if arg in ("--bundle", "-b"):
+            bundle = rest[i + 1]
+        elif arg.startswith("--bundle="):
+            bundle = arg.partition("=")[2]
+    config = Path(bundle) / "config.json"
+    try:
+        spec = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return  # a test of a missing or broken config: leave it as it is
+    linux = spec.get("linux") if isinstance(spec, dict) else None
+    if isinstance(linux, dict) and "cgroupsPath" not in linux:
+        linux["cgroupsPath"] = args[-1]
+        config.write_text(json.dumps(spec))
 
 
 @dataclass
@@ -75,6 +106,7 @@ class OCIRuntime:
     def __call__(self, *args: str, check: bool = True, stdout: IO[bytes] | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
         cmd = [*self.argv, "--root", str(self.root), *args]
+        give_tagged_cgroups_path(args)
         # Files, not pipes: a container inherits the CLI's stdio and may outlive it;
         # a reader waiting for EOF on a pipe would wait for the container too.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:

@@ -11,6 +11,7 @@ from engine.runtime.lifecycle import wait_for_exit
 from engine.runtime.procinfo import reap_if_child
 
 from .conftest import Bundle, RuntimeCLI
+from .oci_runtime import give_tagged_cgroups_path
 
 pytestmark = pytest.mark.needs_root
 
@@ -104,6 +105,7 @@ def test_run_forwards_signals_to_the_container(bundle: Bundle, runtime: RuntimeC
     bundle.set_process(["sh", "-c", "trap 'exit 9' TERM; echo ready > /ready; while :; do sleep 0.1; done"])
     cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(runtime.root), "run", "--bundle",
            str(bundle.path), runtime.new_id()]
+    give_tagged_cgroups_path(cmd)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert ready.read_text() == "ready\n"  # blocks until the container's shell opened the FIFO

@@ -50,7 +50,7 @@ def test_create_start_wait_through_the_fork_server(server: ForkServerClient, bun
     bundle.set_process(["sh", "-c", "echo hello from $(hostname); exit 5"])
     stdio, out = stdio_pipe()
     cid = f"{run_tag}-fs1"
-    pid = server.create(cid, str(bundle.path), stdio=stdio)
+    pid = server.create(cid, str(bundle.for_container(cid)), stdio=stdio)
     close_all(*stdio)  # the container holds its own copies now
     assert server.state(cid)["status"] == "created"
     server.start(cid)
@@ -66,7 +66,7 @@ def test_exec_and_wait_from_another_thread(server: ForkServerClient, bundle: Bun
     bundle.set_process(["sleep", "1000"])
     stdio, out = stdio_pipe()
     cid = f"{run_tag}-fs2"
-    init = server.create(cid, str(bundle.path), stdio=stdio)
+    init = server.create(cid, str(bundle.for_container(cid)), stdio=stdio)
     close_all(*stdio)
     os.close(out)
     server.start(cid)
@@ -89,7 +89,7 @@ def test_exec_and_wait_from_another_thread(server: ForkServerClient, bundle: Bun
 def test_errors_come_back_typed(server: ForkServerClient, bundle: Bundle, run_tag: str) -> None:
     bundle.set_process(["no-such-binary"])
     with pytest.raises(ForkServerError) as info:
-        server.create(f"{run_tag}-fs3", str(bundle.path))
+        server.create(f"{run_tag}-fs3", str(bundle.for_container(f"{run_tag}-fs3")))
     assert info.value.kind == "SetupFailed" and "executable file not found" in str(info.value)
 
 
@@ -103,7 +103,7 @@ def test_async_client_runs_containers_concurrently(server: ForkServerClient, bun
 
     async def one(n: int) -> int:
         cid = f"{run_tag}-afs{n}"
-        pid = await client.create(cid, str(bundle.path))
+        pid = await client.create(cid, str(bundle.for_container(cid)))
         await client.start(cid)
         code = await client.wait(pid)
         await client.delete(cid)

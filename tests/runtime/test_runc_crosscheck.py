@@ -20,6 +20,7 @@ import pytest
 
 from engine.runtime.capabilities import DEFAULT_CAPABILITIES, apply_capabilities
 from engine.runtime.seccomp import compile_seccomp, default_seccomp, load_seccomp, set_no_new_privs
+from tests.fixtures.cleanup import current_tag, resource_name
 
 RUNC = shutil.which("runc")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or RUNC is None, reason="needs root and runc")
@@ -53,7 +54,8 @@ def run_runc(bundle: Path, args: list[str], edit: dict[str, Any] | None = None) 
         config[section][field] = value
     config_path.write_text(json.dumps(config))
     state = bundle.parent / "runc-state"
-    container_id = f"berth-xcheck-{os.getpid()}-{next(_ids)}"
+    # runc names the container's cgroup after its id: the run tag lets the cleanup guard sweep it.
+    container_id = resource_name(current_tag(), f"xcheck{next(_ids)}")
     assert RUNC is not None
     try:
         out = subprocess.run(
