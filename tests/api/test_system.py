@@ -114,8 +114,8 @@ def test_second_daemon_on_same_socket_is_refused(berthd: RunningDaemon) -> None:
     assert raw_get(berthd.socket, "/_ping")[0] == 200
 
 
-def test_stale_socket_is_replaced() -> None:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+def test_stale_socket_is_replaced(run_tag: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-api-") as tmp:
         root = Path(tmp)
         (root / "run").mkdir()
         stale = socket.socket(socket.AF_UNIX)
@@ -128,8 +128,8 @@ def test_stale_socket_is_replaced() -> None:
             stop(daemon)
 
 
-def test_refuses_non_loopback_tcp_without_tls() -> None:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+def test_refuses_non_loopback_tcp_without_tls(run_tag: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-api-") as tmp:
         out = subprocess.run(
             [sys.executable, "-m", "engine.daemon.main", "-H", "tcp://0.0.0.0:2375",
              "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/run", "--bridge=none", "--iptables=false"],
@@ -140,11 +140,11 @@ def test_refuses_non_loopback_tcp_without_tls() -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_loopback_tcp_serves_the_cli() -> None:
+def test_loopback_tcp_serves_the_cli(run_tag: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-api-") as tmp:
         daemon = start_berthd(Path(tmp), "-H", f"tcp://127.0.0.1:{port}", host_netns=True)
         try:
             out = subprocess.run(
@@ -156,8 +156,8 @@ def test_loopback_tcp_serves_the_cli() -> None:
             stop(daemon)
 
 
-def test_unknown_daemon_json_key_is_refused() -> None:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+def test_unknown_daemon_json_key_is_refused(run_tag: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-api-") as tmp:
         cfg = Path(tmp) / "daemon.json"
         cfg.write_text(json.dumps({"registry-mirrors": [], "no-such-option": 1}))
         out = subprocess.run(
@@ -178,8 +178,8 @@ def test_info_reports_insecure_registries_like_dockerd(run_tag: str) -> None:
     assert registry["IndexConfigs"]["myregistry.local:5000"]["Secure"] is False
 
 
-def test_sighup_reloads_mirrors_and_sigterm_removes_socket() -> None:
-    with tempfile.TemporaryDirectory(prefix="berthtest-api-") as tmp:
+def test_sighup_reloads_mirrors_and_sigterm_removes_socket(run_tag: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-api-") as tmp:
         root = Path(tmp)
         cfg = root / "daemon.json"
         cfg.write_text(json.dumps({"registry-mirrors": ["http://127.0.0.1:5000"]}))

@@ -40,8 +40,8 @@ TEMPLATES = [
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-cli-") as tmp:
+def daemon(run_tag: str) -> Iterator[RunningDaemon]:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-cli-") as tmp:
         running = start_berthd(Path(tmp))
         try:
             yield running

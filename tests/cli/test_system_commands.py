@@ -18,8 +18,8 @@ BERTH = str(REPO / ".venv" / "bin" / "berth")
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[RunningDaemon]:
-    with tempfile.TemporaryDirectory(prefix="berthtest-cli-") as tmp:
+def daemon(run_tag: str) -> Iterator[RunningDaemon]:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-cli-") as tmp:
         root = Path(tmp)
         (root / "daemon.json").write_text(json.dumps({"debug": False}))
         running = start_berthd(root, "--config-file", str(root / "daemon.json"))
