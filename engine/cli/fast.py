@@ -1,4 +1,4 @@
-"""`berth ps`, `berth images` and `berth version` at docker's speed: the `berth` launcher's entry point.
+"""`berth ps`, `images`, `version` and `info` at docker's speed: the `berth` launcher's entry point.
 
 A Python CLI starts at ~8 ms (the bare interpreter); argparse (+ re, enum,
 gettext, locale), typing, socket, json and pathlib took `berth ps` to ~30 ms
@@ -34,9 +34,10 @@ FLAGS = {
     "ps": ("aqsl", ("--all", "--quiet", "--size", "--latest", "--no-trunc")),
     "images": ("aq", ("--all", "--quiet", "--no-trunc", "--digests")),
     "version": ("", ()),
+    "info": ("", ()),
 }
 ALIASES = {("container", "ls"): "ps", ("container", "list"): "ps", ("container", "ps"): "ps",
-           ("image", "ls"): "images", ("image", "list"): "images"}
+           ("image", "ls"): "images", ("image", "list"): "images", ("system", "info"): "info"}
 
 
 class Unhandled(Exception):
@@ -46,25 +47,26 @@ class Unhandled(Exception):
 def main() -> int:
     argv = sys.argv[1:]
     try:
-        text = run(argv, os.environ)
+        printed = run(argv, os.environ)
     except KeyboardInterrupt:
         return 130
     except Exception:  # Unhandled, a refused connection, a bad body: the full path says it its way
-        text = None
-    if text is None:
+        printed = None
+    if printed is None:
         from engine.cli.main import main as full_main
 
         return full_main(argv)
     try:
-        sys.stdout.write(text)
+        sys.stdout.write(printed[0])
         sys.stdout.flush()
+        sys.stderr.write(printed[1])
     except BrokenPipeError:  # `berth ps | head`: as engine.cli.main.main does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
-def run(argv: list[str], environ: Mapping[str, str]) -> str | None:
-    """What the command prints, or None when this path does not handle it (raises Unhandled likewise)."""
+def run(argv: list[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """What the command prints (stdout, stderr), or None when this path does not handle it (or raises)."""
     if not argv:
         return None
     command = ALIASES.get((argv[0], argv[1]), "") if len(argv) > 1 else ""
@@ -77,10 +79,14 @@ def run(argv: list[str], environ: Mapping[str, str]) -> str | None:
     if flags is None or socket_path is None:
         return None
     if command == "ps":
-        return _ps(flags, socket_path)
+        return _ps(flags, socket_path), ""
     if command == "images":
-        return _images(flags, socket_path)
-    return _version(socket_path)
+        return _images(flags, socket_path), ""
+    if command == "info":
+        from engine.cli.system_text import info_text
+
+        return info_text(get(socket_path, "/info")[0])
+    return _version(socket_path), ""
 
 
 def parse_flags(command: str, args: list[str]) -> set[str] | None:
@@ -204,7 +210,7 @@ def _images(flags: set[str], socket_path: str) -> str:
 
 
 def _version(socket_path: str) -> str:
-    from engine.cli.version_text import version_text
+    from engine.cli.system_text import version_text
 
     server, negotiated = get(socket_path, "/version")
     return version_text(server, negotiated, ".".join(map(str, API_VERSION)), f"unix://{socket_path}")

@@ -27,11 +27,13 @@ FULL_PATH = "import sys; from engine.cli.main import main; sys.exit(main())"
 HANDLED = (["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "-q"], ["ps", "--all", "--no-trunc"], ["ps", "-as"],
            ["ps", "-a", "--size", "-q"], ["ps", "-l"], ["ps", "--latest"], ["container", "ls", "-a"],
            ["container", "list"], ["images"], ["images", "-a"], ["images", "-q"], ["images", "--digests"],
-           ["images", "--no-trunc"], ["image", "ls", "-aq"], ["version"])
+           ["images", "--no-trunc"], ["image", "ls", "-aq"], ["version"], ["info"],
+           ["system", "info"])
 FALLBACK = (["ps", "--help"], ["ps", "-x"], ["ps", "-a", "--format", "{{.Names}} {{.State}}"], ["ps", "-n", "1"],
             ["ps", "-af", "status=exited"], ["ps", "stray"], ["ps", "--all=true"], ["images", "busybox"],
             ["images", "--format", "json"], ["images", "-h"], ["ps", "-"], ["ps", "--"],
-            ["version", "-f", "{{.Server.Version}}"], ["version", "--format", "json"], ["version", "extra"])
+            ["version", "-f", "{{.Server.Version}}"], ["version", "--format", "json"], ["version", "extra"],
+            ["info", "-f", "{{.Containers}}"], ["system", "info", "--bogus"])
 
 
 def _output(tools: Tools, argv: list[str]) -> tuple[int, str, str]:

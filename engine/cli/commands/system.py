@@ -14,7 +14,7 @@ def version(ctx: CLIContext, args: list[str]) -> int:
     p = ctx.parser("version", "Show the Berth version information")
     p.add_argument("-f", "--format", help="Format output using a Go template or 'json'")
     opts = p.parse_args(args)
-    from engine.cli.version_text import arch, python_version, version_text
+    from engine.cli.system_text import arch, python_version, version_text
     from engine.client.protocol import CLIENT_API_VERSION
     from engine.version import BERTH_VERSION
 
@@ -43,35 +43,11 @@ def info(ctx: CLIContext, args: list[str]) -> int:
     data = ctx.client.get("/info")
     if format_or_default(ctx, opts.format, data):
         return 0
-    from engine.cli.output import human_size
+    from engine.cli.system_text import info_text
 
-    ctx.print("Server:")
-    rows = [
-        ("Containers", data["Containers"]),
-        (" Running", data["ContainersRunning"]),
-        (" Paused", data["ContainersPaused"]),
-        (" Stopped", data["ContainersStopped"]),
-        ("Images", data["Images"]),
-        ("Server Version", data["ServerVersion"]),
-        ("Storage Driver", data["Driver"]),
-        ("Logging Driver", data["LoggingDriver"]),
-        ("Cgroup Driver", data["CgroupDriver"]),
-        ("Cgroup Version", data["CgroupVersion"]),
-        ("Default Runtime", data["DefaultRuntime"]),
-        ("Kernel Version", data["KernelVersion"]),
-        ("Operating System", data["OperatingSystem"]),
-        ("Architecture", data["Architecture"]),
-        ("CPUs", data["NCPU"]),
-        ("Total Memory", human_size(data["MemTotal"], binary=True)),
-        ("Name", data["Name"]),
-        ("ID", data["ID"]),
-        ("Berth Root Dir", data["DockerRootDir"]),
-        ("Registry Mirrors", ", ".join(data["RegistryConfig"].get("Mirrors") or []) or "none"),
-    ]
-    for label, value in rows:
-        ctx.print(f" {label}: {value}")
-    for warning in data.get("Warnings") or []:
-        ctx.err.write(f"{warning}\n")
+    out, warnings = info_text(data)
+    ctx.out.write(out)
+    ctx.err.write(warnings)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`berth version`'s default layout, shared by the command (commands/system.py) and the fast path (fast.py).
+"""`berth version` and `berth info` default layouts, shared by the commands (commands/system.py) and the fast path
+(fast.py).
 
 Imports only os and sys: the fast path prints it without loading argparse or the client.
 """
@@ -50,3 +51,33 @@ def version_text(server: Mapping[str, Any], negotiated: str, client_api: str, ad
                         ("OS/Arch", f"{details.get('Os', '')}/{details.get('Arch', '')}"),
                         ("Kernel", details.get("KernelVersion", ""))], indent=2)
     return "".join(line + "\n" for line in lines)
+
+
+def info_text(data: Mapping[str, Any]) -> tuple[str, str]:
+    """`berth info`'s layout (stdout) and the engine's warnings (stderr)."""
+    from engine.humanize import human_size
+
+    rows = [
+        ("Containers", data["Containers"]),
+        (" Running", data["ContainersRunning"]),
+        (" Paused", data["ContainersPaused"]),
+        (" Stopped", data["ContainersStopped"]),
+        ("Images", data["Images"]),
+        ("Server Version", data["ServerVersion"]),
+        ("Storage Driver", data["Driver"]),
+        ("Logging Driver", data["LoggingDriver"]),
+        ("Cgroup Driver", data["CgroupDriver"]),
+        ("Cgroup Version", data["CgroupVersion"]),
+        ("Default Runtime", data["DefaultRuntime"]),
+        ("Kernel Version", data["KernelVersion"]),
+        ("Operating System", data["OperatingSystem"]),
+        ("Architecture", data["Architecture"]),
+        ("CPUs", data["NCPU"]),
+        ("Total Memory", human_size(data["MemTotal"], binary=True)),
+        ("Name", data["Name"]),
+        ("ID", data["ID"]),
+        ("Berth Root Dir", data["DockerRootDir"]),
+        ("Registry Mirrors", ", ".join(data["RegistryConfig"].get("Mirrors") or []) or "none"),
+    ]
+    out = "Server:\n" + "".join(f" {label}: {value}\n" for label, value in rows)
+    return out, "".join(f"{warning}\n" for warning in data.get("Warnings") or [])
