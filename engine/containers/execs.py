@@ -134,10 +134,12 @@ class ExecService:
         return reader, writer
 
     async def relay(self, instance: ExecInstance, shim: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-                    client: AttachClient | None, capture: bytearray | None = None) -> None:
+                    client: AttachClient | None, capture: bytearray | None = None, capture_limit: int = 0) -> None:
         """Relay the exec's stdio until the process ends, and record its exit code.
 
-        `capture` collects stdout and stderr instead (health probes).
+        `capture` collects stdout and stderr instead (health probes), at most
+        `capture_limit` bytes: the rest is read and dropped, so a chatty
+        process neither blocks nor grows the daemon's memory.
         """
         reader, writer = shim
         pump: asyncio.Task[None] | None = None
@@ -150,7 +152,7 @@ class ExecService:
                     if stream == EXEC_EXIT_STREAM:
                         instance.exit_code = int(json.loads(payload)["ExitCode"])
                     elif capture is not None:
-                        capture += payload
+                        capture += payload[:max(0, capture_limit - len(capture))]
                     elif client is not None:
                         client.send(stream, payload)
                 if client is not None:

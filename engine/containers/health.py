@@ -198,7 +198,8 @@ class HealthMonitor:
             return ProbeResult(start, rfc3339_nano(time.time_ns()), -1, str(exc))
         try:
             shim = await self.execs.spawn(instance, with_stdin=False)
-            relay = asyncio.ensure_future(self.execs.relay(instance, shim, None, capture=output))
+            relay = asyncio.ensure_future(self.execs.relay(instance, shim, None, capture=output,
+                                                                capture_limit=MAX_OUTPUT_LEN))
             try:
                 await asyncio.wait_for(asyncio.shield(relay), config.timeout)
             except TimeoutError:

@@ -195,3 +195,18 @@ def test_health_checks_resume_after_a_daemon_restart(run_tag: str) -> None:
         assert _status(daemon, "checked") == "unhealthy"  # the state was kept
         docker_cli(daemon, "exec", "checked", "touch", "/tmp/ok")
         _wait_for(lambda: _status(daemon, "checked") == "healthy", "probes to resume after the restart")
+
+
+def test_probe_output_is_kept_to_4096_bytes(engine: RunningDaemon) -> None:
+    """moby keeps a probe's first 4096 bytes; the rest is read and dropped (not held by the daemon)."""
+    try:
+        check = "yes | head -c 1000000"
+        out = docker_cli(engine, "run", "-d", "--name", "hc-chatty", "--health-cmd", check, "--health-interval", "1s",
+                         "--health-timeout", "60s", "busybox", "sleep", "300")
+        assert out.returncode == 0, out.stderr
+        _wait_for(lambda: _status(engine, "hc-chatty") == "healthy", "the chatty check to pass")
+        health = _health(engine, "hc-chatty")
+        assert health is not None
+        assert health["Log"][-1]["Output"] == "y\n" * 2048
+    finally:
+        docker_cli(engine, "rm", "-f", "hc-chatty")
