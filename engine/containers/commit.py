@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shlex
+import stat
 from typing import Any
 
 from engine.containers.errors import InvalidConfig
@@ -22,11 +23,13 @@ from engine.images.config_changes import apply_changes
 from engine.images.errors import NotFound
 from engine.images.image_json import IMAGE_CONFIG_KEYS
 from engine.images.reference import DEFAULT_TAG, parse_normalized_named
+from engine.runtime import syscalls
 
 log = logging.getLogger(__name__)
 
 # Files the runtime creates as bind-mount targets when the image lacks them (see service._write_etc_files).
 MOUNT_PLACEHOLDERS = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def drop_mount_placeholders(snapshotter: Any, key: str) -> None:
@@ -45,18 +48,35 @@ def drop_mount_placeholders(snapshotter: Any, key: str) -> None:
     from engine.snapshots.layer_diff import _in_lower_view
 
     lowers, upper = layer_dirs(key)
-    for rel in MOUNT_PLACEHOLDERS:
-        path = upper / rel
-        if path.is_file() and not path.is_symlink() and not _in_lower_view(lowers, rel):
-            path.unlink()
-    etc = upper / "etc"
-    if etc.is_dir() and not etc.is_symlink() and not any(etc.iterdir()) and _in_lower_view(lowers, "etc"):
+    # The container wrote this tree: its /etc may be a symlink ("/etc -> /etc" names the host's
+    # /etc from here).  The upper's own etc directory is opened without following any symlink,
+    # and its entries are handled relative to that fd.
+    upper_fd = os.open(upper, _DIR)
+    try:
         try:
-            opaque = os.getxattr(etc, "trusted.overlay.opaque") == b"y"
+            etc_fd = syscalls.openat2(upper_fd, "etc", _DIR, 0, syscalls.RESOLVE_BENEATH | syscalls.RESOLVE_NO_SYMLINKS)
         except OSError:
-            opaque = False
-        if not opaque:
-            etc.rmdir()
+            return  # no etc directory of its own in the upper (absent, or a symlink): nothing of ours there
+        try:
+            for rel in MOUNT_PLACEHOLDERS:
+                name = rel.removeprefix("etc/")
+                try:
+                    st = os.stat(name, dir_fd=etc_fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode) and not _in_lower_view(lowers, rel):
+                    os.unlink(name, dir_fd=etc_fd)
+            empty = not os.listdir(etc_fd)
+            try:
+                opaque = os.getxattr(f"/proc/self/fd/{etc_fd}", "trusted.overlay.opaque") == b"y"
+            except OSError:
+                opaque = False
+        finally:
+            os.close(etc_fd)
+        if empty and not opaque and _in_lower_view(lowers, "etc"):
+            os.rmdir("etc", dir_fd=upper_fd)
+    finally:
+        os.close(upper_fd)
 
 
 async def commit_container(service: Any, ref: str, repo: str = "", tag: str = "", comment: str = "",

@@ -482,3 +482,25 @@ def test_cache_survives_a_daemon_restart(run_tag: str, tmp_path: Path, halt: sig
         assert docker(daemon, "ps", "-aq").stdout == ""  # the interrupted RUN's container is gone
         snapshots = json.loads((data / "snapshots" / "overlay" / "metadata.json").read_text())
         assert "build-interrupted" not in json.dumps(snapshots)
+
+
+def test_a_step_that_swaps_etc_for_a_symlink_cannot_reach_host_files(engine: RunningDaemon, tmp_path: Path) -> None:
+    """After RUN, the bind targets the runtime made (/etc/hosts...) are dropped from the layer: through the
+    upper dir's real /etc only, never through a symlink the step left there (it would name host files)."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for name in ("hostname", "hosts", "resolv.conf"):
+        (victim / name).write_text("host file\n")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        "FROM busybox AS tools\n"
+        "FROM scratch\n"
+        "COPY --from=tools /bin /bin\n"  # no /etc below: the runtime makes it in the step's upper dir
+        f"RUN mv /etc /etc.moved && ln -s {victim} /etc\n")
+    out = docker(engine, "build", "-q", str(tmp_path / "ctx"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert sorted(p.name for p in victim.iterdir()) == ["hostname", "hosts", "resolv.conf"]
+    image = out.stdout.strip()
+    shown = docker(engine, "run", "--rm", "--entrypoint", "/bin/readlink", image, "/etc")
+    assert shown.stdout.strip() == str(victim), shown.stderr
+    docker(engine, "rmi", "-f", image)
