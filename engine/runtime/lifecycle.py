@@ -35,10 +35,13 @@ def start_container(store: StateStore, container_id: str) -> None:
         if status != "created":
             raise InvalidState(f"cannot start a container that has {status}" if status == "stopped"
                                else f"cannot start an already {status} container")
+        # Read before the release: a process that exits at once may be reaped, and its
+        # state deleted by the supervisor, before we get here again (as runc, which
+        # holds the config in memory).
+        spec = store.load_config(container_id)
         fifo = store.fifo_path(container_id)
         _release_init(fifo, record)
         os.unlink(fifo)
-    spec = store.load_config(container_id)
     hooks.run_hooks_logged(spec, "poststart", hook_state(record, "running"))
 
 
