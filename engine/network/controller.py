@@ -137,7 +137,8 @@ class NetworkController:
         await asyncio.to_thread(self.firewall.add_network, spec)
         network = _Network(config, subnet)
         if config.embedded_dns:
-            network.dns = DnsServer(config.id, self.names, subnet.gateway, self.upstreams, self.host_netns)
+            network.dns = DnsServer(config.id, self.names, subnet.gateway, self.upstreams, self.host_netns,
+                                    device=config.bridge)
             await network.dns.start()
         self._networks[config.id] = network
         return subnet

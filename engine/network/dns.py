@@ -131,8 +131,12 @@ class DnsServer:
         upstreams: list[Upstream],
         host_netns: str | os.PathLike[str] | None = None,
         port: int = DNS_PORT,
+        device: str | None = None,
     ) -> None:
         self.network_id = network_id
+        # The network's bridge: the sockets take only what arrives on it (SO_BINDTODEVICE), so the
+        # resolver, which forwards anything, is never open to whoever can route to the gateway address.
+        self.device = device
         self.names = names
         self.listen = listen
         self.port = port
@@ -150,6 +154,9 @@ class DnsServer:
         udp = socket_in(self.host_netns, socket.AF_INET, socket.SOCK_DGRAM)
         tcp = socket_in(self.host_netns, socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if self.device is not None:
+                for sock in (udp, tcp):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.device.encode())
             udp.bind(address)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             tcp.bind(address)

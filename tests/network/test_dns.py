@@ -82,7 +82,7 @@ def dns_lab(host_ns, make_ns, names, loop_thread, tmp_path: Path):
     table = NameTable()
     table.add("net1", ["web", "db-alias", "0123456789ab"], B_IP)
     table.add("net1", ["client"], A_IP)
-    server = DnsServer("net1", table, GATEWAY.ip, read_upstreams(resolv), host_netns=host_ns)
+    server = DnsServer("net1", table, GATEWAY.ip, read_upstreams(resolv), host_netns=host_ns, device=br)
     loop_thread.run(server.start())
     yield a, b, table, upstream, server
     loop_thread.run(server.close())
@@ -167,3 +167,43 @@ def test_wire_roundtrip_and_malformed_queries():
         dns_wire.parse_question(b"\x00\x01\x00")
     formerr = dns_wire.parse_answer(dns_wire.error_response(b"\x12\x34garbage", dns_wire.RCODE_FORMERR))
     assert (formerr.id, formerr.rcode) == (0x1234, dns_wire.RCODE_FORMERR)
+
+
+def test_only_the_bridge_reaches_the_resolver(dns_lab, host_ns, make_ns, names):
+    """It forwards anything: a query that reaches the gateway address through another interface (a
+    neighbour routing to it) gets nothing, so the resolver is never open to whoever can route there."""
+    import os
+
+    from pyroute2 import IPRoute
+
+    from engine.network import netns
+
+    a, _, _, upstream, _ = dns_lab
+    outsider = make_ns("out")
+    near, far = names.link("vo"), names.link("vp")
+    with netns.entered(host_ns), IPRoute() as ipr:
+        ipr.link("add", ifname=near, kind="veth", peer=far)
+        index = ipr.link_lookup(ifname=near)[0]
+        ipr.addr("add", index=index, address="10.78.0.1", prefixlen=24)
+        ipr.link("set", index=index, state="up")
+        target = os.open(outsider, os.O_RDONLY)
+        try:
+            ipr.link("set", index=ipr.link_lookup(ifname=far)[0], net_ns_fd=target)
+        finally:
+            os.close(target)
+    with netns.entered(outsider), IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=far)[0]
+        ipr.addr("add", index=index, address="10.78.0.2", prefixlen=24)
+        ipr.link("set", index=index, state="up")
+        ipr.route("add", dst="10.77.0.0/24", gateway="10.78.0.1")
+    assert ask(a, GATEWAY.ip, "web").addresses == [B_IP]  # over the bridge: served
+    with socket_in(outsider, socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.settimeout(3)
+        with pytest.raises(ConnectionRefusedError):  # the neighbour reaches the host (a RST), not the resolver
+            tcp.connect((str(GATEWAY.ip), 53))
+    with socket_in(outsider, socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(1)
+        udp.sendto(dns_wire.build_query("example.com", ident=9), (str(GATEWAY.ip), 53))
+        with pytest.raises(OSError):  # nothing answers (a timeout, or the port-unreachable error)
+            udp.recvfrom(4096)
+    assert upstream.asked == []
