@@ -8,9 +8,10 @@ point the lookup at host files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
-from engine.runtime.paths_in_root import resolve_in_root
+from engine.runtime import syscalls
 
 
 class UserError(ValueError):
@@ -27,10 +28,22 @@ class ExecUser:
 
 def _entries(rootfs: str, path: str) -> list[list[str]]:
     try:
-        with open(resolve_in_root(rootfs, path), encoding="utf-8", errors="replace") as f:
+        fd = _open_in_root(rootfs, path)
+        with open(fd, encoding="utf-8", errors="replace") as f:
             return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
     except OSError:
         return []  # missing, or a symlink loop: the image has no usable file, like an empty one
+
+
+def _open_in_root(rootfs: str, path: str) -> int:
+    """``path`` opened for reading with the kernel resolving it inside ``rootfs`` (openat2 RESOLVE_IN_ROOT):
+    a running container swapping /etc for a symlink between a check and the open cannot send it to the host."""
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return syscalls.openat2(root_fd, path.lstrip("/"), os.O_RDONLY | os.O_CLOEXEC, 0,
+                                syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(root_fd)
 
 
 def resolve_user(rootfs: str, spec: str, group_add: list[str] | None = None) -> ExecUser:

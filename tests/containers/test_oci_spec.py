@@ -126,6 +126,12 @@ def test_user_lookup_does_not_follow_symlinks_out_of_the_rootfs(tmp_path: Path) 
     assert resolve_user(str(root), "").uid == 0
     with pytest.raises(Exception, match="unable to find user"):
         resolve_user(str(root), "root")
+    # Absolute and climbing links resolve inside the rootfs (the kernel does it: openat2 RESOLVE_IN_ROOT).
+    (root / "etc").unlink()
+    (root / "real").mkdir()
+    (root / "real" / "passwd").write_text("www:x:33:34::/srv:/bin/sh\n")
+    (root / "etc").symlink_to("../../../../real")
+    assert (resolve_user(str(root), "www").uid, resolve_user(str(root), "www").home) == (33, "/srv")
 
 
 def test_security_opts(rootfs: Path) -> None:
