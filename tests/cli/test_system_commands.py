@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import signal
 import subprocess
 import tempfile
@@ -58,12 +59,17 @@ def test_events_streams_reload(daemon: RunningDaemon) -> None:
     watcher = subprocess.Popen([BERTH, "events", "--filter", "type=daemon", "--format", "{{.Type}}/{{.Action}}"],
                                env=daemon.env(), stdout=subprocess.PIPE, text=True)
     try:
-        for _ in range(400):
+        # The reload must come after the watcher subscribed (a condition, polled; never a delay).
+        for _ in range(2400):
             if run(daemon, "info", "--format", "{{.NEventsListener}}").stdout.strip() == "1":
                 break
             time.sleep(0.025)
+        else:
+            raise AssertionError("`berth events` never subscribed")
         daemon.proc.send_signal(signal.SIGHUP)
         assert watcher.stdout is not None
+        # Bounded, so a lost event fails the test instead of hanging the run.
+        assert select.select([watcher.stdout], [], [], 60)[0], "no event within 60 s of the SIGHUP"
         assert watcher.stdout.readline().strip() == "daemon/reload"
     finally:
         watcher.terminate()
