@@ -8,24 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import RunningDaemon, running_berthd
+from tests.api.conftest import RunningDaemon, berthd_with_images
 from tests.api.test_containers import docker_cli
-from tests.fixtures.registry import seed_images_dir
 
 pytestmark = pytest.mark.needs_root
 
 
 @pytest.fixture(scope="module")
 def engine(run_tag: str) -> Iterator[RunningDaemon]:
-    archive = seed_images_dir() / "busybox.tar"
-    if not archive.exists():
-        pytest.skip("seed images missing: run `make images`")
-    with running_berthd(run_tag) as daemon:
-        assert docker_cli(daemon, "load", "-q", "-i", str(archive)).returncode == 0
-        try:
-            yield daemon
-        finally:
-            docker_cli(daemon, "rm", "-f", *docker_cli(daemon, "ps", "-aq").stdout.split())
+    with berthd_with_images(run_tag, "busybox") as daemon:
+        yield daemon
 
 
 def test_named_volume_persists_and_can_be_read_only(engine: RunningDaemon) -> None:
