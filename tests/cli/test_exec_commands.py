@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cli.conftest import BERTH, Tools
-from tests.cli.test_run_tty import DEADLINE, Terminal, shell_prompt
+from tests.cli.test_run_tty import DEADLINE, Terminal, assert_resize_reaches, shell_prompt
 
 pytestmark = pytest.mark.needs_root
 
@@ -90,15 +90,7 @@ def test_exec_it_typed_command_runs(exec_shell: Terminal) -> None:
 
 
 def test_exec_it_resize_reaches_the_process(exec_shell: Terminal) -> None:
-    exec_shell.resize(31, 97)
-    end = time.monotonic() + DEADLINE
-    while True:
-        exec_shell.type(b"echo size=$(stty size)=\n")
-        exec_shell.expect(b"size=")
-        answer = exec_shell.expect(b"=\r\n")
-        if b"31 97" in answer:
-            break
-        assert time.monotonic() < end, f"size never reached the exec: {answer!r}"
+    assert_resize_reaches(exec_shell, 31, 97)
 
 
 def test_exec_it_exit_status_is_the_shells(exec_shell: Terminal) -> None:

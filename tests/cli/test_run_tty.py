@@ -90,17 +90,24 @@ def test_typed_command_runs(shell: Terminal) -> None:
     assert b"\r\n42\r\n" in shell.expect(b"42\r\n")
 
 
-def test_resize_reaches_the_container(shell: Terminal) -> None:
-    shell.resize(33, 101)
-    # SIGWINCH → POST resize is asynchronous: ask again until the container sees it (bounded by DEADLINE).
+def assert_resize_reaches(shell: Terminal, rows: int, cols: int) -> None:
+    """Resize the terminal; the shell's `stty size` must come to say so.
+
+    SIGWINCH → POST resize is asynchronous: ask again until the process sees it (bounded by DEADLINE).
+    """
+    shell.resize(rows, cols)
     end = time.monotonic() + DEADLINE
     while True:
         shell.type(b"echo size=$(stty size)=\n")
         shell.expect(b"size=")  # the echo of what we typed
         answer = shell.expect(b"=\r\n")
-        if b"33 101" in answer:
+        if f"{rows} {cols}".encode() in answer:
             break
-        assert time.monotonic() < end, f"size never reached the container: {answer!r}"
+        assert time.monotonic() < end, f"size never reached the process: {answer!r}"
+
+
+def test_resize_reaches_the_container(shell: Terminal) -> None:
+    assert_resize_reaches(shell, 33, 101)
 
 
 def test_exit_status_is_the_shells(shell: Terminal) -> None:
