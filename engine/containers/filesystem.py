@@ -35,6 +35,7 @@ import stat
 import tarfile
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,8 @@ class ContainerFilesystem:
         self.service = service  # engine.containers.service.ContainerService
         # One private mount of a stopped container's snapshot at a time: two overlay mounts
         # sharing an upper dir see each other's writes in an undefined order (overlayfs.rst).
-        self._mount_locks: dict[str, threading.Lock] = {}
+        # Weak values: a container's lock lives while a copy holds it, not for the daemon's lifetime.
+        self._mount_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
 
     def _running_pid(self, record: ContainerRecord) -> int:
@@ -171,7 +173,9 @@ class ContainerFilesystem:
             finally:
                 os.close(fd)
         with self._locks_guard:
-            lock = self._mount_locks.setdefault(record.id, threading.Lock())
+            lock = self._mount_locks.get(record.id)
+            if lock is None:
+                lock = self._mount_locks[record.id] = threading.Lock()
         with lock:
             return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
 
