@@ -105,14 +105,7 @@ def test_one_service_project_up_ps_logs_down(engine: RunningDaemon, project: Pat
         compose(engine, project, "down", "-v")
 
 
-def _networks_served(daemon: RunningDaemon) -> bool:
-    return docker_cli(daemon, "network", "ls").returncode == 0
-
-
 def test_two_services_reach_each_other_by_name(engine: RunningDaemon, project: Path) -> None:
-    if not _networks_served(engine):
-        pytest.skip("berthd does not serve the /networks API yet (networking is being wired into berthd): "
-                    "compose cannot create the project's default network")
     (project / "docker-compose.yml").write_text(TWO_SERVICES)
     name = project.name.replace("-", "").lower()
     up = compose(engine, project, "up", "-d")

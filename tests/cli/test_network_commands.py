@@ -1,7 +1,6 @@
 """`berth network ...` and `berth port` against one berthd, side by side with the real docker CLI.
 
-The network commands speak Docker's /networks API; while berthd does not answer it yet, the tests that need
-it skip, saying so (probed per module, so they run as soon as the daemon side lands).
+The network commands speak Docker's /networks API, which berthd serves.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.needs_root
 @pytest.fixture(scope="module")
 def networks_api(tools: Tools) -> None:
     probe = tools.docker("network", "ls")
-    if probe.returncode != 0 and "page not found" in probe.stderr:
-        pytest.skip("berthd does not serve Docker's /networks API yet (GET /networks answers 404 page not found)")
-    assert probe.returncode == 0, probe.stderr
+    assert probe.returncode == 0, probe.stderr  # berthd serves /networks: a failure here is a regression
 
 
 def _both(tools: Tools, *args: str) -> str:
