@@ -330,20 +330,25 @@ class ContainerService:
             if record.config.get("StdinOnce"):
                 cmd.append("--stdin-once")
         proc: subprocess.Popen[bytes] | None = None
-        with open(exec_dir / "shim.stderr", "wb") as stderr:
-            from engine.containers.zygote import ZygoteUnavailable
+        try:
+            with open(exec_dir / "shim.stderr", "wb") as stderr:
+                from engine.containers.zygote import ZygoteUnavailable
 
-            try:
-                if self.zygote is None:
-                    raise ZygoteUnavailable("no shim zygote")
-                # Forked from the pre-imported zygote: shares its pages (engine/containers/zygote.py).
-                self.zygote.fork_shim(cmd[3:], write_fd, stderr.fileno())
-            except ZygoteUnavailable as exc:
-                if self.zygote is not None:
-                    log.warning("shim zygote unusable (%s): starting the shim with its own interpreter", exc)
-                proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
-                                        cwd=str(Path(__file__).resolve().parents[2]))
+                try:
+                    if self.zygote is None:
+                        raise ZygoteUnavailable("no shim zygote")
+                    # Forked from the pre-imported zygote: shares its pages (engine/containers/zygote.py).
+                    self.zygote.fork_shim(cmd[3:], write_fd, stderr.fileno())
+                except ZygoteUnavailable as exc:
+                    if self.zygote is not None:
+                        log.warning("shim zygote unusable (%s): starting the shim with its own interpreter", exc)
+                    proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True,
+                                            cwd=str(Path(__file__).resolve().parents[2]))
+        except BaseException:
+            os.close(read_fd)  # the zygote refused, or no shim could be started: the pipe goes too
+            os.close(write_fd)
+            raise
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as report:
             line = report.readline()
