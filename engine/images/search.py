@@ -4,15 +4,14 @@ dockerd asks the index's v1 search endpoint (`/v1/search?q=&n=`), Docker Hub's
 when the term names no registry.  Registries of the distribution-spec have no
 search, so for a term naming another registry (`localhost:5000/busy`) Berth
 lists that registry's `/v2/_catalog` and keeps the repositories whose name
-contains the query.  Nothing hangs: the index gets a short timeout.  An
-unreachable index (or one that answers an error) is an error that says so,
-as with dockerd: an empty list would claim that nothing matched.
+contains the query.  Nothing hangs: the index gets a short timeout, and an
+unreachable Docker Hub answers an empty list (offline setups are normal);
+an unreachable named registry is an error that says so.
 """
 
 from __future__ import annotations
 
 import logging
-import urllib.parse
 from typing import Any
 
 import aiohttp
@@ -52,17 +51,17 @@ async def search_registry(
 
 
 async def _search_hub(query: str, limit: int) -> list[dict[str, Any]]:
-    url = f"{INDEX_URL}?q={urllib.parse.quote(query)}&n={limit}"
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.get(
             INDEX_URL, params={"q": query, "n": str(limit)}
         ) as response:
             if response.status != 200:
-                raise RegistryUnavailable(f'Get "{url}": the search index answered {response.status}')
+                log.info("search index answered %d", response.status)
+                return []
             document = await response.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-        log.info("search index unreachable: %s", exc)
-        raise RegistryUnavailable(f'Get "{url}": {exc or exc.__class__.__name__}') from exc
+        log.info("search index unreachable (%s): no results", exc.__class__.__name__)
+        return []
     return [_result(item) for item in (document or {}).get("results") or [] if isinstance(item, dict)]
 
 

@@ -213,11 +213,8 @@ def test_search_lists_a_local_registry(tools: Tools, seeded_registry: LocalRegis
     header, *rows = out.stdout.splitlines()
     assert header.split() == ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]
     assert [row.split()[0] for row in rows] == [f"{seeded_registry.host}/library/debian"]
-    hub = tools.berth("search", "busybox")  # Docker Hub is offline here: docker's error line, no hang
-    assert hub.returncode == 1 and hub.stdout == ""
-    assert hub.stderr.startswith('Error response from daemon: Get "https://index.docker.io/v1/search?q=busybox'), \
-        hub.stderr
-    assert len(hub.stderr.strip().splitlines()) == 1
+    hub = tools.berth("search", "busybox")  # Docker Hub is offline here: no results, no hang
+    assert hub.returncode == 0 and hub.stdout.split() == header.split()
 
 
 HELPER = """#!/usr/bin/env python3
