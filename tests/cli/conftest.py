@@ -7,6 +7,7 @@ container cgroups live under this run's tag so the session sweep finds them.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,10 +55,10 @@ def seed_archive(name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tools(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[Tools]:
-    root = tmp_path_factory.mktemp("cli")
-    running = start_berthd(root, "--cgroup-parent", run_tag)
+@contextlib.contextmanager
+def running_tools(root: Path, run_tag: str, host_netns: bool = False) -> Iterator[Tools]:
+    """A berthd for CLI tests; its containers are removed before it stops."""
+    running = start_berthd(root, "--cgroup-parent", run_tag, host_netns=host_netns)
     tools = Tools(running)
     try:
         yield tools
@@ -66,6 +67,12 @@ def tools(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[To
             tools.remove_all_containers()
         finally:
             stop(running)
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[Tools]:
+    with running_tools(tmp_path_factory.mktemp("cli"), run_tag) as tools:
+        yield tools
 
 
 @pytest.fixture(scope="module")

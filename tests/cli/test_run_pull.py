@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.conftest import start_berthd, stop
-from tests.cli.conftest import Tools
+from tests.cli.conftest import Tools, running_tools
 from tests.fixtures.registry import LocalRegistry
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
@@ -16,15 +15,8 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.needs_registry]
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory: pytest.TempPathFactory, run_tag: str) -> Iterator[Tools]:
     """The registry listens on the host's loopback: this berthd runs in the host's netns (no bridge, no rules)."""
-    running = start_berthd(tmp_path_factory.mktemp("cli-pull"), "--cgroup-parent", run_tag, host_netns=True)
-    tools = Tools(running)
-    try:
+    with running_tools(tmp_path_factory.mktemp("cli-pull"), run_tag, host_netns=True) as tools:
         yield tools
-    finally:
-        try:
-            tools.remove_all_containers()
-        finally:
-            stop(running)
 
 
 def test_run_pulls_a_missing_image_then_runs_it(tools: Tools, seeded_registry: LocalRegistry) -> None:
