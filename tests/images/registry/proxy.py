@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
+
+from tests.images.registry.threaded_app import ThreadedApp
 
 _BLOB_GET = re.compile(r"^/v2/.+/blobs/sha256:[0-9a-f]{64}$")
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
@@ -45,9 +46,7 @@ class FlakyProxy:
     port: int = 0
 
     def __post_init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = ThreadedApp("berthtest-flaky-proxy")
         self._client: aiohttp.ClientSession | None = None
         self._cut: set[str] = set()
 
@@ -134,47 +133,20 @@ class FlakyProxy:
             return response
 
     def start(self) -> None:
-        started = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        async def serve() -> None:
+        async def make_app() -> web.Application:
             # A fresh upstream connection per request: a stream cut at a trip point (or cancelled
             # when the pulling berthd dies) must not hand a half-read connection to the next request.
             self._client = aiohttp.ClientSession(auto_decompress=False,
                                                  connector=aiohttp.TCPConnector(force_close=True))
             app = web.Application(client_max_size=1 << 30)
             app.router.add_route("*", "/{tail:.*}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            return app
 
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="berthtest-flaky-proxy", daemon=True)
-        self._thread.start()
-        if not started.wait(30):
-            raise RuntimeError("proxy did not start")
+        self.port = self._server.start(make_app)
 
     def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop = self._loop
-
-        async def shutdown() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
+        async def close_client() -> None:
             if self._client is not None:
                 await self._client.close()
 
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(30)
-        loop.close()
-        self._loop = None
+        self._server.stop(close_client)

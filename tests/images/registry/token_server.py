@@ -8,11 +8,9 @@ for; anonymous requests get `pull` only.  Every request is recorded for the test
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from tests.images.registry.threaded_app import ThreadedApp
 
 
 def _b64url(data: bytes) -> str:
@@ -55,9 +55,7 @@ class TokenServer:
         key = serialization.load_pem_private_key(self.signer_key.read_bytes(), password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         self._key = key
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._server = ThreadedApp("berthtest-token-server")
 
     @property
     def realm(self) -> str:
@@ -128,38 +126,13 @@ class TokenServer:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        started = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        async def serve() -> None:
+        async def make_app() -> web.Application:
             app = web.Application()
             app.router.add_get("/token", self._get_token)
             app.router.add_post("/token", self._post_token)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = self._runner.addresses[0][1]
+            return app
 
-        def run() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._loop.run_until_complete(serve())
-            started.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="berthtest-token-server", daemon=True)
-        self._thread.start()
-        if not started.wait(30):
-            raise RuntimeError("token server did not start")
+        self.port = self._server.start(make_app)
 
     def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        loop = self._loop
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(30)
-        loop.close()
-        self._loop = None
+        self._server.stop()
