@@ -13,6 +13,7 @@ and are removed when the build ends, whatever happened.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from engine.build.dockerignore import ContextFilter
 from engine.build.errors import BuildError
 from engine.build.executor import BUILD_STEP_LABEL, Builder, BuildOptions, Emit, read_dockerfile
 from engine.images.image_store import ImageStore
+from engine.snapshots.compression import open_uncompressed
 from engine.snapshots.layer_apply import apply_layer
 from engine.snapshots.mounts import unmount_all_under
 from engine.snapshots.snapshotter import Snapshotter
@@ -170,7 +172,7 @@ async def receive_context(body: AsyncIterator[bytes], work: Path, limit: int = M
         os.replace(spool, context / "Dockerfile")
         return context
     await asyncio.to_thread(_terminate_tar, spool, total)
-    await asyncio.to_thread(_extract, spool, context)
+    await asyncio.to_thread(_extract, spool, context, limit)
     spool.unlink()
     return context
 
@@ -207,14 +209,42 @@ def _terminate_tar(spool: Path, size: int) -> None:
         f.write(b"\0" * ((-size) % 512 + 1024))
 
 
-def _extract(spool: Path, context: Path) -> None:
+def _extract(spool: Path, context: Path, limit: int) -> None:
     from engine.snapshots.errors import SnapshotError
 
     try:
         with open(spool, "rb") as f:
-            apply_layer(context, f, durable=False)
+            # The ceiling holds for what the archive unpacks to as well: a small compressed
+            # body (a gzip bomb) must not fill the daemon's disk.
+            plain, _ = open_uncompressed(f)
+            apply_layer(context, io.BufferedReader(_Bounded(plain, limit), 1 << 16), durable=False)
+    except ContextTooLarge as exc:
+        raise ContextError(str(exc)) from exc
     except (SnapshotError, OSError, EOFError, ValueError) as exc:
         raise ContextError(f"the build context is not a usable tar archive: {exc}") from exc
+
+
+class ContextTooLarge(Exception):
+    pass
+
+
+class _Bounded(io.RawIOBase):
+    """A reader that fails once more than ``limit`` bytes have come through."""
+
+    def __init__(self, inner: io.RawIOBase | io.BufferedIOBase | Any, limit: int) -> None:
+        super().__init__()
+        self._inner, self._left, self._limit = inner, limit, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(b))
+        self._left -= len(data)
+        if self._left < 0:
+            raise ContextTooLarge(f"build context unpacks to more than {self._limit} bytes")
+        b[: len(data)] = data
+        return len(data)
 
 
 def trim_context(context: Path, dockerfile: str) -> None:

@@ -397,6 +397,24 @@ def test_a_context_over_the_limit_is_refused(run_tag: str, tmp_path: Path, monke
         _assert_nothing_left(daemon)
 
 
+def test_a_compressed_context_that_unpacks_over_the_limit_is_refused(
+        run_tag: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A gzip bomb: 4 MiB of zeros compress to a few KiB, under the 1 MiB ceiling, and unpack over it.
+    monkeypatch.setenv("BERTH_BUILD_CONTEXT_LIMIT", str(1 << 20))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("Dockerfile", b"FROM busybox\nCOPY zeros /zeros\n"), ("zeros", bytes(4 << 20))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert len(buffer.getvalue()) < 1 << 20
+    with berthd_with_images(run_tag, "busybox") as daemon:
+        status, body = _raw_build(daemon, buffer.getvalue(), "?t=demo:bomb")
+        assert status == 400, body
+        assert b"build context unpacks to more than 1048576 bytes" in body
+        _assert_nothing_left(daemon)
+
+
 def test_commit_then_run_and_history(engine: RunningDaemon) -> None:
     out = docker(engine, "run", "--name", "to-commit", "busybox", "sh", "-c", "echo changed > /changed.txt && "
                                                                                "rm /bin/vi")
