@@ -77,14 +77,13 @@ def main() -> int:
         work = Path(tmp)
         layer = args.layer or largest_seed_layer(work)
         size_mb = layer.stat().st_size / 1e6
-        rows: dict[str, list[float]] = {"berth apply_layer (durable)": [], "berth apply_layer (no sync)": [],
-                                        "GNU tar -xpf": []}
         runners = {
             "berth apply_layer (durable)": lambda: time_berth(layer, work / "o", durable=True),
             "berth apply_layer (no sync)": lambda: time_berth(layer, work / "o", durable=False),
             "GNU tar -xpf": lambda: time_tar(layer, work / "t"),
         }
         labels = list(runners)
+        rows: dict[str, list[float]] = {label: [] for label in labels}
         for i in range(args.runs):  # interleaved and rotated: load drift and write-back of the last
             for label in labels[i % 3:] + labels[:i % 3]:  # removal hit every row alike
                 rows[label].append(runners[label]())

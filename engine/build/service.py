@@ -231,7 +231,7 @@ class ContextTooLarge(Exception):
 class _Bounded(io.RawIOBase):
     """A reader that fails once more than ``limit`` bytes have come through."""
 
-    def __init__(self, inner: io.RawIOBase | io.BufferedIOBase | Any, limit: int) -> None:
+    def __init__(self, inner: io.RawIOBase, limit: int) -> None:
         super().__init__()
         self._inner, self._left, self._limit = inner, limit, limit
 
