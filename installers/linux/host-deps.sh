@@ -30,6 +30,7 @@ test_pkgs=(
   "uidmap|user-namespace tests (newuidmap)"
   "docker-compose|Debian's compose 1.29 (docker-py 5), driven against berthd by the compose tests"
   "curl|the network tests and bench fetch published ports from inside berthd's test netns"
+  "openssh-server|a private loopback sshd for the ssh:// engine-address tests (started per test, never the service)"
 )
 
 wanted=("${run_pkgs[@]}")
