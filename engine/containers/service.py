@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.containers import health, oci_spec
 from engine.containers.attach import AttachHub
+from engine.containers.container_locks import ContainerLocks
 from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed, StateConflict
 from engine.containers.json_log import LogOptions, parse_rfc3339_nano, rfc3339_nano
 from engine.containers.names import generate_name, validate_name
@@ -102,6 +103,7 @@ class ContainerService:
         self.live: dict[str, Live] = {}
         self.health: HealthMonitor | None = None  # set by the daemon: probes need the exec service
         self.zygote: ZygoteClient | None = None  # set by the daemon: forks the shims (None: exec each one)
+        self.locks = ContainerLocks()  # start vs cp/export on one container (engine/containers/container_locks.py)
 
     def live_state(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
@@ -226,6 +228,12 @@ class ContainerService:
 
     # ------------------------------------------------------------------ start
     async def start(self, ref: str) -> None:
+        """Start, holding the container's lock: a `docker cp` on the stopped container (which mounts its
+        rootfs in a private namespace) finishes first, and two starts do not race (container_locks.py)."""
+        async with self.locks.of(self.store.get(ref).id):
+            await self._start(ref)
+
+    async def _start(self, ref: str) -> None:
         record = self.store.get(ref)
         if record.state.status in ("running", "paused"):
             raise AlreadyRunning(record.id)
