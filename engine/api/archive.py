@@ -12,7 +12,7 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO
 
 from engine.api.errors import InvalidParameter
@@ -30,26 +30,40 @@ _DISCARD_LIMIT = 256 << 20
 def register(router: Router, service: ContainerService) -> None:
     fs = ContainerFilesystem(service)
 
-    def target(request: Request) -> tuple[ContainerRecord, str]:
-        record = service.store.get(request.params["id"])
+    def target(request: Request) -> str:
         path = request.arg("path")
         if not path:
             raise InvalidParameter("bad parameter: pathcannot be empty")  # dockerd's words, missing space included
-        return record, path
+        return path
+
+    @contextlib.asynccontextmanager
+    async def locked(request: Request) -> AsyncIterator[ContainerRecord]:
+        """The container's record, read again under its lock, held for the whole operation: a `start`
+        meanwhile waits, so a stopped container's rootfs is mounted by one of them at a time (moby holds
+        the container lock for a copy too; engine/containers/container_locks.py)."""
+        async with service.locks.of(service.store.get(request.params["id"]).id):
+            yield service.store.get(request.params["id"])
 
     async def archive_get(request: Request, conn: HTTPConnection) -> Response | None:
-        record, path = target(request)
-        stat = await asyncio.to_thread(fs.stat_path, record, path)
-        header = (PATH_STAT_HEADER, base64.b64encode(json.dumps(stat.to_json()).encode()).decode())
-        if request.method == "HEAD":
-            return Response(200, b"", "", [header])
-        # dockerd's events: archive-path as the copy starts, extract-to-dir once done, export at the end.
-        service.publish_event(record, "archive-path")
-        await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header])
+        path = target(request)
+        async with locked(request) as record:
+            stat = await asyncio.to_thread(fs.stat_path, record, path)
+            header = (PATH_STAT_HEADER, base64.b64encode(json.dumps(stat.to_json()).encode()).decode())
+            if request.method == "HEAD":
+                return Response(200, b"", "", [header])
+            # dockerd's events: archive-path as the copy starts, extract-to-dir once done, export at the end.
+            service.publish_event(record, "archive-path")
+            await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header])
         return None
 
     async def archive_put(request: Request, conn: HTTPConnection) -> Response:
-        record, path = target(request)
+        path = target(request)
+        async with locked(request) as record:
+            await _extract(request, record, path)
+        service.publish_event(record, "extract-to-dir")
+        return Response(200, b"", "")
+
+    async def _extract(request: Request, record: ContainerRecord, path: str) -> None:
         no_overwrite = request.flag("noOverwriteDirNonDir")
         copy_uid_gid = request.flag("copyUIDGID")
         read_fd, write_fd = os.pipe()
@@ -84,12 +98,10 @@ def register(router: Router, service: ContainerService) -> None:
                 if total > _DISCARD_LIMIT:
                     break
             raise
-        service.publish_event(record, "extract-to-dir")
-        return Response(200, b"", "")
 
     async def export(request: Request, conn: HTTPConnection) -> None:
-        record = service.store.get(request.params["id"])
-        await _stream_from_thread(conn, lambda out: fs.write_export(record, out))
+        async with locked(request) as record:
+            await _stream_from_thread(conn, lambda out: fs.write_export(record, out))
         service.publish_event(record, "export")
 
     async def changes(request: Request, conn: HTTPConnection) -> Response:

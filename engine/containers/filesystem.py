@@ -9,7 +9,10 @@ Views (what a path means):
   everything made private first), mounts the rootfs snapshot and binds the
   record's volumes and binds on it; the namespace dies with the thread, so
   no mount is ever left behind on the host (moby mounts volumes the same way,
-  in the daemon's namespace).
+  in the daemon's namespace).  The API holds the container's lock for the
+  whole operation, and `start` takes it too: the rootfs is never mounted by a
+  start and a copy at once (two overlays on one upper dir).  A run that just
+  ended may still have its rootfs mounted: that mount is bound, not doubled.
 * **rootfs view** (export): the overlay alone, no volumes (moby exports the
   RW layer's mount): the running container's ``rootfs`` mount, or the same
   private-namespace mount when it is stopped.
@@ -34,8 +37,6 @@ import posixpath
 import stat
 import tarfile
 import tempfile
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,12 +148,9 @@ class ContainerFilesystem:
     """The archive/export/changes operations over one daemon's containers (blocking: run in threads)."""
 
     def __init__(self, service: Any) -> None:
+        # Callers hold the container's lock (service.locks, engine/containers/container_locks.py) for a
+        # whole operation: a start cannot mount the rootfs while a copy has it mounted, nor two copies.
         self.service = service  # engine.containers.service.ContainerService
-        # One private mount of a stopped container's snapshot at a time: two overlay mounts
-        # sharing an upper dir see each other's writes in an undefined order (overlayfs.rst).
-        # Weak values: a container's lock lives while a copy holds it, not for the daemon's lifetime.
-        self._mount_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
-        self._locks_guard = threading.Lock()
 
     def _running_pid(self, record: ContainerRecord) -> int:
         if record.state.status in ("running", "paused") and record.state.pid > 0:
@@ -172,12 +170,7 @@ class ContainerFilesystem:
                 return fn(fd, targets)
             finally:
                 os.close(fd)
-        with self._locks_guard:
-            lock = self._mount_locks.get(record.id)
-            if lock is None:
-                lock = self._mount_locks[record.id] = threading.Lock()
-        with lock:
-            return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
+        return _in_private_namespace(lambda: self._mounted_view(record, fn, targets, volumes))
 
     def _open_running_root(self, record: ContainerRecord, volumes: bool) -> int | None:
         """The running container's root (its own view, or the bare rootfs mount); None when it is not running.
@@ -208,8 +201,14 @@ class ContainerFilesystem:
         base = self.service.paths.exec_root / "fsview"
         base.mkdir(parents=True, exist_ok=True)
         where = Path(tempfile.mkdtemp(prefix=f"{record.id[:12]}-", dir=base))
+        rootfs = self.service.paths.exec_dir(record.id) / "rootfs"
         try:
-            mount(self.service.snapshotter.mounts(record.snapshot_key), where)
+            if os.path.ismount(rootfs):
+                # The run ended but its rootfs is not unmounted yet (the exit's cleanup is on its way):
+                # bind that mount, one overlay superblock, rather than a second overlay on the same upper.
+                mount([Mount("bind", str(rootfs))], where)
+            else:
+                mount(self.service.snapshotter.mounts(record.snapshot_key), where)
             try:  # detached with everything bound below it (and the namespace goes with the thread anyway)
                 fd = os.open(where, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
                 try:

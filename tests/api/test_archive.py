@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -367,3 +368,81 @@ def test_cp_into_a_bind_mount_writes_the_host_directory(engine: RunningDaemon, t
     (shared / "from-host.txt").write_text("host side\n")
     ok(docker_cli(engine, "cp", f"{name}:/data/from-host.txt", str(tmp_path / "back.txt")))
     assert (tmp_path / "back.txt").read_text() == "host side\n"
+
+
+def test_cp_on_a_container_that_starts_and_stops_meanwhile(engine: RunningDaemon) -> None:
+    """Copies in and out while another client starts and stops the container over and over: each copy
+    sees one rootfs (a start waits for a copy on the stopped container, which has it mounted), every
+    file lands whole, and nothing stays mounted."""
+    import docker
+    import docker.errors
+
+    ok(docker_cli(engine, "create", "--name", "cp-race", "busybox", "sleep", "300"))
+    fsview = engine.root / "run" / "fsview"
+    mounts_before = _mounts_under(engine.root)
+    workers, rounds = 3, 8
+    written: dict[str, bytes] = {}
+    errors: list[str] = []
+    copies_done = threading.Event()
+    cycles = 0
+
+    def copier(worker: int) -> None:
+        client = docker.DockerClient(base_url=engine.docker_host)
+        try:
+            container = client.containers.get("cp-race")
+            for i in range(rounds):
+                name, data = f"w{worker}-{i}.bin", os.urandom(64 << 10) + f"{worker}/{i}".encode()
+                try:
+                    assert container.put_archive("/tmp", tar_of(entry(name, data)))
+                    chunks, stat = container.get_archive(f"/tmp/{name}")
+                    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                        member = tar.extractfile(name)
+                        assert member is not None and member.read() == data, f"{name} came back different"
+                    assert stat["size"] == len(data)
+                    written[name] = data
+                except (docker.errors.APIError, AssertionError) as exc:
+                    errors.append(f"copy {name}: {exc}")
+        finally:
+            client.close()
+
+    def toggler() -> None:
+        nonlocal cycles
+        client = docker.DockerClient(base_url=engine.docker_host)
+        try:
+            container = client.containers.get("cp-race")
+            while not copies_done.is_set():
+                try:
+                    container.start()
+                    container.stop(timeout=0)
+                    cycles += 1
+                except docker.errors.APIError as exc:
+                    errors.append(f"start/stop: {exc}")
+                    return
+        finally:
+            client.close()
+
+    flipping = threading.Thread(target=toggler)
+    flipping.start()
+    copying = [threading.Thread(target=copier, args=(w,)) for w in range(workers)]
+    for thread in copying:
+        thread.start()
+    for thread in copying:
+        thread.join()
+    copies_done.set()
+    flipping.join()
+    assert not errors, errors
+    assert cycles >= 1 and len(written) == workers * rounds
+    # Stopped now: every file is in the rootfs as written, read back through a private mount.
+    assert docker_cli(engine, "inspect", "-f", "{{.State.Status}}", "cp-race").stdout.strip() == "exited"
+    client = docker.DockerClient(base_url=engine.docker_host)
+    try:
+        chunks, _stat = client.containers.get("cp-race").get_archive("/tmp")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            found = {m.name.removeprefix("tmp/"): tar.extractfile(m).read()  # type: ignore[union-attr]
+                     for m in tar.getmembers() if m.isfile()}
+    finally:
+        client.close()
+    assert found == written
+    assert _mounts_under(engine.root) == mounts_before
+    assert not fsview.exists() or not any(fsview.iterdir())
+    ok(docker_cli(engine, "rm", "cp-race"))
