@@ -26,6 +26,7 @@ from engine.build.cache import BuildCache
 from engine.build.dockerignore import ContextFilter
 from engine.build.errors import BuildError
 from engine.build.executor import BUILD_STEP_LABEL, Builder, BuildOptions, Emit, read_dockerfile
+from engine.images.errors import NotFound
 from engine.images.image_store import ImageStore
 from engine.snapshots.compression import open_uncompressed
 from engine.snapshots.layer_apply import apply_layer
@@ -135,8 +136,12 @@ class BuildService:
             for image_id in sorted(doomed - set(deleted)):
                 try:
                     record = self.images.get(image_id)
-                except Exception:
-                    deleted.append(image_id)
+                except NotFound:
+                    doomed.discard(image_id)  # removed before (`docker rmi`): this prune deleted nothing
+                    continue
+                except Exception as exc:  # unreadable: it stays, and is not reported as deleted
+                    log.warning("build prune keeps %s: it cannot be read: %s", image_id, exc)
+                    doomed.discard(image_id)
                     continue
                 if record.tags or self.images.users.containers_using(image_id):
                     continue

@@ -522,3 +522,57 @@ def test_a_step_that_swaps_etc_for_a_symlink_cannot_reach_host_files(engine: Run
     shown = docker(engine, "run", "--rm", "--entrypoint", "/bin/readlink", image, "/etc")
     assert shown.stdout.strip() == str(victim), shown.stderr
     docker(engine, "rmi", "-f", image)
+
+
+def test_builder_prune_reports_only_the_images_it_deleted(engine: RunningDaemon, tmp_path: Path) -> None:
+    """CachesDeleted lists what this prune removed: not a cached step whose image `docker rmi` took
+    before, nor one it cannot read (it stays)."""
+    import sqlite3
+
+    import docker as docker_py
+
+    def build(name: str, dockerfile: str, *args: str) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(dockerfile)
+        build_ok(engine, "-q", *args, str(tmp_path / name))
+
+    def image_id(ref: str) -> str:
+        out = docker(engine, "image", "inspect", "-f", "{{.Id}}", ref)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def parent(ref: str) -> str:
+        return docker(engine, "image", "inspect", "-f", "{{.Parent}}", ref).stdout.strip()
+
+    build("gone", "FROM busybox\nRUN echo gone > /g\nENV GONE=1\n", "-t", "demo:prune-gone")
+    gone = [parent("demo:prune-gone"), image_id("demo:prune-gone")]
+    assert docker(engine, "rmi", "demo:prune-gone").returncode == 0
+    assert all(docker(engine, "image", "inspect", i).returncode != 0 for i in gone)
+    build("kept", "FROM busybox\nRUN echo kept > /k\nENV KEPT=1\n", "-t", "demo:prune-kept")
+    unreadable = parent("demo:prune-kept")
+    iid = tmp_path / "iid"
+    build("pruned", "FROM busybox\nRUN echo pruned > /c\nENV PRUNED=1\n", "--iidfile", str(iid))
+    pruned = sorted([parent(iid.read_text().strip()), iid.read_text().strip()])
+    # A tag row that does not parse makes the intermediate image unreadable (a damaged store).
+    db = sqlite3.connect(engine.root / "data" / "metadata.db", timeout=30)
+    try:
+        with db:
+            db.execute("INSERT INTO image_tags(reference, image_id, tagged_at) VALUES (?, ?, ?)",
+                       ("NOT A REFERENCE!", unreadable, "2026-01-01T00:00:00Z"))
+        assert docker(engine, "image", "inspect", unreadable).returncode != 0
+        client = docker_py.DockerClient(base_url=engine.docker_host)
+        try:
+            report = client.api.prune_builds()
+        finally:
+            client.close()
+        deleted = report["CachesDeleted"] or []
+        # Earlier tests' cached images may go too; what this test set up is reported as it happened.
+        assert set(pruned) <= set(deleted) and not set(deleted) & {*gone, unreadable, image_id("demo:prune-kept")}
+        assert report["SpaceReclaimed"] > 0
+    finally:
+        with db:
+            db.execute("DELETE FROM image_tags WHERE reference = ?", ("NOT A REFERENCE!",))
+        db.close()
+    assert all(docker(engine, "image", "inspect", i).returncode != 0 for i in deleted)
+    assert image_id(unreadable) == unreadable  # readable again, and still there
+    assert docker(engine, "rmi", "demo:prune-kept").returncode == 0
