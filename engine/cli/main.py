@@ -76,6 +76,8 @@ GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "context rm": ("contexts", "rm", "Remove one or more contexts"),
     "context use": ("contexts", "use", "Set the current context"),
     "context show": ("contexts", "show", "Print the name of the current context"),
+    "system dial-stdio": ("system", "dial_stdio", "Proxy the stdio stream to the engine connection (what ssh:// "
+                          "clients run on the remote)"),
     **{f"machine {sub}": ("machine", "machine", "Not available yet: there is no VM backend (berthd runs natively)")
        for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
@@ -90,7 +92,7 @@ GROUPS: dict[str, dict[str, str]] = {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "save": "save",
         "load": "load", "history": "history", "inspect": "image inspect", "pull": "pull", "push": "push",
     },
-    "system": {"info": "info", "events": "events"},
+    "system": {"info": "info", "events": "events", "dial-stdio": "system dial-stdio"},
     "builder": {"build": "build", "prune": "builder prune"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls", "inspect": "volume inspect",
                "rm": "volume rm", "remove": "volume rm", "prune": "volume prune"},
@@ -119,7 +121,8 @@ def _usage() -> str:
     lines += ["", "Management Commands:"]
     lines += [f"  {name}" for name in sorted(GROUPS)]
     lines += ["", "Global Options:",
-              "  -H, --host string      Engine address (unix:///path or tcp://host:port); env BERTH_HOST, DOCKER_HOST",
+              "  -H, --host string      Engine address (unix:///path, tcp://host:port, ssh://[user@]host[:port]); "
+              "env BERTH_HOST, DOCKER_HOST",
               "  -c, --context string   Name of the context to use (overrides DOCKER_HOST; see 'berth context')",
               "  -D, --debug            Show tracebacks on errors",
               "", "Run 'berth COMMAND --help' for more information on a command."]
