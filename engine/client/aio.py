@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -16,8 +17,10 @@ READ_CHUNK = 64 * 1024
 
 
 class _AsyncExchange:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str,
+                 sock: socket.socket | None = None) -> None:
         self.address = address
+        self.sock = sock  # ssh: our end of the channel's socketpair (engine/client/ssh.py keys failures by it)
         self.reader = reader
         self.writer = writer
         self.h11 = h11.Connection(h11.CLIENT)
@@ -49,9 +52,16 @@ class _AsyncExchange:
 
 
 async def _connect(address: EngineAddress) -> _AsyncExchange:
+    sock = None
     try:
         if address.scheme == "unix":
             reader, writer = await asyncio.open_unix_connection(address.path)
+        elif address.scheme == "ssh":
+            # paramiko blocks: the login and channel open run in a thread, the bytes through a socketpair.
+            from engine.client import ssh
+
+            sock = await asyncio.to_thread(ssh.connect, address, None)
+            reader, writer = await asyncio.open_connection(sock=sock)
         else:
             ssl = address.tls.context() if address.tls else None
             reader, writer = await asyncio.open_connection(address.host, address.port, ssl=ssl,
@@ -62,7 +72,15 @@ async def _connect(address: EngineAddress) -> _AsyncExchange:
         raise EngineUnreachable(str(address), "connection refused") from exc
     except OSError as exc:
         raise EngineUnreachable(str(address), exc.strerror or str(exc)) from exc
-    return _AsyncExchange(reader, writer, str(address))
+    return _AsyncExchange(reader, writer, str(address), sock)
+
+
+def _closed_reason(exchange: _AsyncExchange) -> str:
+    if exchange.sock is not None:
+        from engine.client import ssh
+
+        return ssh.remote_failure(exchange.sock) or "the engine closed the connection"
+    return "the engine closed the connection"
 
 
 class AsyncStreamingResponse:
@@ -131,7 +149,7 @@ class AsyncClient:
 
     @property
     def host_header(self) -> str:
-        return "docker" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
+        return self.address.host_header
 
     async def version(self) -> str:
         if self._version is None:
@@ -163,7 +181,7 @@ class AsyncClient:
                 ):
                     return exchange, event.status_code, protocol.header_dict(event)
                 if isinstance(event, h11.ConnectionClosed):
-                    raise EngineUnreachable(str(self.address), "the engine closed the connection")
+                    raise EngineUnreachable(str(self.address), _closed_reason(exchange))
         except BaseException:
             await exchange.close()
             raise

@@ -19,7 +19,7 @@ class _Exchange:
 
     def __init__(self, address: EngineAddress, timeout: float | None) -> None:
         self.address = address
-        self.sock = _connect(address, timeout)
+        self.sock = connect(address, timeout)
         self.reader = ResponseReader(self.sock.recv)
         self.method = ""
         self.status = 0
@@ -35,13 +35,20 @@ class _Exchange:
         try:
             self.status, self.headers = self.reader.read_head()
         except ConnectionAbortedError as exc:
-            raise EngineUnreachable(str(self.address), "the engine closed the connection") from exc
+            raise EngineUnreachable(str(self.address), self._closed_reason()) from exc
         except ProtocolError as exc:
             # Typically a TLS server that rejected our certificate after the handshake.
             raise EngineUnreachable(str(self.address), f"the engine closed the connection ({exc})") from exc
         except OSError as exc:
             raise EngineUnreachable(str(self.address), exc.strerror or str(exc)) from exc
         return self.status, self.headers
+
+    def _closed_reason(self) -> str:
+        if self.address.scheme == "ssh":  # the remote dial-stdio's own words (it could not reach its engine...)
+            from engine.client import ssh
+
+            return ssh.remote_failure(self.sock) or "the engine closed the connection"
+        return "the engine closed the connection"
 
     def body(self) -> Iterator[bytes]:
         try:
@@ -55,7 +62,12 @@ class _Exchange:
         self.sock.close()
 
 
-def _connect(address: EngineAddress, timeout: float | None) -> socket.socket:
+def connect(address: EngineAddress, timeout: float | None = None) -> socket.socket:
+    """A connected socket to the engine (unix, TCP, TLS or an SSH channel); `berth system dial-stdio` uses it too."""
+    if address.scheme == "ssh":  # an exec channel running dial-stdio on the remote (engine/client/ssh.py)
+        from engine.client import ssh
+
+        return ssh.connect(address, timeout)
     try:
         if address.scheme == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -139,7 +151,7 @@ class Client:
 
     @property
     def host_header(self) -> str:
-        return "docker" if self.address.scheme == "unix" else f"{self.address.host}:{self.address.port}"
+        return self.address.host_header
 
     @property
     def version(self) -> str:

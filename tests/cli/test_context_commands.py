@@ -94,15 +94,16 @@ def test_host_flag_and_variables_beat_the_context(tools: Tools, busybox: str, en
         _run(tools, "berth", "context", "rm", "bt-nowhere").check_returncode()
 
 
-def test_ssh_context_is_stored_but_said_to_be_unsupported(tools: Tools) -> None:
+def test_ssh_context_is_stored_for_both_tools(tools: Tools) -> None:
+    """Stored like any other (tests/cli/test_ssh_transport.py drives one against a real sshd)."""
     made = _run(tools, "berth", "context", "create", "bt-ssh", "--docker", "host=ssh://someone@192.0.2.1")
-    assert made.returncode == 0 and "no SSH transport" in made.stderr
+    assert (made.returncode, made.stderr) == (0, 'Successfully created context "bt-ssh"\n')
     try:
-        out = _run(tools, "berth", "--context", "bt-ssh", "ps")
-        assert out.returncode == 1 and "ssh:// engine addresses are not supported" in out.stderr
-        assert len(out.stderr.splitlines()) == 1
         inspected = json.loads(_run(tools, "docker", "context", "inspect", "bt-ssh").stdout)
         assert inspected[0]["Endpoints"]["docker"]["Host"] == "ssh://someone@192.0.2.1"
+        bad = _run(tools, "berth", "context", "create", "bt-ssh-bad", "--docker", "host=ssh://:22")
+        assert bad.returncode == 1 and "want ssh://[user@]host[:port]" in bad.stderr
+        assert len(bad.stderr.splitlines()) == 1
     finally:
         _run(tools, "berth", "context", "rm", "bt-ssh").check_returncode()
 

@@ -89,19 +89,15 @@ def create(ctx: CLIContext, args: list[str]) -> int:
         from engine.client.errors import ClientError
         from engine.client.hosts import parse_host
 
-        if not host.startswith("ssh://"):
-            try:
-                parse_host(host)
-            except ClientError as exc:
-                raise StatusError(f"unable to create docker endpoint config: {exc}", 1) from exc
+        try:
+            parse_host(host)
+        except ClientError as exc:
+            raise StatusError(f"unable to create docker endpoint config: {exc}", 1) from exc
         store.create(opts.name, opts.description, host, skip, tls)
     except ContextError as exc:
         raise _fail(exc) from exc
     ctx.print(opts.name)
     ctx.warn(f'Successfully created context "{opts.name}"')
-    if host.startswith("ssh://"):
-        ctx.warn("Note: the berth client has no SSH transport yet; commands using this context will fail "
-                 "until it does (the docker CLI can use it).")
     return 0
 
 

@@ -80,3 +80,47 @@ def events(ctx: CLIContext, args: list[str]) -> int:
     finally:
         stream.close()
     return 0
+
+
+def dial_stdio(ctx: CLIContext, args: list[str]) -> int:
+    """Copy stdin to the engine's socket and the socket to stdout (docker's `system dial-stdio`).
+
+    An `ssh://` client runs this on the remote: the exec channel's stdin/stdout become its HTTP
+    connection.  Stdin's EOF half-closes the socket (a hijacked attach keeps receiving output);
+    the engine's EOF ends the command at once, as in docker's.
+    """
+    p = ctx.parser("system dial-stdio", "Proxy the stdio stream to the engine connection. "
+                   "Should not be invoked manually.")
+    p.parse_args(args)
+    import os
+    import select
+    import socket
+
+    from engine.client.sync import connect
+
+    sock = connect(ctx.client.address)
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    watched: list[Any] = [sock, stdin]
+    try:
+        while True:
+            ready, _, _ = select.select(watched, [], [])
+            if stdin in ready:
+                data = os.read(stdin, 64 * 1024)
+                if data:
+                    sock.sendall(data)
+                else:
+                    sock.shutdown(socket.SHUT_WR)
+                    watched.remove(stdin)
+            if sock in ready:
+                data = sock.recv(64 * 1024)
+                while getattr(sock, "pending", lambda: 0)():  # TLS: bytes already decrypted are not `ready`
+                    data += sock.recv(64 * 1024)
+                if not data:
+                    return 0
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(stdout, view):]
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the client went away
+    finally:
+        sock.close()

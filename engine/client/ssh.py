@@ -1,0 +1,303 @@
+"""`ssh://[user@]host[:port]` engines: the HTTP connection rides an SSH exec channel, as with the docker CLI.
+
+One SSH connection per engine address and process (kept in `_SESSIONS`); every
+HTTP connection the clients open is a new exec channel on it running
+`berth system dial-stdio` on the remote (or `docker system dial-stdio` where
+only docker is installed), whose stdin/stdout carry the bytes.  The channel is
+handed to the callers as one end of a socketpair fed by two pump threads, so
+the sync client's select loop, `shutdown(SHUT_WR)` half-close and asyncio's
+`open_connection(sock=...)` all work unchanged.
+
+Authentication follows ssh's own rules where paramiko can: ~/.ssh/config
+(HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
+StrictHostKeyChecking, ProxyCommand), the agent, ~/.ssh/id_* keys.  A host key
+not in known_hosts is refused unless the config says `StrictHostKeyChecking
+no` (accepted, not saved) or `accept-new` (saved, as ssh does).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shlex
+import socket
+import sys
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from engine.client.errors import ClientError, EngineUnreachable
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from engine.client.hosts import EngineAddress
+
+PUMP_CHUNK = 64 * 1024
+CONNECT_TIMEOUT = 30.0  # the docker CLI's `ssh -o ConnectTimeout=30`
+# What a channel may run on the remote, berth's before docker's (see _remote_command).
+DIAL_COMMANDS = ("berth", "docker")
+PROBE = "command -v berth || command -v docker"
+
+
+class SSHError(ClientError):
+    """The SSH leg failed: authentication, host key, or nothing to run on the remote."""
+
+
+class _Session:
+    """A logged-in SSH connection to one engine address, and the dial command found on its remote."""
+
+    def __init__(self, client: paramiko.SSHClient, label: str) -> None:
+        self.client = client
+        self.label = label
+        self.command = ""
+
+    @property
+    def alive(self) -> bool:
+        transport = self.client.get_transport()
+        return transport is not None and transport.is_active()
+
+
+_SESSIONS: dict[tuple[str, str, int], _Session] = {}
+_LOCK = threading.Lock()
+# Why a channel ended before the engine said anything (its remote stderr), by the caller's socket.
+_FAILURES: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
+
+
+def connect(address: EngineAddress, timeout: float | None = None) -> socket.socket:
+    """A socket whose peer is `dial-stdio` on the remote engine's host (a fresh exec channel)."""
+    session = _session(address, timeout)
+    try:
+        channel = session.client.get_transport().open_session(timeout=timeout or CONNECT_TIMEOUT)  # type: ignore[union-attr]
+        channel.exec_command(session.command)
+    except Exception as exc:  # paramiko raises SSHException or a socket error for a dropped connection
+        _forget(address, session)
+        raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})") from exc
+    ours, theirs = socket.socketpair()
+    ours.settimeout(timeout)
+    pump = _Pump(channel, theirs, ours, session)
+    threading.Thread(target=pump.to_remote, name="berth-ssh-out", daemon=True).start()
+    threading.Thread(target=pump.to_local, name="berth-ssh-in", daemon=True).start()
+    return ours
+
+
+def remote_failure(sock: socket.socket) -> str | None:
+    """What the remote printed when its dial-stdio exited without a byte of HTTP (None if it did not)."""
+    return _FAILURES.get(sock)
+
+
+def close_all() -> None:
+    """Log out of every SSH connection this process holds (tests; a long-running desktop switching engines)."""
+    with _LOCK:
+        sessions = list(_SESSIONS.values())
+        _SESSIONS.clear()
+    for session in sessions:
+        session.client.close()
+
+
+class _Pump:
+    """Copies between an exec channel and our end of the socketpair, half-close included, both ways."""
+
+    def __init__(self, channel: paramiko.Channel, sock: socket.socket, user_sock: socket.socket,
+                 session: _Session) -> None:
+        self.channel = channel
+        self.sock = sock
+        self.user_sock = weakref.ref(user_sock)
+        self.session = session
+        self._open = 2
+        self._lock = threading.Lock()
+
+    def _done(self) -> None:
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        if last:
+            self.channel.close()
+            self.sock.close()
+
+    def to_remote(self) -> None:
+        try:
+            while data := self.sock.recv(PUMP_CHUNK):
+                self.channel.sendall(data)
+            self.channel.shutdown_write()  # the client's half-close (stdin EOF on attach) goes through
+            # Output may still come; the channel is dropped when the caller closes its end for good
+            # (POLLHUP, which a mere half-close does not raise).
+            poller = select.poll()
+            poller.register(self.sock, 0)
+            poller.poll()
+        except OSError:
+            pass
+        finally:
+            self.channel.close()
+            self._done()
+
+    def to_local(self) -> None:
+        sent = False
+        try:
+            while data := self.channel.recv(PUMP_CHUNK):
+                sent = True
+                self.sock.sendall(data)
+            if not sent:
+                self._record_failure()  # before the EOF below, so the caller's error can say why
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.channel.close()
+        finally:
+            self._done()
+
+    def _record_failure(self) -> None:
+        status = self.channel.recv_exit_status()
+        if status == 0:
+            return
+        stderr = b""
+        while self.channel.recv_stderr_ready():
+            stderr += self.channel.recv_stderr(PUMP_CHUNK)
+        text = " ".join(stderr.decode(errors="replace").split())[:300]
+        user_sock = self.user_sock()
+        if user_sock is not None:
+            _FAILURES[user_sock] = (f"`{self.session.command}` on {self.session.label} exited with status {status}"
+                                    + (f": {text}" if text else ""))
+
+
+def _forget(address: EngineAddress, session: _Session) -> None:
+    with _LOCK:
+        if _SESSIONS.get(_key(address)) is session:
+            del _SESSIONS[_key(address)]
+    session.client.close()
+
+
+def _key(address: EngineAddress) -> tuple[str, str, int]:
+    return address.user, address.host, address.port
+
+
+def _session(address: EngineAddress, timeout: float | None) -> _Session:
+    with _LOCK:
+        session = _SESSIONS.get(_key(address))
+        if session is not None and session.alive:
+            return session
+        session = _login(address, timeout)
+        try:
+            session.command = _remote_command(session)
+        except BaseException:
+            session.client.close()
+            raise
+        _SESSIONS[_key(address)] = session
+        return session
+
+
+def _ssh_config(host: str) -> dict[str, Any]:
+    import paramiko
+
+    path = os.path.expanduser("~/.ssh/config")
+    if not os.path.isfile(path):
+        return {"hostname": host}
+    try:
+        return dict(paramiko.SSHConfig.from_path(path).lookup(host))
+    except Exception as exc:  # a config paramiko cannot parse: say which file
+        raise SSHError(f"ssh: cannot read {path}: {exc}") from exc
+
+
+class _AcceptPolicy:
+    """`StrictHostKeyChecking no`: connect to an unknown host, say so on stderr, remember nothing."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        sys.stderr.write(f"Warning: accepting the unknown {key.get_name()} host key of {hostname} "
+                         f"(StrictHostKeyChecking no): {key.fingerprint}\n")
+
+
+def _login(address: EngineAddress, timeout: float | None) -> _Session:
+    import paramiko
+
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())  # its tracebacks are not our error line
+    config = _ssh_config(address.host)
+    hostname = str(config.get("hostname") or address.host)
+    port = address.port or int(config.get("port") or 22)
+    user = address.user or str(config.get("user") or "") or _local_user()
+    label = f"{user}@{hostname}" + (f":{port}" if port != 22 else "")
+    client = paramiko.SSHClient()
+    known_hosts = os.path.expanduser("~/.ssh/known_hosts")
+    try:
+        client.load_system_host_keys()  # ~/.ssh/known_hosts (paramiko's "system" keys are the user's)
+        for named in str(config.get("userknownhostsfile") or "").split():
+            extra = os.path.expanduser(named)
+            if os.path.isfile(extra):
+                client.load_host_keys(extra)
+                known_hosts = extra
+    except OSError as exc:
+        raise SSHError(f"ssh: cannot read the known hosts file: {exc}") from exc
+    strict = str(config.get("stricthostkeychecking") or "yes").lower()
+    if strict in ("no", "off"):
+        client.set_missing_host_key_policy(_AcceptPolicy())  # type: ignore[arg-type]
+    elif strict == "accept-new":
+        if not os.path.exists(known_hosts):  # ssh creates it for the first key it saves
+            os.makedirs(os.path.dirname(known_hosts), mode=0o700, exist_ok=True)
+            os.close(os.open(known_hosts, os.O_WRONLY | os.O_CREAT, 0o600))
+        client.load_host_keys(known_hosts)  # where AutoAddPolicy saves the new key
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    else:
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    identities = [os.path.expanduser(p) for p in config.get("identityfile") or [] if os.path.isfile(
+        os.path.expanduser(p))]
+    only = str(config.get("identitiesonly") or "no").lower() == "yes"
+    proxy = paramiko.ProxyCommand(str(config["proxycommand"])) if config.get("proxycommand") else None
+    wait = timeout or CONNECT_TIMEOUT
+    try:
+        client.connect(hostname, port=port, username=user, key_filename=identities or None,
+                       allow_agent=not only, look_for_keys=not only or not identities, timeout=wait,
+                       banner_timeout=wait, auth_timeout=wait, sock=proxy)  # type: ignore[arg-type]
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise SSHError(f"ssh: the host key of {_known_name(hostname, port)} has CHANGED since it was recorded in "
+                       f"{known_hosts} (now {exc.key.get_name()} {exc.key.fingerprint}); refusing to connect"
+                       ) from None
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        raise SSHError(f"ssh: permission denied for {label}: no key or agent identity the server accepts "
+                       f"({exc})") from None
+    except paramiko.SSHException as exc:
+        client.close()
+        if "not found in known_hosts" in str(exc):
+            raise SSHError(f"ssh: host key of {_known_name(hostname, port)} is unknown (not in {known_hosts}); "
+                           f"connect once with `ssh -p {port} {user}@{hostname}` to check and record it, "
+                           "or set StrictHostKeyChecking in ~/.ssh/config") from None
+        raise SSHError(f"ssh: cannot connect to {label}: {exc}") from None
+    except socket.gaierror as exc:
+        client.close()
+        raise EngineUnreachable(str(address), f"ssh: unknown host {hostname} ({exc.strerror})") from None
+    except TimeoutError as exc:
+        client.close()
+        raise EngineUnreachable(str(address), f"ssh: timed out connecting to {hostname}:{port}") from exc
+    except OSError as exc:
+        client.close()
+        # paramiko's NoValidConnectionsError holds one socket error per address it tried.
+        first = next(iter(getattr(exc, "errors", {}).values()), exc)
+        reason = (first.strerror or str(first)).lower() if isinstance(first, OSError) else str(first)
+        raise EngineUnreachable(str(address), f"ssh: {reason} ({hostname}:{port})") from None
+    return _Session(client, label)
+
+
+def _known_name(hostname: str, port: int) -> str:
+    return hostname if port == 22 else f"[{hostname}]:{port}"
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _remote_command(session: _Session) -> str:
+    """`berth system dial-stdio` where the remote has berth, else docker's; one probe per SSH connection."""
+    try:
+        _, stdout, stderr = session.client.exec_command(PROBE, timeout=CONNECT_TIMEOUT)
+        found = stdout.read().decode(errors="replace").split()
+        stdout.channel.recv_exit_status()
+        stderr.read()
+    except Exception as exc:  # a dropped connection here is one line like the others
+        raise SSHError(f"ssh: {session.label}: cannot run a command on the remote ({exc})") from None
+    for path in found:
+        if os.path.basename(path) in DIAL_COMMANDS:
+            return f"{shlex.quote(path)} system dial-stdio"
+    raise SSHError(f"ssh: {session.label} has neither `berth` nor `docker` on its PATH: nothing there can "
+                   "reach its engine (install Berth or Docker on it)")

@@ -1,0 +1,183 @@
+"""ssh:// engines: `berth -H ssh://...`, ssh contexts, the async client and the docker CLI through a real sshd.
+
+The remote is this machine's loopback: a private sshd (tests/fixtures/sshd.py)
+whose sessions have `berth`/`docker` on PATH and BERTH_HOST/DOCKER_HOST at the
+module's berthd, so `berth system dial-stdio` there reaches the same engine the
+test inspects directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.client import AsyncClient, parse_host
+from tests.cli.conftest import BERTH, Tools
+from tests.cli.test_run_tty import assert_resize_reaches, shell_prompt
+from tests.fixtures.sshd import SSHServer, free_port, running_sshd
+
+pytestmark = pytest.mark.needs_root
+
+
+@pytest.fixture(scope="module")
+def sshd(tools: Tools, run_tag: str) -> Iterator[SSHServer]:
+    with running_sshd(run_tag, tools.daemon.socket, Path(BERTH).parent) as server:
+        yield server
+
+
+def over_ssh(tools: Tools, sshd: SSHServer, *args: str, tool: str = BERTH, host: str | None = None,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`tool -H ssh://...` as a client of the test sshd (its HOME, none of the engine's env)."""
+    env = sshd.env(tools.daemon.env())
+    argv = [tool, "-H", host or sshd.url, *args] if tool == BERTH else [tool, *args]
+    if tool != BERTH:
+        env["DOCKER_HOST"] = host or sshd.url
+    return subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True, timeout=120,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+
+
+def ok(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 0, f"{out.args}: {out.stderr}"
+    return out.stdout
+
+
+def test_version_ps_and_run_over_ssh(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    version = ok(over_ssh(tools, sshd, "version", "--format", "{{.Server.Version}} {{.Client.ApiVersion}}"))
+    assert version.split()[1] == "1.51"
+    assert version.split()[0] == ok(tools.berth("version", "--format", "{{.Server.Version}}")).strip()
+    assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "hi")) == "hi\n"
+    tools.ok("docker", "create", "--name", "seen-over-ssh", busybox, "true")
+    try:
+        assert "seen-over-ssh" in ok(over_ssh(tools, sshd, "ps", "-a", "--format", "{{.Names}}")).split()
+    finally:
+        tools.ok("docker", "rm", "-f", "seen-over-ssh")
+
+
+def test_logs_follow_streams_and_exec_over_ssh(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    ok(over_ssh(tools, sshd, "run", "-d", "--name", "ssh-logs", busybox, "sh", "-c",
+                "echo first; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second"))
+    follow = subprocess.Popen([BERTH, "-H", sshd.url, "logs", "-f", "ssh-logs"], env=sshd.env(tools.daemon.env()),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline() == "first\n"  # streamed while the container still runs
+        # exec -i: stdin's EOF is a half-close through the SSH channel, and cat's output still comes back.
+        assert ok(over_ssh(tools, sshd, "exec", "-i", "ssh-logs", "cat", stdin="piped\n")) == "piped\n"
+        ok(over_ssh(tools, sshd, "exec", "ssh-logs", "touch", "/tmp/go"))
+        assert follow.stdout.readline() == "second\n"
+        assert follow.wait(timeout=60) == 0  # the stream ends when the container does
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+        follow.wait()
+        tools.ok("docker", "rm", "-f", "ssh-logs")
+
+
+def test_run_it_over_ssh_types_and_resizes(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    argv = [BERTH, "-H", sshd.url, "run", "-it", "--rm", "--name", "ssh-tty", busybox, "sh"]
+    with shell_prompt(argv, sshd.env(tools.daemon.env()), "ssh-tty") as shell:
+        shell.type(b"echo $((6 * 7))\n")
+        assert b"\r\n42\r\n" in shell.expect(b"42\r\n")
+        assert_resize_reaches(shell, 31, 97)
+        shell.type(b"exit 4\n")
+        assert shell.exit_code() == 4
+
+
+def test_ssh_context_create_use_ps(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    env = sshd.env(tools.daemon.env())
+
+    def berth(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([BERTH, *args], env=env, capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    made = berth("context", "create", "bt-remote", "--docker", f"host={sshd.url}")
+    assert (made.returncode, made.stderr) == (0, 'Successfully created context "bt-remote"\n')
+    tools.ok("docker", "create", "--name", "ctx-over-ssh", busybox, "true")
+    try:
+        ok(berth("context", "use", "bt-remote"))
+        assert "ctx-over-ssh" in ok(berth("ps", "-a", "--format", "{{.Names}}")).split()
+        assert "ctx-over-ssh" in ok(berth("--context", "bt-remote", "ps", "-a", "--format", "{{.Names}}")).split()
+    finally:
+        berth("context", "use", "default")
+        berth("context", "rm", "bt-remote")
+        tools.ok("docker", "rm", "-f", "ctx-over-ssh")
+
+
+def test_async_client_streams_events_over_ssh(tools: Tools, busybox: str, sshd: SSHServer,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.client import ssh
+
+    monkeypatch.setenv("HOME", str(sshd.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    created = threading.Event()
+
+    async def scenario() -> dict:
+        client = AsyncClient(parse_host(sshd.url))
+        assert await client.version() == "1.51"
+        stream = await client.stream("GET", "/events", {"filters": {"type": ["container"], "event": ["create"]}})
+        try:
+            for _ in range(400):
+                if (await client.get("/info"))["NEventsListener"] >= 1:
+                    break
+                await asyncio.sleep(0.025)
+            await asyncio.to_thread(tools.ok, "docker", "create", "--name", "async-over-ssh", busybox, "true")
+            created.set()
+            async for event in stream.json_lines():
+                if event["Actor"]["Attributes"].get("name") == "async-over-ssh":
+                    return event
+        finally:
+            await stream.close()
+        raise AssertionError("the event stream ended without the create")
+
+    try:
+        event = asyncio.run(scenario())
+        assert event["Action"] == "create"
+    finally:
+        ssh.close_all()
+        if created.is_set():
+            tools.ok("docker", "rm", "-f", "async-over-ssh")
+
+
+def test_remote_with_only_docker_is_dialled_with_docker(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "via-docker", host="ssh://bt-docker-only")) \
+        == "via-docker\n"
+
+
+def test_docker_cli_over_ssh_reaches_berthd(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    """The real docker CLI's own ssh:// path: OpenSSH's client, `docker system dial-stdio` on the remote."""
+    assert ok(over_ssh(tools, sshd, "ps", "--format", "{{.ID}}", tool="docker")) == ""
+    assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "hi", tool="docker")) == "hi\n"
+
+
+@pytest.mark.parametrize(("host", "home", "expected"), [
+    ("bt-stranger", "", "ssh: permission denied for root@127.0.0.1:"),
+    ("bt-neither", "", "has neither `berth` nor `docker` on its PATH"),
+    ("", "empty", "is unknown (not in "),
+    ("closed", "", "connection refused"),
+])
+def test_ssh_failures_are_one_line(tools: Tools, sshd: SSHServer, tmp_path: Path, host: str, home: str,
+                                   expected: str) -> None:
+    env = sshd.env(tools.daemon.env())
+    url = sshd.url if not host else f"ssh://{host}"
+    if host == "closed":
+        url = f"ssh://root@127.0.0.1:{free_port()}"
+    if home:  # the right key, but a known_hosts without the server's key
+        other = os.path.join(str(tmp_path), ".ssh")
+        os.makedirs(other, mode=0o700)
+        for name in ("id_ed25519", "id_ed25519.pub"):
+            with open(sshd.home / ".ssh" / name, "rb") as src, open(os.path.join(other, name), "wb") as dst:
+                dst.write(src.read())
+            os.chmod(os.path.join(other, name), 0o600)
+        env["HOME"] = str(tmp_path)
+    out = subprocess.run([BERTH, "-H", url, "ps"], env=env, capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert out.returncode == 1
+    assert expected in out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr
