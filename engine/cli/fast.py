@@ -29,19 +29,30 @@ if TYPE_CHECKING:
 
 API_VERSION = (1, 51)  # engine.client.protocol.CLIENT_API_VERSION; tests/cli/test_fast_path.py checks they agree
 USER_AGENT = "Berth-Client/0.1"
-# command -> (short flags, long flags) it handles; each takes no value.
-FLAGS = {
-    "ps": ("aqsl", ("--all", "--quiet", "--size", "--latest", "--no-trunc")),
-    "images": ("aq", ("--all", "--quiet", "--no-trunc", "--digests")),
-    "version": ("", ()),
-    "info": ("", ()),
+# command -> (flags that take no value, flags that take one: short (or long) -> long name,
+#             the number of positional arguments allowed (least, most)).
+FLAGS: dict[str, tuple[dict[str, str], dict[str, str], tuple[int, int]]] = {
+    "ps": ({"-a": "--all", "-q": "--quiet", "-s": "--size", "-l": "--latest", "--no-trunc": "--no-trunc"},
+           {"-n": "--last", "-f": "--filter", "--format": "--format"}, (0, 0)),
+    "images": ({"-a": "--all", "-q": "--quiet", "--no-trunc": "--no-trunc", "--digests": "--digests"},
+               {"-f": "--filter", "--format": "--format"}, (0, 1)),
+    "version": ({}, {}, (0, 0)),
+    "info": ({}, {}, (0, 0)),
+    "inspect": ({}, {"-f": "--format"}, (1, 1 << 16)),
+    "logs": ({"-t": "--timestamps", "--details": "--details"}, {"-n": "--tail"}, (1, 1)),
 }
 ALIASES = {("container", "ls"): "ps", ("container", "list"): "ps", ("container", "ps"): "ps",
-           ("image", "ls"): "images", ("image", "list"): "images", ("system", "info"): "info"}
-
+           ("image", "ls"): "images", ("image", "list"): "images", ("system", "info"): "info",
+           ("container", "inspect"): "inspect", ("container", "logs"): "logs"}
+# Names that reach the URL as they are (the full path percent-encodes anything else).
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 class Unhandled(Exception):
     """Not a case for this path: engine.cli.main runs the command instead."""
+
+
+class Streamed(Exception):
+    """Failed after output was written: redoing the command would print it twice."""
 
 
 def main() -> int:
@@ -50,6 +61,9 @@ def main() -> int:
         printed = run(argv, os.environ)
     except KeyboardInterrupt:
         return 130
+    except Streamed as exc:
+        sys.stderr.write(f"berth: {exc}\n")
+        return 1
     except Exception:  # Unhandled, a refused connection, a bad body: the full path says it its way
         printed = None
     if printed is None:
@@ -74,14 +88,21 @@ def run(argv: list[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
     command = command or argv[0]
     if command not in FLAGS:
         return None
-    flags = parse_flags(command, args)
+    parsed = parse_flags(command, args)
     socket_path = engine_socket(environ)
-    if flags is None or socket_path is None:
+    if parsed is None or socket_path is None:
         return None
+    flags, names = parsed
     if command == "ps":
         return _ps(flags, socket_path), ""
     if command == "images":
-        return _images(flags, socket_path), ""
+        return _images(flags, names, socket_path), ""
+    if command == "inspect":
+        return _inspect(flags, names, socket_path), ""
+    if command == "logs":
+        return _logs(flags, names[0], socket_path)
+    if names or flags:
+        return None
     if command == "info":
         from engine.cli.system_text import info_text
 
@@ -89,19 +110,40 @@ def run(argv: list[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
     return _version(socket_path), ""
 
 
-def parse_flags(command: str, args: list[str]) -> set[str] | None:
-    """The long names of the flags given, or None for anything this path does not read."""
-    shorts, longs = FLAGS[command]
-    by_letter = {long[2]: long for long in longs if long[2] in shorts}  # -a -> --all ...
-    found = set()
-    for arg in args:
-        if arg in longs:
-            found.add(arg)
-        elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and all(c in shorts for c in arg[1:]):
-            found.update(by_letter[c] for c in arg[1:])
+def parse_flags(command: str, args: list[str]) -> tuple[dict[str, list[str]], list[str]] | None:
+    """The flags given (long name -> values, "" for a flag without one) and the positional arguments,
+    or None for anything this path does not read the way argparse would."""
+    bools, valued, (least, most) = FLAGS[command]
+    found: dict[str, list[str]] = {}
+    names: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            if not eq and name in bools.values():
+                found.setdefault(name, []).append("")
+                continue
+            if name not in valued.values():
+                return None  # unknown, `--`, or `--all=true`
+            if not eq:
+                value = next(rest, "-")
+                if value.startswith("-"):
+                    return None
+            found.setdefault(name, []).append(value)
+        elif arg.startswith("-") and len(arg) > 1:
+            for n, letter in enumerate(arg[1:], 2):  # `-aq`, `-af status=exited`: only the last takes a value
+                if "-" + letter in bools:
+                    found.setdefault(bools["-" + letter], []).append("")
+                    continue
+                value = next(rest, "-") if "-" + letter in valued and n == len(arg) else "-"
+                if value.startswith("-"):
+                    return None
+                found.setdefault(valued["-" + letter], []).append(value)
         else:
-            return None
-    return found
+            names.append(arg)
+    if not least <= len(names) <= most or any(set(name) - NAME_CHARS for name in names if command != "images"):
+        return None
+    return found, names
 
 
 def engine_socket(environ: Mapping[str, str]) -> str | None:
@@ -165,48 +207,125 @@ def get(socket_path: str, target: str) -> tuple[Any, str]:
         sock.sendall(encode_head("GET", target, [("Host", "docker"), ("User-Agent", USER_AGENT)]))
         reader = ResponseReader(sock.recv)
         status, headers = reader.read_head()
-        major, _, minor = headers.get("api-version", "").partition(".")
-        if status != 200 or not (major.isdigit() and minor.isdigit()) or (int(major), int(minor)) > API_VERSION:
-            raise Unhandled(f"status {status}, API version {headers.get('api-version')!r}")
-        return parse_json(b"".join(reader.body("GET", status, headers))), f"{major}.{minor}"
+        version = headers.get("api-version", "")
+        if status != 200 or not _version_ok(version):
+            raise Unhandled(f"status {status}, API version {version!r}")
+        return parse_json(b"".join(reader.body("GET", status, headers))), version
     finally:
         sock.close()
 
 
-def _table(template: str, headers: Mapping[str, str], rows: list[dict[str, str]], quiet: bool) -> str:
-    """engine.cli.formatter.write_list for a default `table {{.A}}\\t{{.B}}` template or `{{.ID}}` (-q)."""
-    from engine.cli.tabwriter import tabwrite
+def _query(pairs: list[tuple[str, str]]) -> str:
+    """`?k=v&...` percent-encoded like urllib's urlencode (urllib.parse imports re)."""
+    safe = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-~")
 
-    if quiet:
-        lines = [row["ID"] for row in rows]
-    else:
-        fields = [cell.strip().removeprefix("{{.").removesuffix("}}") for cell in
-                  template.removeprefix("table").strip(" ").split("\t")]
-        lines = ["\t".join(headers.get(field, field.upper()) for field in fields)]
-        lines += ["\t".join(row[field] for field in fields) for row in rows]
-        lines = tabwrite("\n".join(lines).split("\n"))
-    return "".join(line + "\n" for line in lines)
+    def quote(text: str) -> str:
+        return "".join(chr(b) if b in safe else f"%{b:02X}" for b in text.encode())
+
+    return "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in pairs) if pairs else ""
 
 
-def _ps(flags: set[str], socket_path: str) -> str:
+def _filters(flags: Mapping[str, list[str]], extra: Mapping[str, list[str]] | None = None) -> list[tuple[str, str]]:
+    from engine.cli.gojson import dumps
+    from engine.cli.listing import parse_filter_flags
+
+    filters = parse_filter_flags(flags.get("--filter", []))  # a bad one raises: the full path words it
+    for key, values in (extra or {}).items():
+        filters.setdefault(key, []).extend(values)
+    return [("filters", dumps(filters))] if filters else []
+
+
+def _list(flags: Mapping[str, list[str]], default: str, headers: Mapping[str, str], rows: list[dict[str, str]]) -> str:
+    """engine.cli.formatter.write_list: -q, --format, or the default table (a template error raises)."""
+    from engine.cli.formatter import render
+
+    fmt = "{{.ID}}" if "--quiet" in flags else flags.get("--format", [""])[-1] or default
+    return "".join(line + "\n" for line in render(fmt, rows, headers))
+
+
+def _ps(flags: Mapping[str, list[str]], socket_path: str) -> str:
     from engine.cli.rows import CONTAINER_HEADERS, PS_TABLE, container_row
 
-    latest = "--latest" in flags
-    query = [q for q, on in (("all=1", "--all" in flags or latest), ("limit=1", latest),
-                             ("size=1", "--size" in flags)) if on]
-    entries, _ = get(socket_path, "/containers/json" + ("?" + "&".join(query) if query else ""))
+    last = flags.get("--last", ["-1"])[-1]
+    if not (last.isdecimal() or last == "-1"):
+        raise Unhandled("--last is not a plain number")
+    limit = 1 if "--latest" in flags else int(last)
+    query = [(q, "1") for q, on in (("all", "--all" in flags or limit > 0), ("size", "--size" in flags)) if on]
+    query += [("limit", str(limit))] if limit > 0 else []
+    entries, _ = get(socket_path, "/containers/json" + _query(query + _filters(flags)))
     rows = [container_row(entry, trunc="--no-trunc" not in flags) for entry in entries]
-    template = PS_TABLE + ("\t{{.Size}}" if "--size" in flags else "")
-    return _table(template, CONTAINER_HEADERS, rows, "--quiet" in flags)
+    return _list(flags, PS_TABLE + ("\t{{.Size}}" if "--size" in flags else ""), CONTAINER_HEADERS, rows)
 
 
-def _images(flags: set[str], socket_path: str) -> str:
+def _images(flags: Mapping[str, list[str]], names: list[str], socket_path: str) -> str:
     from engine.cli.rows import IMAGE_HEADERS, IMAGES_TABLE, image_rows
 
-    entries, _ = get(socket_path, "/images/json" + ("?all=1" if "--all" in flags else ""))
+    query = [("all", "1")] if "--all" in flags else []
+    query += _filters(flags, {"reference": names} if names else None)
+    entries, _ = get(socket_path, "/images/json" + _query(query))
     rows = [row for entry in entries for row in image_rows(entry, trunc="--no-trunc" not in flags)]
     template = IMAGES_TABLE.replace("{{.ID}}", "{{.Digest}}\t{{.ID}}") if "--digests" in flags else IMAGES_TABLE
-    return _table(template, IMAGE_HEADERS, rows, "--quiet" in flags)
+    return _list(flags, template, IMAGE_HEADERS, rows)
+
+
+def _inspect(flags: Mapping[str, list[str]], names: list[str], socket_path: str) -> str:
+    """engine.cli.objects.print_inspected for containers that all exist (anything else is the full path's)."""
+    from engine.cli.gojson import dumps, go_json
+
+    found = [get(socket_path, f"/containers/{name}/json")[0] for name in names]
+    fmt = flags.get("--format", [""])[-1]
+    if not fmt:
+        return go_json(dumps(found, indent=4, ensure_ascii=False)) + "\n"
+    if fmt == "json":
+        return go_json(dumps(found)) + "\n"
+    from engine.cli.gotemplate import Template
+
+    template = Template(fmt)  # a template error raises: the full path words it
+    return "".join(template.render(item) + "\n" for item in found)
+
+
+def _logs(flags: Mapping[str, list[str]], name: str, socket_path: str) -> tuple[str, str]:
+    """engine.cli.commands.containers.logs without --follow/--since/--until: the frames, as they arrive."""
+    import _socket
+
+    from engine.client.http1 import ResponseReader, encode_head
+    from engine.stdcopy import STDERR, FrameDecoder
+
+    query = [("stdout", "1"), ("stderr", "1"), ("tail", flags.get("--tail", ["all"])[-1])]
+    query += [(key, "1") for key, flag in (("timestamps", "--timestamps"), ("details", "--details")) if flag in flags]
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+        sock.sendall(encode_head("GET", f"/containers/{name}/logs" + _query(query),
+                                 [("Host", "docker"), ("User-Agent", USER_AGENT)]))
+        reader = ResponseReader(sock.recv)
+        status, headers = reader.read_head()
+        if status != 200 or not _version_ok(headers.get("api-version", "")):
+            raise Unhandled(f"status {status}")
+        framed = headers.get("content-type") != "application/vnd.docker.raw-stream"
+        decoder = FrameDecoder()
+        out, err = sys.stdout.buffer, sys.stderr.buffer
+        written = False
+        try:
+            for chunk in reader.body("GET", status, headers):
+                for channel, payload in decoder.feed(chunk) if framed else [(1, chunk)]:
+                    target = err if channel == STDERR else out
+                    target.write(payload)
+                    target.flush()
+                    written = True
+        except (OSError, ValueError) as exc:  # a broken stream: say so once, never print it again
+            if written:
+                raise Streamed(f"error reading the logs: {exc}") from exc
+            raise
+    finally:
+        sock.close()
+    return "", ""
+
+
+def _version_ok(version: str) -> bool:
+    """An `Api-Version` the full path would negotiate down to (ours or older), as major.minor."""
+    major, dot, minor = version.partition(".")
+    return bool(dot) and major.isdigit() and minor.isdigit() and (int(major), int(minor)) <= API_VERSION
 
 
 def _version(socket_path: str) -> str:

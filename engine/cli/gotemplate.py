@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+
+TYPE_CHECKING = False  # not typing's: the template engine is on the fast path (engine/cli/fast.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class TemplateError(Exception):
@@ -44,35 +47,45 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass
 class Text:
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-@dataclass
 class Action:
-    pipeline: list[list[Any]]
-    declare: list[str] = field(default_factory=list)
+    __slots__ = ("declare", "pipeline")
+
+    def __init__(self, pipeline: list[list[Any]], declare: list[str] | None = None) -> None:
+        self.pipeline = pipeline
+        self.declare = declare or []
 
 
-@dataclass
 class Block:
-    kind: str  # range | if | with
-    pipeline: list[list[Any]]
-    declare: list[str]
-    body: list[Any]
-    otherwise: list[Any] = field(default_factory=list)
+    __slots__ = ("body", "declare", "kind", "otherwise", "pipeline")
+
+    def __init__(self, kind: str, pipeline: list[list[Any]], declare: list[str], body: list[Any]) -> None:
+        self.kind = kind  # range | if | with
+        self.pipeline = pipeline
+        self.declare = declare
+        self.body = body
+        self.otherwise: list[Any] = []
 
 
-@dataclass(frozen=True)
 class Field:
-    var: str  # "" for the dot, "$" or "$name" for variables
-    names: tuple[str, ...]
+    __slots__ = ("names", "var")
+
+    def __init__(self, var: str, names: tuple[str, ...]) -> None:
+        self.var = var  # "" for the dot, "$" or "$name" for variables
+        self.names = names
 
 
-@dataclass(frozen=True)
 class Ident:
-    name: str
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def _tokens(source: str) -> list[tuple[str, str]]:

@@ -3,10 +3,11 @@ act on several names reporting each failure, ask before a prune."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from engine.cli.gojson import dumps, go_json
 
 if TYPE_CHECKING:
     from engine.cli.context import CLIContext
@@ -25,15 +26,10 @@ def print_inspected(ctx: CLIContext, found: Sequence[Any], fmt: str | None) -> N
         except TemplateError as exc:
             raise UsageError(str(exc)) from exc
     elif fmt == "json":
-        ctx.print(go_json(json.dumps(list(found), separators=(",", ":"))))
+        ctx.print(go_json(dumps(list(found))))
     else:
         # docker prints the array with 4-space indentation, even when nothing was found.
-        ctx.print(go_json(json.dumps(list(found), indent=4, ensure_ascii=False)))
-
-
-def go_json(text: str) -> str:
-    """Go's encoding/json escapes <, > and & (inside strings, the only place JSON text can hold them)."""
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        ctx.print(go_json(dumps(list(found), indent=4, ensure_ascii=False)))
 
 
 def inspect_each(ctx: CLIContext, names: Sequence[str], fetch: Callable[[str], Any], fmt: str | None) -> int:

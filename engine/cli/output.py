@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from engine.cli.listing import parse_filter_flags
 from engine.humanize import human_duration, human_size
 
 if TYPE_CHECKING:
@@ -44,18 +45,6 @@ def table(rows: Sequence[Sequence[str]], padding: int = 3) -> list[str]:
         "".join(str(cell).ljust(widths[i] + padding) if i < len(row) - 1 else str(cell) for i, cell in enumerate(row))
         for row in rows
     ]
-
-
-def parse_filter_flags(flags: Sequence[str]) -> dict[str, list[str]]:
-    from engine.cli.context import UsageError
-
-    filters: dict[str, list[str]] = {}
-    for flag in flags:
-        key, eq, value = flag.partition("=")
-        if not eq or not key:
-            raise UsageError(f"bad format of filter (expected name=value): {flag}")
-        filters.setdefault(key.strip().lower(), []).append(value)
-    return filters
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
