@@ -158,6 +158,7 @@ def test_docker_cli_over_ssh_reaches_berthd(tools: Tools, busybox: str, sshd: SS
 @pytest.mark.parametrize(("host", "home", "expected"), [
     ("bt-stranger", "", "ssh: permission denied for root@127.0.0.1:"),
     ("bt-neither", "", "has neither `berth` nor `docker` on its PATH"),
+    ("bt-no-engine", "", "exited with status 1: Cannot connect to the Berth engine at unix://"),
     ("", "empty", "is unknown (not in "),
     ("closed", "", "connection refused"),
 ])
@@ -181,3 +182,25 @@ def test_ssh_failures_are_one_line(tools: Tools, sshd: SSHServer, tmp_path: Path
     assert expected in out.stderr
     assert len(out.stderr.splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("close", [True, False])
+def test_dial_stdio_relays_the_engine_on_stdio(tools: Tools, close: bool) -> None:
+    """What the remote end of an ssh:// connection runs: stdin's EOF half-closes, the engine's EOF ends it."""
+    request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n"
+    out = subprocess.run([BERTH, "system", "dial-stdio"], env=tools.daemon.env(), input=request,
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(b"HTTP/1.1 200 ") and out.stdout.endswith(b"\r\n\r\nOK")
+
+
+def test_ssh_addresses_parse_like_dockers() -> None:
+    from engine.client import ClientError, EngineAddress
+
+    assert parse_host("ssh://me@example.org:2200/ignored/path") == EngineAddress("ssh", host="example.org", port=2200,
+                                                                                  user="me")
+    bare = parse_host("ssh://example.org")
+    assert (bare.user, bare.port, str(bare), bare.host_header) == ("", 0, "ssh://example.org", "docker")
+    for bad in ("ssh://", "ssh://me:secret@example.org", "ssh://example.org:port"):
+        with pytest.raises(ClientError):
+            parse_host(bad)
