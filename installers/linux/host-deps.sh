@@ -31,6 +31,8 @@ test_pkgs=(
   "docker-compose|Debian's compose 1.29 (docker-py 5), driven against berthd by the compose tests"
   "curl|the network tests and bench fetch published ports from inside berthd's test netns"
   "openssh-server|a private loopback sshd for the ssh:// engine-address tests (started per test, never the service)"
+  "qemu-system-x86|boots the pure cgroup-v2 test guest (installers/vm) that runs the v2 cgroup suite"
+  "kmod|depmod for the test guest's kernel modules (installers/vm/kernel.py)"
 )
 
 wanted=("${run_pkgs[@]}")
