@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.cgroups.base import Cgroup
-from engine.runtime.cgroups.cgpath import resolve
+from engine.runtime.cgroups.cgpath import resolve, v2_nesting_base
 from engine.runtime.cgroups.errors import (
     CgroupBusy,
     CgroupError,
@@ -61,7 +61,8 @@ def open_in(hierarchies: Hierarchies, cgroups_path: str | None, container_id: st
     """The container's cgroup on already-detected ``hierarchies`` (no files are touched)."""
     if hierarchies.mode == "v2":
         assert hierarchies.v2 is not None
-        paths = resolve(cgroups_path, container_id, [UNIFIED], hierarchies.own)
+        own = {UNIFIED: v2_nesting_base(hierarchies.own_path(UNIFIED))}
+        paths = resolve(cgroups_path, container_id, [UNIFIED], own)
         return V2Cgroup(hierarchies.v2, paths[UNIFIED])
     mounts = dict(hierarchies.v1)
     if hierarchies.mode == "hybrid" and hierarchies.v2 is not None:

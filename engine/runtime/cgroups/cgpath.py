@@ -6,7 +6,8 @@ Semantics follow runc (runtime-spec config-linux.md#cgroups-path):
 - relative (``a/b``), or absent (``berth/<id>``): nested under the *caller's*
   own cgroup in each hierarchy, read from /proc/self/cgroup.  In v1 the
   caller may sit in different cgroups per controller, so the result differs
-  per hierarchy;
+  per hierarchy.  On a pure v2 host the base is the *parent* of the caller's
+  cgroup (:func:`v2_nesting_base`), as runc's fs2 driver does;
 - systemd form ``slice:prefix:name``: Berth has no systemd driver, so it is
   mapped to the path systemd would give the unit, ``/<expanded slice>/
   <prefix>-<name>.scope`` (``a-b.slice`` expands to ``a.slice/a-b.slice``,
@@ -21,6 +22,7 @@ Semantics follow runc (runtime-spec config-linux.md#cgroups-path):
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 
@@ -67,6 +69,19 @@ def is_resolved_form(spec: str) -> bool:
 
 def is_systemd_form(spec: str) -> bool:
     return spec.count(":") == 2 and not is_resolved_form(spec)
+
+
+def v2_nesting_base(own_path: str) -> str:
+    """Where relative paths nest on a pure v2 host: the parent of the caller's cgroup.
+
+    The caller's own cgroup holds at least the caller, and v2's "no internal
+    processes" rule (cgroup-v2.rst) forbids enabling a domain controller in a
+    cgroup that holds processes: a container cgroup below it could never get
+    memory, cpu, io or pids.  Its parent holds none (a systemd scope or
+    service sits in a slice; PID 1 is in /init.scope, not the root), and the
+    root is exempt from the rule.  runc's fs2 defaultDirPath does the same.
+    """
+    return posixpath.dirname("/" + own_path.strip("/"))
 
 
 def resolve(spec: str | None, container_id: str, keys: Iterable[str], own: Mapping[str, str]) -> dict[str, str]:

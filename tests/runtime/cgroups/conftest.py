@@ -23,9 +23,9 @@ from engine.runtime.cgroups.base import wait_for
 from tests.fixtures import cleanup
 
 NO_V2_CONTROLLER = (
-    "no {controller} controller on the v2 hierarchy of this hybrid host: it is bound to its cgroup v1 hierarchy, "
-    "and a controller serves one hierarchy at a time, so no cgroup2 mount here can get it (the v2 root offers only "
-    "{offered}); runs on a pure-v2 host such as the Berth VM"
+    "no {controller} controller on the v2 hierarchy of this {mode} host: on a hybrid host it is bound to its "
+    "cgroup v1 hierarchy, and a controller serves one hierarchy at a time, so no cgroup2 mount here can get it "
+    "(the v2 root offers only {offered}); test_cgroup_suite_in_vm.py runs the suite on a pure-v2 QEMU guest"
 )
 
 _counter = itertools.count()
@@ -128,12 +128,12 @@ def require_controller(cg: Cgroup, controller: str) -> None:
         offered = name in f.read().split()
     if offered:
         pytest.skip(
-            f"the {name} controller could not be enabled for the test cgroup: its parent "
-            "(this test process's cgroup) holds processes (cgroup-v2 'no internal processes' rule)"
+            f"the {name} controller could not be enabled for the test cgroup: its parent holds "
+            "processes (cgroup-v2 'no internal processes' rule)"
         )
     with open(os.path.join(cg.mount.mountpoint, "cgroup.controllers")) as f:
         on_root = " ".join(f.read().split()) or "nothing"
-    pytest.skip(NO_V2_CONTROLLER.format(controller=name, offered=on_root))
+    pytest.skip(NO_V2_CONTROLLER.format(controller=name, mode=detect().mode, offered=on_root))
 
 
 def _emptied(cg: Cgroup) -> Callable[[], bool]:

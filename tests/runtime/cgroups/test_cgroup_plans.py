@@ -7,11 +7,13 @@ import struct
 
 import pytest
 
+from engine.runtime.cgroups import Hierarchies, open_in
 from engine.runtime.cgroups.cgpath import expand_slice, format_resolved, resolve, systemd_to_path
 from engine.runtime.cgroups.devices import parse_rule, parse_rules
 from engine.runtime.cgroups.devices_bpf import build_program
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.cgroups.fsio import parse_flat_keyed, parse_limit
+from engine.runtime.cgroups.hierarchy import CgroupMount
 from engine.runtime.cgroups.resources import FileWrite
 from engine.runtime.cgroups.resources_v1 import plan_v1
 from engine.runtime.cgroups.resources_v2 import cpu_weight_from_shares, io_weight_from_blkio, plan_v2
@@ -293,6 +295,16 @@ def test_relative_path_nests_under_the_callers_cgroup_per_hierarchy() -> None:
         "cpu": "/berth/c1",
         "": "/user.slice/session-1.scope/berth/c1",
     }
+
+
+def test_v2_relative_paths_nest_under_the_parent_of_the_callers_cgroup() -> None:
+    # The caller's own cgroup holds the caller: v2 could enable no controller below it (runc's fs2 rule).
+    mount = CgroupMount("/sys/fs/cgroup", "/", 2, frozenset())
+    service = Hierarchies(mode="v2", v2=mount, own={"": "/system.slice/berthd.service"})
+    assert open_in(service, "berth/c1", "c1").path == "/system.slice/berth/c1"
+    assert open_in(service, "/abs/c1", "c1").path == "/abs/c1"  # absolute paths are not affected
+    at_root = Hierarchies(mode="v2", v2=mount, own={"": "/"})  # the root is exempt from the rule
+    assert open_in(at_root, None, "c2").path == "/berth/c2"
 
 
 def test_no_path_means_berth_slash_id() -> None:

@@ -26,6 +26,8 @@ from engine.runtime.cgroups import (
     open_in,
 )
 from engine.runtime.cgroups.base import wait_for
+from engine.runtime.cgroups.hierarchy import parse_proc_cgroup
+from engine.runtime.cgroups.resources_v2 import cpu_weight_from_shares, io_weight_from_blkio
 from tests.runtime.cgroups.conftest import BUSY_LOOP, CgroupMaker, require_controller, v2_only
 
 pytestmark = pytest.mark.needs_root
@@ -128,6 +130,31 @@ def test_stored_path_reopens_the_same_directories(cgroups: CgroupMaker, hierarch
     again = open_in(h, cg.path, "other-id")
     assert type(again) is type(cg)
     assert again.directories() == cg.directories()
+
+
+def test_nesting_under_a_caller_that_holds_processes(cgroups: CgroupMaker, hierarchies: Hierarchies) -> None:
+    # What a runtime run from a shell, a systemd service or the guest's /init.scope meets: its own
+    # cgroup holds processes.  v2 forbids enabling controllers there ("no internal processes"), so
+    # the container cgroup goes beside it, under its parent (runc's fs2 does the same); v1 nests inside.
+    caller = cgroups("caller")
+    resident = cgroups.spawn("print('in', flush=True); sys.stdin.readline()")
+    caller.add_process(resident.pid)
+    h = hierarchies if isinstance(caller, V1Cgroup) else v2_only(hierarchies)
+    seen_from_caller = Hierarchies(mode=h.mode, v1=h.v1, v2=h.v2, own=parse_proc_cgroup(proc_cgroups(resident.pid)))
+    cg = open_in(seen_from_caller, f"{cgroups.run_tag}-nested", "unused")
+    cgroups.made.append(cg)
+    cg.create()
+    for key, directory in cg.directories().items():
+        parent = os.path.dirname(directory)
+        if isinstance(cg, V2Cgroup):
+            assert parent == os.path.dirname(caller.directories()[key])
+        else:
+            assert parent == caller.directories()[key]
+    require_controller(cg, "pids")
+    cg.set_resources({"pids": {"limit": 7}})
+    assert cg.stats().pids_limit == 7
+    resident.go()
+    assert resident.result() == "in"
 
 
 def test_operations_on_a_missing_cgroup_say_so(cgroups: CgroupMaker) -> None:
@@ -328,6 +355,36 @@ def test_cpu_quota_is_written_and_throttling_is_reported(cgroups: CgroupMaker) -
     assert 0 < st.throttled_periods <= st.throttling_periods
     assert st.throttled_time_ns is not None and st.throttled_time_ns > 0
     assert st.cpu_total_ns is not None and st.cpu_total_ns > 0
+
+
+def test_cpu_weight_is_converted_from_shares(cgroups: CgroupMaker) -> None:
+    cg = cgroups()
+    require_controller(cg, "cpu")
+    cg.set_resources({"cpu": {"shares": 512}})
+    if isinstance(cg, V1Cgroup):
+        assert read_file(cg.dirs["cpu"], "cpu.shares") == "512"
+    else:
+        assert isinstance(cg, V2Cgroup)
+        assert read_file(cg.dir, "cpu.weight") == str(cpu_weight_from_shares(512)) == "20"
+
+
+def test_io_weight_is_converted_from_blkio_weight(cgroups: CgroupMaker) -> None:
+    # The file that exists wins, in the manager's order: BFQ takes the blkio value as is; without
+    # BFQ, v2's io.weight (the iocost policy) takes the converted one.
+    cg = cgroups()
+    require_controller(cg, "blkio")
+    if isinstance(cg, V1Cgroup):
+        directory, candidates = cg.dirs["blkio"], [("blkio.weight", "500"), ("blkio.bfq.weight", "500")]
+    else:
+        assert isinstance(cg, V2Cgroup)
+        directory = cg.dir
+        candidates = [("io.bfq.weight", "default 500"), ("io.weight", f"default {io_weight_from_blkio(500)}")]
+    present = [(name, value) for name, value in candidates if os.path.exists(os.path.join(directory, name))]
+    if not present:
+        pytest.skip(f"no I/O weight file in {directory}: the kernel has neither BFQ nor a weight policy here")
+    cg.set_resources({"blockIO": {"weight": 500}})
+    name, expected = present[0]
+    assert read_file(directory, name).splitlines()[0] == expected
 
 
 def test_stats_are_populated_for_a_running_process(cgroups: CgroupMaker) -> None:
