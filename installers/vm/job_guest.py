@@ -1,0 +1,107 @@
+"""Run one command in a throwaway QEMU guest that sees the host's files read-only.
+
+The guest is Debian's generic kernel plus the initramfs of initramfs.py; its
+root is the host's ``/`` over 9p, read-only, with tmpfs on /tmp and /run and a
+pure cgroup2 hierarchy (guest_init.sh).  The command is written as ``job.sh``
+into a per-run job directory, shared read-write; the guest writes the
+command's exit status there (``exit-status``) and anything else the command
+puts in ``/run/berth-job`` (a junit XML report, say).  The command's output
+goes to the serial console, kept in ``console.log`` in the job directory.
+
+The seed of the VM image recipe: the same kernel and share layout, with a
+disk image instead of the host's root, is what the Berth VM will boot.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from installers.vm import initramfs, kernel
+from vmbackend import qemu
+
+#: Where the job share is mounted in the guest (guest_init.sh's $JOB).
+GUEST_JOB_DIR = "/run/berth-job"
+#: Host paths the guest covers with its own tmpfs: a checkout there would be invisible.
+GUEST_TMPFS = ("/tmp", "/run")
+KERNEL_ARGS = "console=ttyS0 panic=-1 quiet"
+
+_READY = re.compile(r"^BERTH-GUEST-READY (\d+\.\d+)", re.MULTILINE)
+_EXIT = re.compile(r"^BERTH-GUEST-EXIT (\d+) (\d+\.\d+)", re.MULTILINE)
+_FAIL = re.compile(r"^BERTH-GUEST-FAIL (.*)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class GuestBoot:
+    kernel: kernel.GuestKernel
+    initrd: Path
+
+
+@dataclass(frozen=True)
+class JobResult:
+    exit_status: int | None  # None: the guest never reported one (see console)
+    console: str
+    boot_s: float | None  # guest uptime when the job started (kernel + initramfs + mounts)
+    job_s: float | None  # guest uptime spent in the job
+    qemu_s: float  # wall time of the QEMU process, host side
+    failure: str | None  # guest_init.sh's BERTH-GUEST-FAIL reason
+
+
+def prepare(cache_dir: Path, work_dir: Path) -> GuestBoot:
+    """The kernel (cached in ``cache_dir``, fetched with apt when missing) and a fresh initramfs."""
+    guest_kernel = kernel.fetch(cache_dir)
+    return GuestBoot(guest_kernel, initramfs.build(guest_kernel, work_dir / "initrd.img"))
+
+
+def job_script(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    lines = ["set -u", "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+    lines += [f"cd {shlex.quote(str(cwd))}", f"exec {shlex.join(argv)}"]
+    return "\n".join(lines) + "\n"
+
+
+def check_visible(path: Path) -> None:
+    """Refuse paths the guest cannot see: its tmpfs hides the host's /tmp and /run."""
+    resolved = path.resolve()
+    for hidden in GUEST_TMPFS:
+        if resolved.is_relative_to(hidden):
+            raise qemu.QemuError(f"{resolved} is under {hidden}, which the guest covers with its own tmpfs")
+
+
+def run_job(
+    boot: GuestBoot,
+    job_dir: Path,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    memory_mib: int = 1024,
+    cpus: int = 2,
+) -> JobResult:
+    """Boot the guest, run ``argv`` in ``cwd`` as root, power off; QEMU is killed past ``timeout``."""
+    check_visible(cwd)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "job.sh").write_text(job_script(argv, cwd, env))
+    console = job_dir / "console.log"
+    spec = qemu.DirectBoot(
+        kernel=boot.kernel.vmlinuz,
+        initrd=boot.initrd,
+        append=KERNEL_ARGS,
+        serial_log=console,
+        accel=qemu.probe_accelerator(),
+        memory_mib=memory_mib,
+        cpus=cpus,
+        shares=(qemu.Share(Path("/"), "hostroot"), qemu.Share(job_dir, "job", readonly=False)),
+    )
+    finished = qemu.run(qemu.command_line(spec, qemu.qemu_binary()), timeout, job_dir / "qemu.log")
+    text = console.read_text(errors="replace") if console.exists() else ""
+    status_file = job_dir / "exit-status"
+    status = int(status_file.read_text()) if status_file.exists() else None
+    ready, done, failed = _READY.search(text), _EXIT.search(text), _FAIL.search(text)
+    boot_s = float(ready.group(1)) if ready else None
+    job_s = float(done.group(2)) - boot_s if done and boot_s is not None else None
+    return JobResult(status, text, boot_s, job_s, finished.seconds, failed.group(1) if failed else None)
