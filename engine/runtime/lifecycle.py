@@ -156,6 +156,16 @@ def _kill_everything(record: ContainerRecord, cgroup: CgroupHandle | None) -> No
 
 def destroy_cgroup(container_id: str, cgroup: CgroupHandle) -> None:
     """Remove the cgroup once SIGKILLed tasks have left it (exit is asynchronous; runc retries rmdir too)."""
+    from .cgroups.errors import CgroupBusy  # a handle exists, so the cgroup manager does
+
+    try:
+        cgroup.destroy()  # the usual case, a container that has exited: one listing of its tasks, not two
+        return
+    except CgroupBusy:
+        pass
+    except Exception as exc:
+        log.warning("cannot remove cgroup of %s: %s", container_id, exc)
+        return
     deadline = time.monotonic() + CGROUP_EMPTY_TIMEOUT_S
     delay = 0.001
     while time.monotonic() < deadline:

@@ -155,38 +155,36 @@ def mount_cgroupfs(dest: str, options: MountOptions) -> None:
     the container's own cgroup as its root (cgroup_namespaces(7)).
     """
     flags = options.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
-    if _is_cgroup2("/sys/fs/cgroup"):
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        mountinfo = [line.split() for line in f]  # read once for both questions below
+    if _is_cgroup2(mountinfo, "/sys/fs/cgroup"):
         sc.mount("cgroup2", dest, "cgroup2", flags)
         return
     # Like runc 1.1 (mountCgroupV1): a writable tmpfs holding one read-only (if asked)
     # mount per host v1 hierarchy, in the host's order; the hybrid unified mount is left out.
     sc.mount("tmpfs", dest, "tmpfs", flags & ~sc.MS_RDONLY, "mode=755")
-    for mountpoint, superopts in _host_v1_hierarchies():
+    for mountpoint, superopts in _host_v1_hierarchies(mountinfo):
         sub = os.path.join(dest, os.path.basename(mountpoint))
         os.makedirs(sub, exist_ok=True)
         data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
         sc.mount("cgroup", sub, "cgroup", flags, data)
 
 
-def _host_v1_hierarchies() -> list[tuple[str, str]]:
+def _host_v1_hierarchies(mountinfo: list[list[str]]) -> list[tuple[str, str]]:
     found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            if fields[sep + 1] == "cgroup" and os.path.dirname(fields[4]) == "/sys/fs/cgroup":
-                found.append((fields[4], fields[sep + 3]))
+    for fields in mountinfo:
+        sep = fields.index("-")
+        if fields[sep + 1] == "cgroup" and os.path.dirname(fields[4]) == "/sys/fs/cgroup":
+            found.append((fields[4], fields[sep + 3]))
     return found
 
 
-def _is_cgroup2(path: str) -> bool:
-    # statfs f_type is not exposed by os.statvfs; /proc/self/mountinfo is.
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4] == path:
-                sep = fields.index("-")
-                return fields[sep + 1] == "cgroup2"
+def _is_cgroup2(mountinfo: list[list[str]], path: str) -> bool:
+    # statfs f_type is not exposed by os.statvfs; /proc/self/mountinfo (split in fields) is.
+    for fields in mountinfo:
+        if fields[4] == path:
+            sep = fields.index("-")
+            return fields[sep + 1] == "cgroup2"
     return False
 
 
