@@ -7,16 +7,20 @@ Global flags and messages follow runc (main.go): --root (state directory),
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..helpformat import QuickArgumentParser
+from . import fastargs
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
+
+if TYPE_CHECKING:  # argparse is imported by build_parser: the plain lifecycle calls never need it
+    import argparse
+    import types
 
 log = logging.getLogger("engine.runtime")
 
@@ -74,6 +78,8 @@ def _verb_module(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    from ..helpformat import QuickArgumentParser
+
     parser = QuickArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="root directory for storage of container state")
     parser.add_argument("--log", default=None, help="set the log file to write runtime logs to")
@@ -90,7 +96,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(args: argparse.Namespace) -> None:
+def _setup_logging(args: argparse.Namespace | types.SimpleNamespace) -> None:
     formatter: logging.Formatter = _JSONFormatter() if args.log_format == "json" else _TextFormatter()
     handlers: list[logging.Handler] = []
     stderr = logging.StreamHandler(sys.stderr)
@@ -109,8 +115,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args: argparse.Namespace | types.SimpleNamespace | None = fastargs.parse(argv)
+    if args is None:
+        args = build_parser(argv).parse_args(argv)
     _setup_logging(args)
     store = StateStore(args.root)
     try:

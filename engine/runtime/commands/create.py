@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,8 @@ from ..state import StateStore
 # The container machinery is imported by the handlers, not here: `berth-runtime state`
 # or `list` should not pay for it (CLI start-up time is most of a verb's cost).
 if TYPE_CHECKING:
+    import argparse
+
     from ..create import CreateOptions
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ContainerNotFound
 from ..lifecycle import delete_container
 from ..state import StateStore
+
+if TYPE_CHECKING:  # argparse only for annotations: fastargs.py calls these without it
+    import argparse
 
 
 def register(sub: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..lifecycle import start_container
 from ..state import StateStore
+
+if TYPE_CHECKING:  # argparse only for annotations: fastargs.py calls these without it
+    import argparse
 
 
 def register(sub: Any) -> None:

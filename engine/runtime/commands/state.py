@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..state import StateStore
 from ..status import container_status, oci_state
+
+if TYPE_CHECKING:  # argparse only for annotations: fastargs.py calls these without it
+    import argparse
 
 
 def register(sub: Any) -> None:
