@@ -196,16 +196,18 @@ class HealthMonitor:
                                                         "AttachStderr": True, "Tty": False})
         except ContainerError as exc:
             return ProbeResult(start, rfc3339_nano(time.time_ns()), -1, str(exc))
+        pidfd: int | None = None
         try:
             shim = await self.execs.spawn(instance, with_stdin=False)
+            pidfd = probe_pidfd(instance.pid, self.containers.store.get(container_id).state.pid)
             relay = asyncio.ensure_future(self.execs.relay(instance, shim, None, capture=output,
                                                                 capture_limit=MAX_OUTPUT_LEN))
             try:
                 await asyncio.wait_for(asyncio.shield(relay), config.timeout)
             except TimeoutError:
-                if instance.pid:
+                if pidfd is not None:  # the probe itself, never a process that got its number later
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(instance.pid, signal.SIGKILL)
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(relay, 5)
                 return ProbeResult(start, rfc3339_nano(time.time_ns()), -1,
@@ -214,6 +216,8 @@ class HealthMonitor:
         except Exception as exc:  # the exec could not start: a failed probe, with the reason as output
             return ProbeResult(start, rfc3339_nano(time.time_ns()), -1, str(exc))
         finally:
+            if pidfd is not None:
+                os.close(pidfd)
             self.execs.instances.pop(instance.id, None)  # probes are not listed in ExecIDs, like moby's
         text = bytes(output[:MAX_OUTPUT_LEN]).decode(errors="replace")
         return ProbeResult(start, rfc3339_nano(time.time_ns()), exit_code, text)
@@ -239,6 +243,31 @@ class HealthMonitor:
         self.containers.store.save(record)
         if health["Status"] != old_status:
             self.containers.publish_event(record, f"health_status: {health['Status']}")
+
+
+def probe_pidfd(pid: int, init_pid: int) -> int | None:
+    """A pidfd for the probe process ``pid``, taken as it starts: the timeout's kill goes through it, so
+    a probe that ended (and was reaped by its shim) meanwhile cannot make us kill whoever reuses its pid.
+
+    The number names the probe only if it is in the container's pid namespace; that is read while the
+    pidfd shows its process alive (a signal 0 through it afterwards), so /proc/<pid> was that process.
+    None when the probe is already gone or the number names something else: nothing to kill then.
+    """
+    if pid <= 0 or init_pid <= 0:
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+    try:
+        ours = os.stat(f"/proc/{pid}/ns/pid").st_ino == os.stat(f"/proc/{init_pid}/ns/pid").st_ino
+        signal.pidfd_send_signal(pidfd, 0)
+    except OSError:
+        ours = False
+    if not ours:
+        os.close(pidfd)
+        return None
+    return pidfd
 
 
 def _duration(seconds: float) -> str:

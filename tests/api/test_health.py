@@ -165,7 +165,9 @@ def test_failures_in_the_start_period_do_not_count(engine: RunningDaemon) -> Non
 
 def test_a_probe_past_its_timeout_fails(engine: RunningDaemon) -> None:
     try:
-        assert docker_cli(engine, "run", "-d", "--name", "stuck", "--health-cmd", "sleep 30",
+        # Each probe notes its pid (in the container's namespace), then becomes the sleep that outlasts it.
+        assert docker_cli(engine, "run", "-d", "--name", "stuck", "--health-cmd",
+                          "echo $$ >> /tmp/probes; exec sleep 3000",
                           "--health-interval", "1s", "--health-timeout", "1s", "--health-retries", "1",
                           "busybox", "sleep", "300").returncode == 0
         _wait_for(lambda: _status(engine, "stuck") == "unhealthy", "the timed-out probe to count as a failure")
@@ -173,9 +175,18 @@ def test_a_probe_past_its_timeout_fails(engine: RunningDaemon) -> None:
         assert health is not None
         entry = health["Log"][0]
         assert (entry["ExitCode"], entry["Output"]) == (-1, "Health check exceeded timeout (1s)")
+        # The first probe was killed (through the pidfd taken as it started): its process is gone.
+        first = docker_cli(engine, "exec", "stuck", "head", "-n1", "/tmp/probes").stdout.strip()
+        assert first.isdigit(), first
+
+        def first_probe_alive() -> bool:
+            state = docker_cli(engine, "exec", "stuck", "sh", "-c", f"cut -d' ' -f3 /proc/{first}/stat 2>/dev/null")
+            return state.stdout.strip() not in ("", "Z")
+
+        _wait_for(lambda: not first_probe_alive(), "the timed-out probe to be killed")
         _wait_for(lambda: len((_health(engine, "stuck") or {})["Log"]) >= 3, "three timed-out probes")
         # Each timed-out probe was killed, not left behind: at most the one running now is there.
-        assert docker_cli(engine, "top", "stuck").stdout.count("sleep 30") <= 1
+        assert docker_cli(engine, "top", "stuck").stdout.count("sleep 3000") <= 1
     finally:
         docker_cli(engine, "rm", "-f", "stuck")
 
