@@ -101,7 +101,10 @@ class JSONLogWriter:
             self._size += len(record)
 
     def _rotate(self) -> None:
+        # -1 until reopened: a failed rotation (its dir removed) must not leave a number that a
+        # process supervising other containers (the shim host) reuses for their fds.
         os.close(self._fd)
+        self._fd = -1
         keep = self.options.max_file
         if keep > 1:
             for n in range(keep - 1, 0, -1):
@@ -118,7 +121,10 @@ class JSONLogWriter:
         self._size = 0
 
     def close(self) -> None:
-        os.close(self._fd)
+        """Idempotent: the fd number is never closed twice (it may belong to someone else by then)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 @dataclass(frozen=True)

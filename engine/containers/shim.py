@@ -1,11 +1,14 @@
-"""The per-container supervisor: Berth's containerd-shim / conmon.
+"""The per-container supervisor logic: Berth's containerd-shim / conmon.
 
-berthd starts one per running container.  It creates the container through
-the OCI runtime library (in its own single-threaded process: the runtime
-forks and unshares), holds the container's stdio, writes the json-file log,
-relays attach streams, and records the exit status.  It runs in its own
-session, so the container outlives a daemon restart: the daemon reconnects
-to `shim.sock`, or reads `exit.json` if the container ended meanwhile.
+A `Shim` supervises one container.  It creates the container through the
+OCI runtime library (in a single-threaded process: the runtime forks and
+unshares), holds the container's stdio, writes the json-file log, relays
+attach streams, and records the exit status.  Several `Shim`s can share one
+event loop and one `Reaper` (engine/containers/shim_host.py runs many
+containers in one process); `run()` below is the one-container process
+berthd falls back to.  Either way the process runs in its own session, so
+the container outlives a daemon restart: the daemon reconnects to
+`shim.sock`, or reads `exit.json` if the container ended meanwhile.
 
 Protocol on `shim.sock`: each connection sends one JSON line.
 - `{"op": "attach", "stdin": bool}`: answered `{"ok": true}`, then the
@@ -81,6 +84,17 @@ def read_exit_record(workdir: Path) -> ExitRecord | None:
                       str(raw.get("Error", "")))
 
 
+def read_report(read_fd: int) -> dict[str, Any] | None:
+    """The one JSON line a starting shim (or shim host) writes on its report pipe; None if it died first."""
+    with os.fdopen(read_fd, "rb") as report:
+        line = report.readline()
+    try:
+        ready: dict[str, Any] = json.loads(line)
+    except ValueError:
+        return None
+    return ready
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -135,6 +149,31 @@ def _in_child(create: Any) -> Created:
     return Created(int(reply["pid"]), reply.get("cgroup_path"))
 
 
+class Reaper:
+    """The process's one SIGCHLD handler: reaps every exited child and hands each to the shim it
+    belongs to (its container's init, or one of its execs).  A child nobody claims is just reaped."""
+
+    def __init__(self) -> None:
+        self.shims: set[Shim] = set()
+
+    def reap(self) -> None:
+        from engine.runtime.procinfo import reap_exited
+
+        for pid, code in reap_exited():
+            for shim in list(self.shims):
+                try:
+                    if shim.child_exited(pid, code):
+                        break
+                except Exception:  # one container's fault is logged, the others' exits still land
+                    log.exception("container %s: handling the exit of pid %d failed", shim.config.container_id,
+                                  pid)
+
+
+def ignore_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, lambda: None)  # the containers, not their supervisor, decide when to stop
+
+
 @dataclass
 class ContainerStdio:
     """The shim's ends of the container's stdio, and what the init inherits."""
@@ -146,8 +185,9 @@ class ContainerStdio:
 
 
 class Shim:
-    def __init__(self, config: ShimConfig) -> None:
+    def __init__(self, config: ShimConfig, reaper: Reaper) -> None:
         self.config = config
+        self.reaper = reaper
         self.stdio = ContainerStdio()
         self.init_pid = 0
         self.cgroup_path: str | None = None
@@ -162,6 +202,8 @@ class Shim:
         self.exec_masters: dict[int, int] = {}  # exec pid -> its pty master, for resize
         self.clients: set[asyncio.Task[None]] = set()
         self.listener: socket.socket | None = None
+        self.log_failed = False  # the json-file log could not be written: said once, output still relayed
+        reaper.shims.add(self)
 
     def listen(self) -> None:
         """Bind shim.sock before reporting `created`, so the daemon can connect at once."""
@@ -214,11 +256,12 @@ class Shim:
                 os.set_blocking(fd, False)
 
     # ------------------------------------------------------------ serving (asyncio, still one thread)
+    def reap(self) -> None:
+        self.reaper.reap()
+
     async def serve(self) -> None:
+        """Relay and serve until the container ended and its exit is recorded (SIGCHLD goes to the reaper)."""
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGCHLD, self._reap)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, lambda: None)  # the container, not the shim, decides when to stop
         outputs = [(self.stdio.master, "stdout")] if self.stdio.master is not None else [
             (self.stdio.stdout_r, "stdout"), (self.stdio.stderr_r, "stderr")]
         for fd, stream in outputs:
@@ -227,17 +270,35 @@ class Shim:
             loop.add_reader(fd, self._on_output, fd, stream)
         assert self.listener is not None
         server = await asyncio.start_unix_server(self._on_client, sock=self.listener)
-        self._reap()  # the init may have died before the handler existed
-        await self.exited.wait()
-        await self.outputs_done.wait()
-        self._finish()
-        self.finished.set()
-        # Let in-flight `wait` replies and attach streams finish before the process ends.
-        if self.clients:
-            await asyncio.wait(self.clients, timeout=10)
-        server.close()
-        with contextlib.suppress(FileNotFoundError):
-            (self.config.workdir / SHIM_SOCKET).unlink()
+        try:
+            self.reap()  # the init may have died before the handler existed
+            await self.exited.wait()
+            await self.outputs_done.wait()
+            self._finish()
+            self.finished.set()
+            # Let in-flight `wait` replies and attach streams finish before the process ends.
+            if self.clients:
+                await asyncio.wait(self.clients, timeout=10)
+        finally:
+            server.close()
+            with contextlib.suppress(FileNotFoundError):
+                (self.config.workdir / SHIM_SOCKET).unlink()
+            self.release()
+
+    def release(self) -> None:
+        """Give back what this container holds in a process that outlives it (a shim host)."""
+        self.reaper.shims.discard(self)
+        loop = asyncio.get_running_loop()
+        for fd in (self.stdio.stdout_r, self.stdio.stderr_r, self.stdio.master, self.stdio.stdin_w):
+            if fd is not None:
+                loop.remove_reader(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.stdio = ContainerStdio()
+        if self.listener is not None:
+            self.listener.close()
+        with contextlib.suppress(Exception):
+            self.writer.close()
 
     def _on_output(self, fd: int, stream: str) -> None:
         try:
@@ -249,11 +310,22 @@ class Shim:
         if not data:
             asyncio.get_running_loop().remove_reader(fd)
             os.close(fd)
+            if fd == self.stdio.master:
+                self.stdio.master = None
+            elif fd == self.stdio.stdout_r:
+                self.stdio.stdout_r = None
+            elif fd == self.stdio.stderr_r:
+                self.stdio.stderr_r = None
             self.open_outputs -= 1
             if self.open_outputs == 0:
                 self.outputs_done.set()
             return
-        self.writer.write(stream, data)
+        if not self.log_failed:
+            try:
+                self.writer.write(stream, data)
+            except Exception:  # e.g. its log dir removed, a full disk: attach streams still get the output
+                log.exception("container %s: cannot write its log; output is still relayed", self.config.container_id)
+                self.log_failed = True
         frame = encode_frame(STDOUT if stream == "stdout" else STDERR, data)
         for writer in list(self.attached):
             if writer.is_closing():
@@ -261,18 +333,19 @@ class Shim:
                 continue
             writer.write(frame)
 
-    def _reap(self) -> None:
-        from engine.runtime.procinfo import reap_exited
-
-        for pid, code in reap_exited():
-            if pid in self.exec_exits:
-                future = self.exec_exits.pop(pid)
-                if not future.done():
-                    future.set_result(code)
-            elif pid == self.init_pid and self.exit is None:
-                self.exit = ExitRecord(code, rfc3339_nano(time.time_ns()), oom_killed=self._oom_killed())
-                log.info("container %s exited with %d", self.config.container_id, self.exit.exit_code)
-                self.exited.set()
+    def child_exited(self, pid: int, code: int) -> bool:
+        """The reaper reaped `pid`: record it if it is ours (True), else leave it to the next shim."""
+        if pid in self.exec_exits:
+            future = self.exec_exits.pop(pid)
+            if not future.done():
+                future.set_result(code)
+            return True
+        if pid == self.init_pid and self.exit is None:
+            self.exit = ExitRecord(code, rfc3339_nano(time.time_ns()), oom_killed=self._oom_killed())
+            log.info("container %s exited with %d", self.config.container_id, self.exit.exit_code)
+            self.exited.set()
+            return True
+        return False
 
     def _oom_killed(self) -> bool:
         if not self.cgroup_path:
@@ -326,7 +399,9 @@ class Shim:
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, ValueError) as exc:
-            log.info("shim client error: %s", exc)
+            log.info("container %s: shim client error: %s", self.config.container_id, exc)
+        except Exception:  # a fault in one request is this request's, not the process's
+            log.exception("container %s: shim request failed", self.config.container_id)
         finally:
             self.clients.discard(task)
             if writer not in self.attached:
@@ -435,7 +510,7 @@ class ExecSession:
         self.shim.exec_exits[pid] = exited
         if self.master is not None:
             self.shim.exec_masters[pid] = self.master
-        self.shim._reap()  # it may be gone already
+        self.shim.reap()  # it may be gone already
         self.writer.write(json.dumps({"ok": True, "pid": pid}).encode() + b"\n")
         await self.writer.drain()
         outputs_done = asyncio.Event()
@@ -517,7 +592,7 @@ def parse_args(argv: list[str]) -> ShimConfig:
     p.add_argument("--tty", action="store_true")
     p.add_argument("--open-stdin", action="store_true")
     p.add_argument("--stdin-once", action="store_true")
-    p.add_argument("--report-fd", type=int, required=True)
+    p.add_argument("--report-fd", type=int, default=-1)  # -1: adopted by a shim host, which answers itself
     a = p.parse_args(argv)
     return ShimConfig(a.runtime_root, a.id, a.bundle, a.workdir, a.log_path, json.loads(a.log_opts), a.tty,
                       a.open_stdin, a.stdin_once, a.report_fd)
@@ -537,7 +612,7 @@ def run(config: ShimConfig) -> int:
         os.setsid()  # our own session: a daemon restart (or its terminal closing) must not reach us
     become_subreaper()
     report = os.fdopen(config.report_fd, "wb")
-    shim = Shim(config)
+    shim = Shim(config, Reaper())
     try:
         shim.listen()
         shim.create()
@@ -548,8 +623,15 @@ def run(config: ShimConfig) -> int:
         return 1
     report.write(json.dumps({"pid": shim.init_pid, "shim_pid": os.getpid()}).encode() + b"\n")
     report.close()
-    asyncio.run(shim.serve())
+    asyncio.run(_serve_alone(shim))
     return 0
+
+
+async def _serve_alone(shim: Shim) -> None:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGCHLD, shim.reap)
+    ignore_stop_signals(loop)
+    await shim.serve()
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ berthd, exactly like a shim started by exec.  The zygote exits when berthd
 does (EOF on its stdin); the shims keep running.
 
 Protocol on the SOCK_SEQPACKET socket: one JSON message
-`{"argv": [shim arguments]}` with two fds (SCM_RIGHTS): the shim's report
-pipe (passed as `--report-fd`) and its stderr.  Answer: `{"ok": true,
+`{"argv": [shim arguments]}` (or `{"host": [shim host arguments]}` for a
+shared shim host, engine/containers/shim_host.py) with two fds (SCM_RIGHTS):
+the report pipe (passed as `--report-fd`) and its stderr.  Answer: `{"ok": true,
 "pid": <the intermediate child's pid>}` or `{"ok": false, "message": ...}`;
 the shim itself reports on the pipe, as it does when exec'd.
 """
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.containers.shim import ShimConfig
+    from collections.abc import Callable
 
 log = logging.getLogger("berth-zygote")
 
@@ -53,6 +54,7 @@ def _preload() -> None:
     import asyncio.unix_events  # noqa: F401
 
     import engine.containers.shim
+    import engine.containers.shim_host
     import engine.runtime.cgroups
     import engine.runtime.create
     import engine.runtime.exec
@@ -99,12 +101,10 @@ def _warm_up() -> None:
         asyncio.run(serve_once(os.path.join(tmp, "s")))
 
 
-def _run_shim(config: ShimConfig, title: list[str], report_fd: int, stderr_fd: int) -> None:
-    """In the grandchild: become the shim for `config`.  Never returns."""
+def _run_shim(target: Callable[[int], int], title: list[str], report_fd: int, stderr_fd: int) -> None:
+    """In the grandchild: become the shim (or shim host) `target` runs, given its report fd.  Never returns."""
     code = 1
     try:
-        from engine.containers import shim
-
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
@@ -117,8 +117,7 @@ def _run_shim(config: ShimConfig, title: list[str], report_fd: int, stderr_fd: i
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in any Python process
         logging.root.handlers.clear()  # the shim configures its own log file
         _set_title(title)
-        config.report_fd = report
-        code = shim.run(config)
+        code = target(report)
     except BaseException:  # the shim's own errors are logged by it; this is the last resort
         with contextlib.suppress(Exception):
             import traceback
@@ -130,13 +129,20 @@ def _run_shim(config: ShimConfig, title: list[str], report_fd: int, stderr_fd: i
         os._exit(code)
 
 
-def _parse(argv: list[str]) -> ShimConfig:
-    from engine.containers.shim import parse_args
+def _parse(argv: list[str], host: bool) -> Callable[[int], int]:
+    """What the forked process runs, given its report fd; argv parsed here, before the fork."""
+    from dataclasses import replace
+
+    from engine.containers import shim, shim_host
 
     try:
-        return parse_args(argv)
+        if host:
+            args = shim_host.parse_host_args(argv)
+            return lambda report: shim_host.run(args.socket, args.max_containers, report)
+        config = shim.parse_args(argv)
     except SystemExit:  # argparse's way to refuse; the zygote lives on
         raise ValueError(f"bad shim arguments: {argv}") from None
+    return lambda report: shim.run(replace(config, report_fd=report))
 
 
 def _set_title(argv: list[str]) -> None:
@@ -184,12 +190,15 @@ class Zygote:
             return
         try:
             request = json.loads(raw or b"{}")
-            if len(fds) != _FDS or not isinstance(request.get("argv"), list):
-                raise ValueError("want argv and two fds (report pipe, stderr)")
-            argv = [str(a) for a in request["argv"]]
+            host = "host" in request
+            argv = request.get("host" if host else "argv")
+            if len(fds) != _FDS or not isinstance(argv, list):
+                raise ValueError("want argv (or host) and two fds (report pipe, stderr)")
+            argv = [str(a) for a in argv]
             # Parsed before the fork: argparse's work (~1 MiB of touched pages) is not redone in each shim.
-            config = _parse(argv)
-            pid = self._fork(listener, conn, config, ["berth-shim", *argv], fds[0], fds[1])
+            target = _parse(argv, host)
+            title = ["berth-shim-host" if host else "berth-shim", *argv]
+            pid = self._fork(listener, conn, target, title, fds[0], fds[1])
             reply: dict[str, object] = {"ok": True, "pid": pid}
         except (OSError, ValueError) as exc:
             reply = {"ok": False, "message": str(exc)}
@@ -199,7 +208,7 @@ class Zygote:
         with contextlib.suppress(OSError):
             conn.send(json.dumps(reply).encode())
 
-    def _fork(self, listener: socket.socket, conn: socket.socket, config: ShimConfig, title: list[str],
+    def _fork(self, listener: socket.socket, conn: socket.socket, target: Callable[[int], int], title: list[str],
               report_fd: int, stderr_fd: int) -> int:
         pid = os.fork()
         if pid == 0:  # the intermediate child: a new session, one more fork, gone
@@ -208,7 +217,7 @@ class Zygote:
                 conn.close()
                 os.setsid()
                 if os.fork() == 0:
-                    _run_shim(config, title, report_fd, stderr_fd)
+                    _run_shim(target, title, report_fd, stderr_fd)
             finally:
                 os._exit(0)
         _, status = os.waitpid(pid, 0)  # it exits right after its fork: the shim is init's now
@@ -276,13 +285,20 @@ class ZygoteClient:
         ZygoteUnavailable: nothing was asked (the caller may exec the shim instead);
         any other OSError: the request was sent, a shim may exist.
         """
+        self._request({"argv": argv}, report_fd, stderr_fd)
+
+    def fork_host(self, argv: list[str], report_fd: int, stderr_fd: int) -> None:
+        """Fork a shared shim host (engine/containers/shim_host.py) with `argv`; errors as fork_shim's."""
+        self._request({"host": argv}, report_fd, stderr_fd)
+
+    def _request(self, request: dict[str, list[str]], report_fd: int, stderr_fd: int) -> None:
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
             try:
                 self.start()
                 sock.connect(self.socket_path)
             except OSError as exc:
                 raise ZygoteUnavailable(str(exc)) from exc
-            socket.send_fds(sock, [json.dumps({"argv": argv}).encode()], [report_fd, stderr_fd])
+            socket.send_fds(sock, [json.dumps(request).encode()], [report_fd, stderr_fd])
             raw = sock.recv(_MAX_MESSAGE)
         reply = json.loads(raw or b"{}")
         if not reply.get("ok"):

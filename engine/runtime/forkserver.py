@@ -44,11 +44,11 @@ _MAX_MESSAGE = 1 << 20
 _STDIO_FDS = 3
 
 
-def listen_seqpacket(path: str) -> socket.socket:
-    """A root-only SOCK_SEQPACKET listener at `path` (a stale socket file is replaced)."""
+def listen_seqpacket(path: str, sock_type: int = socket.SOCK_SEQPACKET) -> socket.socket:
+    """A root-only SOCK_SEQPACKET (or `sock_type`) listener at `path` (a stale socket file is replaced)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener = socket.socket(socket.AF_UNIX, sock_type)
     # Linux creates the socket file with the socket inode's mode (less the umask): set before bind,
     # the file is never connectable by others, not even between bind and chmod.
     os.fchmod(listener.fileno(), 0o600)
