@@ -32,7 +32,7 @@ from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed
 from engine.containers.json_log import LogOptions, parse_rfc3339_nano, rfc3339_nano
 from engine.containers.names import generate_name, validate_name
 from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
-from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record
+from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record, read_report
 from engine.containers.store import ContainerStore
 from engine.images.rootfs_prepare import prepare_rootfs
 from engine.volumes.mount_spec import MountSpec, resolve_mounts
@@ -40,6 +40,7 @@ from engine.volumes.names import ANONYMOUS_LABEL
 
 if TYPE_CHECKING:
     from engine.containers.health import HealthMonitor
+    from engine.containers.shim_host import HostClient
     from engine.containers.zygote import ZygoteClient
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class ContainerService:
         self.live: dict[str, Live] = {}
         self.health: HealthMonitor | None = None  # set by the daemon: probes need the exec service
         self.zygote: ZygoteClient | None = None  # set by the daemon: forks the shims (None: exec each one)
+        # Set by the daemon (shim-mode "shared"): a shared shim host adopts each container; None, or a
+        # host that cannot be reached or started: one shim per container, as above.
+        self.shim_host: HostClient | None = None
         self.locks = ContainerLocks()  # start vs cp/export on one container (engine/containers/container_locks.py)
 
     def live_state(self, container_id: str) -> Live:
@@ -324,19 +328,30 @@ class ContainerService:
         return {dest: str(path) for dest, (path, _) in files.items()}
 
     def _spawn_shim(self, record: ContainerRecord, bundle: Path, exec_dir: Path) -> tuple[int, int]:
-        read_fd, write_fd = os.pipe()
         log_config = record.host_config.get("LogConfig") or {}
         log_opts = dict(log_config.get("Config") or self.log_opts)
-        cmd = [sys.executable, "-m", "engine.containers.shim", "--runtime-root", str(self.paths.runtime_root),
-               "--id", record.id, "--bundle", str(bundle), "--workdir", str(exec_dir),
-               "--log-path", str(self.paths.log_path(record.id)), "--log-opts", json.dumps(log_opts),
-               "--report-fd", str(write_fd)]
+        args = ["--runtime-root", str(self.paths.runtime_root),
+                "--id", record.id, "--bundle", str(bundle), "--workdir", str(exec_dir),
+                "--log-path", str(self.paths.log_path(record.id)), "--log-opts", json.dumps(log_opts)]
         if record.config.get("Tty"):
-            cmd.append("--tty")
+            args.append("--tty")
         if record.config.get("OpenStdin"):
-            cmd.append("--open-stdin")
+            args.append("--open-stdin")
             if record.config.get("StdinOnce"):
-                cmd.append("--stdin-once")
+                args.append("--stdin-once")
+        if self.shim_host is not None:
+            from engine.containers.shim_host import HostUnavailable
+
+            try:
+                # One shared supervisor for many containers (engine/containers/shim_host.py).
+                adopted = self.shim_host.adopt(args)
+            except HostUnavailable as exc:
+                log.warning("shim host unavailable (%s): starting a shim for this container", exc)
+            else:
+                _raise_shim_error(adopted)
+                return int(adopted["pid"]), int(adopted["shim_pid"])
+        read_fd, write_fd = os.pipe()
+        cmd = [sys.executable, "-m", "engine.containers.shim", *args, "--report-fd", str(write_fd)]
         proc: subprocess.Popen[bytes] | None = None
         try:
             with open(exec_dir / "shim.stderr", "wb") as stderr:
@@ -358,22 +373,15 @@ class ContainerService:
             os.close(write_fd)
             raise
         os.close(write_fd)
-        with os.fdopen(read_fd, "rb") as report:
-            line = report.readline()
-        try:
-            ready = json.loads(line)
-        except ValueError:
+        ready = read_report(read_fd)
+        if ready is None:
             if proc is not None:
                 proc.wait()
             lines = (exec_dir / "shim.stderr").read_text(errors="replace").strip().splitlines()
-            raise StartFailed(f"shim failed: {lines[-1] if lines else 'no output'}", user_error=False) from None
-        if "error" in ready:
-            if proc is not None:
-                proc.wait()
-            message = str(ready["error"])
-            user_error = any(m in message for m in ("executable file not found", "no such file or directory",
-                                                     "permission denied"))
-            raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
+            raise StartFailed(f"shim failed: {lines[-1] if lines else 'no output'}", user_error=False)
+        if "error" in ready and proc is not None:
+            proc.wait()
+        _raise_shim_error(ready)
         # The shim runs on its own (new session); it is reaped by whoever adopts it after we exit.
         if proc is not None:
             _forget(proc)
@@ -824,6 +832,16 @@ def _resolv_conf() -> str:
     except OSError:
         lines = []
     return "".join(lines)
+
+
+def _raise_shim_error(report: dict[str, Any]) -> None:
+    """A shim's (or shim host's) report of a failed create, as the start error dockerd gives."""
+    if "error" not in report:
+        return
+    message = str(report["error"])
+    user_error = any(m in message for m in ("executable file not found", "no such file or directory",
+                                             "permission denied"))
+    raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
 
 
 def _shim_answers(path: Path) -> bool:
