@@ -38,6 +38,8 @@ KNOWN_KEYS = {
     "userland-proxy",
     "default-address-pools",
     "mtu",
+    "shim-mode",
+    "shim-host-max-containers",
 }
 
 
@@ -73,6 +75,10 @@ class DaemonConfig:
     userland_proxy: bool = True
     default_address_pools: list[Any] = field(default_factory=list)  # daemon.json: [{"base":..,"size":..}]
     mtu: int = 1500
+    # Container supervisors: "shared" (one shim host process for many containers, a new host every
+    # shim_host_max_containers adoptions; 0 = no limit) or "per-container" (one shim process each).
+    shim_mode: str = "shared"
+    shim_host_max_containers: int = 32
 
     @property
     def listen_hosts(self) -> list[str]:
@@ -127,6 +133,11 @@ def load_config(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespac
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
+    if config.shim_mode not in ("shared", "per-container"):
+        raise ConfigError(f"invalid shim-mode {config.shim_mode!r}: use 'shared' or 'per-container'")
+    if not isinstance(config.shim_host_max_containers, int) or config.shim_host_max_containers < 0:
+        raise ConfigError(f"invalid shim-host-max-containers {config.shim_host_max_containers!r}: "
+                          "a number of containers (0: no limit)")
     return config, args
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from engine.containers.execs import ExecService
 from engine.containers.health import HealthMonitor
 from engine.containers.service import ContainerService, ServicePaths
+from engine.containers.shim_host import HostClient
 from engine.containers.store import ContainerStore
 from engine.containers.zygote import SOCKET_NAME as ZYGOTE_SOCKET
 from engine.containers.zygote import ZygoteClient
@@ -54,6 +55,9 @@ class Daemon:
                                    self.registry_config)
         self.containers.health = HealthMonitor(self.containers, self.execs)
         self.containers.zygote = ZygoteClient(str(config.exec_root / ZYGOTE_SOCKET))
+        if config.shim_mode == "shared":
+            self.containers.shim_host = HostClient(config.exec_root, config.shim_host_max_containers,
+                                                   self.containers.zygote)
 
     async def restore(self) -> None:
         if self.containers.zygote is not None:
@@ -68,6 +72,8 @@ class Daemon:
         await self.builds.restore()  # RUN containers of builds the daemon's end interrupted
 
     def close(self) -> None:
+        if self.containers.shim_host is not None:
+            self.containers.shim_host.close()  # an idle host exits; one with containers keeps them
         if self.containers.zygote is not None:
             self.containers.zygote.close()
         self.snapshotter.close()
