@@ -194,9 +194,12 @@ def berthd_with_images(run_tag: str, *images: str) -> Iterator[RunningDaemon]:
 class RestartableBerthd:
     """A berthd whose data and exec roots outlive it, so a test can stop it and start it again."""
 
-    def __init__(self, root: Path, run_tag: str) -> None:
+    def __init__(self, root: Path, run_tag: str, config: dict[str, Any] | None = None) -> None:
         self.root = root
-        self.args = ("--cgroup-parent", run_tag)
+        self.args: tuple[str, ...] = ("--cgroup-parent", run_tag)
+        if config is not None:
+            (root / "daemon.json").write_text(json.dumps(config))
+            self.args += ("--config-file", str(root / "daemon.json"))
         self.daemon = start_berthd(root, *self.args)
 
     def halt(self, sig: int) -> None:
@@ -210,10 +213,11 @@ class RestartableBerthd:
 
 
 @contextlib.contextmanager
-def restartable_berthd(run_tag: str, *images: str) -> Iterator[RestartableBerthd]:
+def restartable_berthd(run_tag: str, *images: str, config: dict[str, Any] | None = None
+                       ) -> Iterator[RestartableBerthd]:
     archives = seed_archives(*images)
     with tempfile.TemporaryDirectory(prefix=f"{run_tag}-r-") as tmp:
-        handle = RestartableBerthd(Path(tmp), run_tag)
+        handle = RestartableBerthd(Path(tmp), run_tag, config)
         try:
             load_images(handle.daemon, archives)
             yield handle

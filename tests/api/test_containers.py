@@ -322,7 +322,7 @@ def test_restart_always_comes_back_after_a_full_stop(run_tag: str) -> None:
         docker_cli(daemon, "run", "-d", "--name", "mortal", "busybox", "sleep", "300")
         pids = [int(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", n).stdout) for n in ("phoenix", "mortal")]
         shims = _shims_under(berthd.root)
-        assert len(shims) == 2
+        assert 1 <= len(shims) <= 2  # one shared shim host, or one shim per container
         # Like a reboot: the daemon, every shim and every container process are gone at once.
         berthd.halt(signal.SIGKILL)
         for pid in [*shims, *pids]:
@@ -349,7 +349,8 @@ def _shims_under(root: Path) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        # An exec'd shim runs `-m engine.containers.shim`; one forked by the zygote is titled `berth-shim`.
+        # An exec'd shim runs `-m engine.containers.shim` (a host `engine.containers.shim_host`); forked by
+        # the zygote they are titled `berth-shim` and `berth-shim-host`.
         is_shim = b"engine.containers.shim" in cmdline or cmdline.startswith(b"berth-shim")
         if is_shim and str(root).encode() in cmdline:
             found.append(int(entry.name))

@@ -1,4 +1,7 @@
-"""Shims forked from berthd's pre-imported zygote: shared pages, their own titles, independent lives."""
+"""Shims forked from berthd's pre-imported zygote: shared pages, their own titles, independent lives.
+
+These are per-container shims (daemon.json `"shim-mode": "per-container"`, and berthd's fallback
+when no shared shim host can start); tests/api/test_shim_host.py covers the shared host."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from tests.api.conftest import RunningDaemon, restartable_berthd
 from tests.api.test_containers import _wait_for, docker_cli
 
 pytestmark = pytest.mark.needs_root
+
+PER_CONTAINER = {"shim-mode": "per-container"}
 
 
 def _cmdline(pid: int) -> bytes:
@@ -52,7 +57,7 @@ def _shared_kib(pid: int) -> int:
 
 
 def test_shims_are_forked_from_the_zygote_and_outlive_it(run_tag: str) -> None:
-    with restartable_berthd(run_tag, "busybox") as berthd:
+    with restartable_berthd(run_tag, "busybox", config=PER_CONTAINER) as berthd:
         daemon = berthd.daemon
         for name in ("one", "two"):
             assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
@@ -75,7 +80,7 @@ def test_shims_are_forked_from_the_zygote_and_outlive_it(run_tag: str) -> None:
 
 
 def test_a_killed_zygote_is_replaced(run_tag: str) -> None:
-    with restartable_berthd(run_tag, "busybox") as berthd:
+    with restartable_berthd(run_tag, "busybox", config=PER_CONTAINER) as berthd:
         daemon = berthd.daemon
         assert docker_cli(daemon, "run", "--rm", "busybox", "true").returncode == 0  # the zygote is up
         [zygote] = _processes_under(daemon.root, b"engine.containers.zygote")
@@ -88,7 +93,7 @@ def test_a_killed_zygote_is_replaced(run_tag: str) -> None:
 
 
 def test_a_killed_shim_ends_its_run_and_the_restart_policy_applies(run_tag: str) -> None:
-    with restartable_berthd(run_tag, "busybox") as berthd:
+    with restartable_berthd(run_tag, "busybox", config=PER_CONTAINER) as berthd:
         daemon = berthd.daemon
         for name, policy in (("lone", "no"), ("phoenix", "always")):
             assert docker_cli(daemon, "run", "-d", "--name", name, "--restart", policy, "busybox",
@@ -111,7 +116,7 @@ def test_a_killed_shim_ends_its_run_and_the_restart_policy_applies(run_tag: str)
 
 
 def test_without_a_zygote_shims_are_execd(run_tag: str) -> None:
-    with restartable_berthd(run_tag, "busybox") as berthd:
+    with restartable_berthd(run_tag, "busybox", config=PER_CONTAINER) as berthd:
         berthd.halt(signal.SIGTERM)
         sock = berthd.root / "run" / "shim-zygote.sock"
         _wait_for(lambda: not _processes_under(berthd.root, b"engine.containers.zygote"), "the zygote to exit")

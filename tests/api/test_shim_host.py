@@ -1,0 +1,177 @@
+"""The shared shim host: many containers in one supervisor process (engine/containers/shim_host.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import RunningDaemon, restartable_berthd
+from tests.api.test_containers import _wait_for, docker_cli
+from tests.api.test_shim_zygote import _cmdline, _parent, _processes_under
+
+pytestmark = pytest.mark.needs_root
+
+
+def _hosts(daemon: RunningDaemon) -> list[int]:
+    titled = [p for p in _processes_under(daemon.root, b"berth-shim") if _cmdline(p).startswith(b"berth-shim-host")]
+    # A container's init (or a create child) carries its host's title until it execs: not a host.
+    return [p for p in titled if _parent_or_zero(p) not in titled and Path(f"/proc/{p}").exists()]
+
+
+def _parent_or_zero(pid: int) -> int:
+    try:
+        return _parent(pid)
+    except OSError:  # gone meanwhile
+        return 0
+
+
+def _inspect(daemon: RunningDaemon, name: str, field: str) -> str:
+    return docker_cli(daemon, "inspect", "-f", "{{" + field + "}}", name).stdout.strip()
+
+
+def _logs(daemon: RunningDaemon, name: str) -> str:
+    return docker_cli(daemon, "logs", name).stdout
+
+
+def test_two_containers_share_one_host_and_one_failing_spares_the_other(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        ticker = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done"
+        for name in ("victim", "bystander"):
+            out = docker_cli(daemon, "run", "-d", "--name", name, "--log-opt", "max-size=2k", "busybox",
+                             "sh", "-c", ticker)
+            assert out.returncode == 0, out.stderr
+        [host] = _hosts(daemon)
+        # One process supervises both: it is the subreaper that both inits were reparented to.
+        for name in ("victim", "bystander"):
+            assert _parent(int(_inspect(daemon, name, ".State.Pid"))) == host
+            assert _inspect(daemon, name, ".State.Status") == "running"
+        assert not [p for p in _processes_under(daemon.root, b"berth-shim") if _parent(p) != host and p != host]
+
+        # The victim's log directory disappears: its next log rotation fails inside the host.
+        victim_id = _inspect(daemon, "victim", ".Id")
+        shutil.rmtree(daemon.root / "data" / "containers" / victim_id)
+        host_log = next((daemon.root / "run" / "shimhosts").glob("*.log"))
+        _wait_for(lambda: "cannot write its log" in host_log.read_text(), "the host to hit the victim's log fault")
+
+        # The bystander goes on: its log still grows and rotates, exec and stop work, its exit is recorded.
+        seen = _logs(daemon, "bystander").split()
+        _wait_for(lambda: _logs(daemon, "bystander").split()[-1:] != seen[-1:], "the bystander's log to go on")
+        assert docker_cli(daemon, "exec", "bystander", "echo", "still served").stdout == "still served\n"
+        # The victim is still supervised too: exec reaches it, and its process is killed with a real status.
+        assert docker_cli(daemon, "exec", "victim", "echo", "alive").stdout == "alive\n"
+        assert docker_cli(daemon, "kill", "victim").returncode == 0
+        assert docker_cli(daemon, "wait", "victim").stdout.strip() == "137"
+        assert _inspect(daemon, "bystander", ".State.Status") == "running"
+        assert docker_cli(daemon, "exec", "bystander", "true").returncode == 0
+        assert docker_cli(daemon, "stop", "-t", "0", "bystander").returncode == 0
+        assert _inspect(daemon, "bystander", ".State.ExitCode") == "137"
+        assert Path(f"/proc/{host}").exists()
+
+
+def test_containers_in_the_host_survive_a_killed_berthd(run_tag: str, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        out = docker_cli(daemon, "run", "-d", "--name", "talker", "busybox", "sh", "-c",
+                         "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.05; done")
+        assert out.returncode == 0, out.stderr
+        out = docker_cli(daemon, "run", "-d", "--name", "quitter", "-v", f"{gate}:/gate", "busybox", "sh", "-c",
+                         "while [ ! -e /gate/go ]; do sleep 0.05; done; exit 7")
+        assert out.returncode == 0, out.stderr
+        [host] = _hosts(daemon)
+        quitter_pid = int(_inspect(daemon, "quitter", ".State.Pid"))
+
+        berthd.halt(signal.SIGKILL)
+        # While berthd is gone the host records the quitter's real exit code.
+        (gate / "go").touch()
+        _wait_for(lambda: not Path(f"/proc/{quitter_pid}").exists(), "the quitter to exit")
+        assert Path(f"/proc/{host}").exists()
+        daemon = berthd.start()
+
+        assert _inspect(daemon, "quitter", ".State.Status") == "exited"
+        assert _inspect(daemon, "quitter", ".State.ExitCode") == "7"
+        seen = _logs(daemon, "talker").split()
+        _wait_for(lambda: _logs(daemon, "talker").split()[-1:] != seen[-1:], "the talker's logs to continue")
+        # The restarted berthd gives new containers to the host that is already running.
+        assert docker_cli(daemon, "run", "-d", "--name", "late", "busybox", "sleep", "300").returncode == 0
+        assert _hosts(daemon) == [host]
+        assert _parent(int(_inspect(daemon, "late", ".State.Pid"))) == host
+        assert docker_cli(daemon, "stop", "-t", "1", "talker").returncode == 0
+        assert _inspect(daemon, "talker", ".State.ExitCode") == "137"
+        (gate / "go").unlink()
+        assert docker_cli(daemon, "start", "quitter").returncode == 0
+        assert docker_cli(daemon, "exec", "quitter", "echo", "back").stdout == "back\n"
+
+
+def test_a_full_host_is_retired_and_its_death_takes_only_its_containers(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox", config={"shim-host-max-containers": 2}) as berthd:
+        daemon = berthd.daemon
+        for name in ("a1", "a2", "b1"):
+            assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+        parents = {n: _parent(int(_inspect(daemon, n, ".State.Pid"))) for n in ("a1", "a2", "b1")}
+        assert parents["a1"] == parents["a2"] != parents["b1"]
+        assert sorted(_hosts(daemon)) == sorted({parents["a1"], parents["b1"]})
+
+        # The cost of sharing: a dead host takes all its containers (exit 255, like a killed shim), no others.
+        os.kill(parents["a1"], signal.SIGKILL)
+        for name in ("a1", "a2"):
+            _wait_for(lambda n=name: _inspect(daemon, n, ".State.Status") == "exited", f"{name}'s run to end")
+            assert _inspect(daemon, name, ".State.ExitCode") == "255"
+            assert "supervisor disappeared" in _inspect(daemon, name, ".State.Error")
+        assert _inspect(daemon, "b1", ".State.Status") == "running"
+        assert docker_cli(daemon, "exec", "b1", "echo", "spared").stdout == "spared\n"
+
+        # A retired host exits with its last container; berthd's own host waits for more.
+        assert docker_cli(daemon, "run", "-d", "--name", "b2", "busybox", "sleep", "300").returncode == 0
+        assert _parent(int(_inspect(daemon, "b2", ".State.Pid"))) == parents["b1"]
+        assert docker_cli(daemon, "rm", "-f", "b1", "b2").returncode == 0
+        _wait_for(lambda: not Path(f"/proc/{parents['b1']}").exists(), "the retired host to exit")
+        assert docker_cli(daemon, "run", "-d", "--name", "c1", "busybox", "sleep", "300").returncode == 0
+        [c_host] = _hosts(daemon)
+        assert c_host not in parents.values()
+        assert docker_cli(daemon, "rm", "-f", "c1").returncode == 0
+        assert _hosts(daemon) == [c_host]
+        berthd.halt(signal.SIGTERM)
+        # An idle host berthd let go of exits: nothing is left behind.
+        _wait_for(lambda: not Path(f"/proc/{c_host}").exists(), "the idle host to follow berthd out")
+
+
+def test_without_a_host_each_container_gets_its_own_shim(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        berthd.halt(signal.SIGTERM)
+        shutil.rmtree(berthd.root / "run" / "shimhosts", ignore_errors=True)  # no host ran yet: nothing to stop
+        (berthd.root / "run" / "shimhosts").write_text("not a directory: no host can listen here")
+        daemon = berthd.start()
+        out = docker_cli(daemon, "run", "-d", "--name", "plain", "busybox", "sleep", "300")
+        assert out.returncode == 0, out.stderr
+        container_id = out.stdout.strip()
+        shims = [p for p in _processes_under(daemon.root, b"berth-shim") if container_id.encode() in _cmdline(p)]
+        assert len(shims) == 1 and not _hosts(daemon)
+        assert "shim host unavailable" in daemon.log_text()
+        assert docker_cli(daemon, "exec", "plain", "echo", "ok").stdout == "ok\n"
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ('{"shim-mode": "sometimes"}', "invalid shim-mode 'sometimes'"),
+    ('{"shim-host-max-containers": -1}', "invalid shim-host-max-containers -1"),
+])
+def test_bad_shim_settings_are_refused(run_tag: str, setting: str, message: str) -> None:
+    with tempfile.TemporaryDirectory(prefix=f"{run_tag}-") as tmp:
+        root = Path(tmp)
+        (root / "daemon.json").write_text(setting)
+        out = subprocess.run([sys.executable, "-m", "engine.daemon.main", "--config-file", str(root / "daemon.json"),
+                              "--data-root", str(root / "data"), "--exec-root", str(root / "run"),
+                              "-H", f"unix://{root}/b.sock", "--bridge=none", "--iptables=false"],
+                             capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+        assert out.returncode == 1
+        assert message in out.stderr
+        assert not (root / "data").exists()
