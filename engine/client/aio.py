@@ -79,7 +79,7 @@ def _closed_reason(exchange: _AsyncExchange) -> str:
     if exchange.sock is not None:
         from engine.client import ssh
 
-        return ssh.remote_failure(exchange.sock) or "the engine closed the connection"
+        ssh.raise_remote_failure(exchange.sock)
     return "the engine closed the connection"
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import shlex
 import socket
 import sys
 import threading
@@ -36,9 +35,11 @@ if TYPE_CHECKING:
 
 PUMP_CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 30.0  # the docker CLI's `ssh -o ConnectTimeout=30`
-# What a channel may run on the remote, berth's before docker's (see _remote_command).
-DIAL_COMMANDS = ("berth", "docker")
-PROBE = "command -v berth || command -v docker"
+# What each channel runs on the remote: berth's dial-stdio where berth is installed, else docker's.  Wrapped in
+# `sh -c '...'` so any login shell (bash, zsh, fish) passes it on alike; no probe round trip before it.
+DIAL = ("sh -c 'if command -v berth >/dev/null 2>&1; then exec berth system dial-stdio; "
+        "else exec docker system dial-stdio; fi'")
+NOT_FOUND = 127  # the shell's status when `docker` is not there either
 
 
 class SSHError(ClientError):
@@ -51,7 +52,6 @@ class _Session:
     def __init__(self, client: paramiko.SSHClient, label: str) -> None:
         self.client = client
         self.label = label
-        self.command = ""
 
     @property
     def alive(self) -> bool:
@@ -61,8 +61,8 @@ class _Session:
 
 _SESSIONS: dict[tuple[str, str, int], _Session] = {}
 _LOCK = threading.Lock()
-# Why a channel ended before the engine said anything (its remote stderr), by the caller's socket.
-_FAILURES: weakref.WeakKeyDictionary[socket.socket, str] = weakref.WeakKeyDictionary()
+# Why a channel ended before the engine said anything (from its remote stderr), by the caller's socket.
+_FAILURES: weakref.WeakKeyDictionary[socket.socket, SSHError] = weakref.WeakKeyDictionary()
 
 
 def connect(address: EngineAddress, timeout: float | None = None) -> socket.socket:
@@ -70,7 +70,7 @@ def connect(address: EngineAddress, timeout: float | None = None) -> socket.sock
     session = _session(address, timeout)
     try:
         channel = session.client.get_transport().open_session(timeout=timeout or CONNECT_TIMEOUT)  # type: ignore[union-attr]
-        channel.exec_command(session.command)
+        channel.exec_command(DIAL)
     except Exception as exc:  # paramiko raises SSHException or a socket error for a dropped connection
         _forget(address, session)
         raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})") from exc
@@ -82,9 +82,11 @@ def connect(address: EngineAddress, timeout: float | None = None) -> socket.sock
     return ours
 
 
-def remote_failure(sock: socket.socket) -> str | None:
-    """What the remote printed when its dial-stdio exited without a byte of HTTP (None if it did not)."""
-    return _FAILURES.get(sock)
+def raise_remote_failure(sock: socket.socket) -> None:
+    """Raise why the remote's dial-stdio exited without a byte of HTTP, if that is what happened on `sock`."""
+    failure = _FAILURES.get(sock)
+    if failure is not None:
+        raise failure
 
 
 def close_all() -> None:
@@ -155,9 +157,15 @@ class _Pump:
             stderr += self.channel.recv_stderr(PUMP_CHUNK)
         text = " ".join(stderr.decode(errors="replace").split())[:300]
         user_sock = self.user_sock()
-        if user_sock is not None:
-            _FAILURES[user_sock] = (f"`{self.session.command}` on {self.session.label} exited with status {status}"
-                                    + (f": {text}" if text else ""))
+        if user_sock is None:
+            return
+        if status == NOT_FOUND:
+            _FAILURES[user_sock] = SSHError(
+                f"ssh: {self.session.label} has neither `berth` nor `docker` on its PATH: nothing there can reach "
+                f"its engine (install Berth or Docker on it){f' ({text})' if text else ''}")
+        else:
+            _FAILURES[user_sock] = SSHError(f"ssh: dial-stdio on {self.session.label} exited with status {status}"
+                                            + (f": {text}" if text else ""))
 
 
 def _forget(address: EngineAddress, session: _Session) -> None:
@@ -177,23 +185,39 @@ def _session(address: EngineAddress, timeout: float | None) -> _Session:
         if session is not None and session.alive:
             return session
         session = _login(address, timeout)
-        try:
-            session.command = _remote_command(session)
-        except BaseException:
-            session.client.close()
-            raise
         _SESSIONS[_key(address)] = session
         return session
 
 
-def _ssh_config(host: str) -> dict[str, Any]:
-    import paramiko
+def _import_paramiko(config_text: str) -> Any:
+    """paramiko, without `invoke` unless the config has a `Match exec` (its only use; ~60 ms of start-up)."""
+    if "paramiko" in sys.modules or "invoke" in sys.modules or "exec" in config_text.lower():
+        import paramiko
 
+        return paramiko
+    sys.modules["invoke"] = None  # type: ignore[assignment]  # paramiko.config then imports without it
+    try:
+        import paramiko
+    finally:
+        del sys.modules["invoke"]
+    return paramiko
+
+
+def _ssh_config(host: str) -> dict[str, Any]:
     path = os.path.expanduser("~/.ssh/config")
-    if not os.path.isfile(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read()
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise SSHError(f"ssh: cannot read {path}: {exc.strerror}") from None
+    paramiko = _import_paramiko(text)
+    if not text:
         return {"hostname": host}
     try:
-        return dict(paramiko.SSHConfig.from_path(path).lookup(host))
+        config = paramiko.SSHConfig.from_text(text)
+        return dict(config.lookup(host))
     except Exception as exc:  # a config paramiko cannot parse: say which file
         raise SSHError(f"ssh: cannot read {path}: {exc}") from exc
 
@@ -207,10 +231,10 @@ class _AcceptPolicy:
 
 
 def _login(address: EngineAddress, timeout: float | None) -> _Session:
+    config = _ssh_config(address.host)  # imports paramiko (the config decides how)
     import paramiko
 
     logging.getLogger("paramiko").addHandler(logging.NullHandler())  # its tracebacks are not our error line
-    config = _ssh_config(address.host)
     hostname = str(config.get("hostname") or address.host)
     port = address.port or int(config.get("port") or 22)
     user = address.user or str(config.get("user") or "") or _local_user()
@@ -285,19 +309,3 @@ def _local_user() -> str:
     import getpass
 
     return getpass.getuser()
-
-
-def _remote_command(session: _Session) -> str:
-    """`berth system dial-stdio` where the remote has berth, else docker's; one probe per SSH connection."""
-    try:
-        _, stdout, stderr = session.client.exec_command(PROBE, timeout=CONNECT_TIMEOUT)
-        found = stdout.read().decode(errors="replace").split()
-        stdout.channel.recv_exit_status()
-        stderr.read()
-    except Exception as exc:  # a dropped connection here is one line like the others
-        raise SSHError(f"ssh: {session.label}: cannot run a command on the remote ({exc})") from None
-    for path in found:
-        if os.path.basename(path) in DIAL_COMMANDS:
-            return f"{shlex.quote(path)} system dial-stdio"
-    raise SSHError(f"ssh: {session.label} has neither `berth` nor `docker` on its PATH: nothing there can "
-                   "reach its engine (install Berth or Docker on it)")

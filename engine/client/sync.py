@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -17,9 +18,10 @@ READ_CHUNK = 64 * 1024
 class _Exchange:
     """One request/response on its own connection (Docker's CLI also opens one per hijack)."""
 
-    def __init__(self, address: EngineAddress, timeout: float | None) -> None:
+    def __init__(self, address: EngineAddress, timeout: float | None, sock: socket.socket | None = None) -> None:
         self.address = address
-        self.sock = connect(address, timeout)
+        self.reused = sock is not None
+        self.sock = sock or connect(address, timeout)
         self.reader = ResponseReader(self.sock.recv)
         self.method = ""
         self.status = 0
@@ -47,7 +49,7 @@ class _Exchange:
         if self.address.scheme == "ssh":  # the remote dial-stdio's own words (it could not reach its engine...)
             from engine.client import ssh
 
-            return ssh.remote_failure(self.sock) or "the engine closed the connection"
+            ssh.raise_remote_failure(self.sock)
         return "the engine closed the connection"
 
     def body(self) -> Iterator[bytes]:
@@ -60,6 +62,13 @@ class _Exchange:
 
     def close(self) -> None:
         self.sock.close()
+
+    def reusable(self) -> bool:
+        """Whether the next request may go on this connection (its response read to the end of its framing)."""
+        headers = self.headers
+        return (not self.reader.buffer and self.status >= 200 and "close" not in headers.get("connection", "").lower()
+                and (self.method == "HEAD" or self.status in (204, 304) or "content-length" in headers
+                     or "chunked" in headers.get("transfer-encoding", "").lower()))
 
 
 def connect(address: EngineAddress, timeout: float | None = None) -> socket.socket:
@@ -148,6 +157,9 @@ class Client:
         self.address = address or default_address()
         self._version = version
         self.timeout = timeout
+        # ssh:// only: the last connection, kept for the next request (HTTP keep-alive).  Each connection
+        # there is an exec channel running dial-stdio on the remote: a process start saved per request.
+        self._idle: socket.socket | None = None
 
     @property
     def host_header(self) -> str:
@@ -166,7 +178,7 @@ class Client:
                content_type: str | None, headers: Mapping[str, str] | None, *, versioned: bool = True,
                upgrade: bool = False) -> _Exchange:
         version = self.version if versioned else None
-        exchange = _Exchange(self.address, self.timeout)
+        exchange = _Exchange(self.address, self.timeout, self._take_idle())
         exchange.method = method
         try:
             streamed = body is not None and not isinstance(body, bytes)
@@ -193,9 +205,37 @@ class Client:
                 exchange.send(head)
             exchange.read_head()
             return exchange
+        except EngineUnreachable:
+            exchange.close()
+            if exchange.reused and method in ("GET", "HEAD"):
+                # The engine dropped the idle connection as we reused it: once more on a new one.
+                return self._start(method, path, query, body, content_type, headers, versioned=versioned,
+                                   upgrade=upgrade)
+            raise
         except BaseException:
             exchange.close()
             raise
+
+    def _take_idle(self) -> socket.socket | None:
+        sock, self._idle = self._idle, None
+        if sock is not None and select.select([sock], [], [], 0)[0]:  # EOF (or stray bytes): not reusable
+            sock.close()
+            return None
+        return sock
+
+    def _keep_or_close(self, exchange: _Exchange) -> None:
+        if self.address.scheme == "ssh" and exchange.reusable():
+            sock, self._idle = self._idle, exchange.sock
+            if sock is not None:
+                sock.close()
+        else:
+            exchange.close()
+
+    def close(self) -> None:
+        """Close the connection kept for reuse (ssh:// only; the process's exit does it as well)."""
+        sock, self._idle = self._idle, None
+        if sock is not None:
+            sock.close()
 
     def _request(self, method: str, path: str, query: Mapping[str, Any] | None, body: bytes | None,
                  content_type: str | None, headers: Mapping[str, str] | None, *,
@@ -203,8 +243,10 @@ class Client:
         exchange = self._start(method, path, query, body, content_type, headers, versioned=versioned)
         try:
             data = b"".join(exchange.body())
-        finally:
+        except BaseException:
             exchange.close()
+            raise
+        self._keep_or_close(exchange)
         response = protocol.Response(exchange.status, exchange.headers, data)
         if response.status >= 400:
             raise protocol.error_from(response.status, response.body)
