@@ -9,7 +9,6 @@ test inspects directly.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -155,33 +154,65 @@ def test_docker_cli_over_ssh_reaches_berthd(tools: Tools, busybox: str, sshd: SS
     assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "hi", tool="docker")) == "hi\n"
 
 
+def client_home(sshd: SSHServer, where: Path, known_hosts: str | None, config: str = "") -> Path:
+    """A HOME with the server's authorised key, `known_hosts` as given (None: no file) and `config`."""
+    dot_ssh = where / ".ssh"
+    dot_ssh.mkdir(mode=0o700, parents=True)
+    for name in ("id_ed25519", "id_ed25519.pub"):
+        (dot_ssh / name).write_bytes((sshd.home / ".ssh" / name).read_bytes())
+        (dot_ssh / name).chmod(0o600)
+    if known_hosts is not None:
+        (dot_ssh / "known_hosts").write_text(known_hosts)
+    if config:
+        (dot_ssh / "config").write_text(config)
+    return where
+
+
+def berth_ps(tools: Tools, sshd: SSHServer, url: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = sshd.env(tools.daemon.env())
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run([BERTH, "-H", url, "ps"], env=env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
 @pytest.mark.parametrize(("host", "home", "expected"), [
     ("bt-stranger", "", "ssh: permission denied for root@127.0.0.1:"),
     ("bt-neither", "", "has neither `berth` nor `docker` on its PATH"),
     ("bt-no-engine", "", "exited with status 1: Cannot connect to the Berth engine at unix://"),
-    ("", "empty", "is unknown (not in "),
+    ("", "unknown", "is unknown (not in "),
+    ("", "changed", "has CHANGED since it was recorded in"),
     ("closed", "", "connection refused"),
 ])
 def test_ssh_failures_are_one_line(tools: Tools, sshd: SSHServer, tmp_path: Path, host: str, home: str,
                                    expected: str) -> None:
-    env = sshd.env(tools.daemon.env())
     url = sshd.url if not host else f"ssh://{host}"
     if host == "closed":
         url = f"ssh://root@127.0.0.1:{free_port()}"
-    if home:  # the right key, but a known_hosts without the server's key
-        other = os.path.join(str(tmp_path), ".ssh")
-        os.makedirs(other, mode=0o700)
-        for name in ("id_ed25519", "id_ed25519.pub"):
-            with open(sshd.home / ".ssh" / name, "rb") as src, open(os.path.join(other, name), "wb") as dst:
-                dst.write(src.read())
-            os.chmod(os.path.join(other, name), 0o600)
-        env["HOME"] = str(tmp_path)
-    out = subprocess.run([BERTH, "-H", url, "ps"], env=env, capture_output=True, text=True, timeout=120,
-                         stdin=subprocess.DEVNULL)
+    other = None
+    if home == "unknown":  # the right key, but no known_hosts entry for the server
+        other = client_home(sshd, tmp_path, "")
+    elif home == "changed":  # an entry for [127.0.0.1]:port with another key
+        stranger = (sshd.home / ".ssh" / "stranger.pub").read_text().split()
+        other = client_home(sshd, tmp_path, f"[127.0.0.1]:{sshd.port} {stranger[0]} {stranger[1]}\n")
+    out = berth_ps(tools, sshd, url, other)
     assert out.returncode == 1
     assert expected in out.stderr
     assert len(out.stderr.splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_strict_host_key_checking_from_the_ssh_config(tools: Tools, sshd: SSHServer, tmp_path: Path) -> None:
+    # accept-new: the unknown key is accepted and recorded, as ssh does.
+    home = client_home(sshd, tmp_path / "accept-new", None, "Host 127.0.0.1\n    StrictHostKeyChecking accept-new\n")
+    assert berth_ps(tools, sshd, sshd.url, home).returncode == 0
+    assert (home / ".ssh" / "known_hosts").read_text().startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    # no: accepted with a warning line, nothing recorded.
+    home = client_home(sshd, tmp_path / "no", None, "Host 127.0.0.1\n    StrictHostKeyChecking no\n")
+    out = berth_ps(tools, sshd, sshd.url, home)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("Warning: accepting the unknown ssh-ed25519 host key of [127.0.0.1]:")
+    assert not (home / ".ssh" / "known_hosts").exists()
 
 
 @pytest.mark.parametrize("close", [True, False])
