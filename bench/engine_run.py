@@ -2,12 +2,13 @@
 
 Scenarios (calls take turns between the engines so machine noise hits both):
 - `docker run --rm --network none busybox true`
-- `docker ps` with 0 containers, then with 20 running `sleep` containers in each engine
+- `docker ps` with 0 containers, then with 50 running `sleep` containers in each engine (issue #5: "`docker ps`
+  with 50 running containers")
 - `docker run -d --network none busybox sleep 600`, then `docker stop -t 0` of it (each timed; rm untimed)
 
 Ratios are berthd/dockerd (< 1.00: berthd is faster).
 
-Run: .venv/bin/python -m bench.engine_run [--runs 30] [--running 20]
+Run: .venv/bin/python -m bench.engine_run [--runs 30] [--running 50]
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def bench_run_d_stop(engines: tuple[Engine, ...], runs: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--running", type=int, default=20, help="containers running for the second `docker ps`")
+    parser.add_argument("--running", type=int, default=50, help="containers running for the second `docker ps`")
     opts = parser.parse_args()
     runs = max(1, min(opts.runs, 500))  # bounded loops
     running = max(0, min(opts.running, 100))
