@@ -235,12 +235,13 @@ def _filters(flags: Mapping[str, list[str]], extra: Mapping[str, list[str]] | No
     return [("filters", dumps(filters))] if filters else []
 
 
-def _list(flags: Mapping[str, list[str]], default: str, headers: Mapping[str, str], rows: list[dict[str, str]]) -> str:
+def _list(flags: Mapping[str, list[str]], default: str, headers: Mapping[str, str], rows: list[dict[str, str]],
+          errors: tuple[str, str, str]) -> str:
     """engine.cli.formatter.write_list: -q, --format, or the default table (a template error raises)."""
     from engine.cli.formatter import render
 
     fmt = "{{.ID}}" if "--quiet" in flags else flags.get("--format", [""])[-1] or default
-    return "".join(line + "\n" for line in render(fmt, rows, headers))
+    return "".join(line + "\n" for line in render(fmt, rows, headers, errors))
 
 
 def _ps(flags: Mapping[str, list[str]], socket_path: str) -> str:
@@ -254,7 +255,9 @@ def _ps(flags: Mapping[str, list[str]], socket_path: str) -> str:
     query += [("limit", str(limit))] if limit > 0 else []
     entries, _ = get(socket_path, "/containers/json" + _query(query + _filters(flags)))
     rows = [container_row(entry, trunc="--no-trunc" not in flags) for entry in entries]
-    return _list(flags, PS_TABLE + ("\t{{.Size}}" if "--size" in flags else ""), CONTAINER_HEADERS, rows)
+    from engine.cli.formatter import PS_ERRORS
+
+    return _list(flags, PS_TABLE + ("\t{{.Size}}" if "--size" in flags else ""), CONTAINER_HEADERS, rows, PS_ERRORS)
 
 
 def _images(flags: Mapping[str, list[str]], names: list[str], socket_path: str) -> str:
@@ -265,7 +268,9 @@ def _images(flags: Mapping[str, list[str]], names: list[str], socket_path: str) 
     entries, _ = get(socket_path, "/images/json" + _query(query))
     rows = [row for entry in entries for row in image_rows(entry, trunc="--no-trunc" not in flags)]
     template = IMAGES_TABLE.replace("{{.ID}}", "{{.Digest}}\t{{.ID}}") if "--digests" in flags else IMAGES_TABLE
-    return _list(flags, template, IMAGE_HEADERS, rows)
+    from engine.cli.formatter import IMAGES_ERRORS
+
+    return _list(flags, template, IMAGE_HEADERS, rows, IMAGES_ERRORS)
 
 
 def _inspect(flags: Mapping[str, list[str]], names: list[str], socket_path: str) -> str:
@@ -280,7 +285,7 @@ def _inspect(flags: Mapping[str, list[str]], names: list[str], socket_path: str)
         return go_json(dumps(found)) + "\n"
     from engine.cli.gotemplate import Template
 
-    template = Template(fmt)  # a template error raises: the full path words it
+    template = Template(fmt, missing_key_error=True)  # a template error raises: the full path words it
     return "".join(template.render(item) + "\n" for item in found)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+
+from engine.cli.rows import go_quote
 
 TYPE_CHECKING = False  # not typing's: the template engine is on the fast path (engine/cli/fast.py)
 if TYPE_CHECKING:
@@ -22,6 +24,15 @@ if TYPE_CHECKING:
 
 class TemplateError(Exception):
     """A template that cannot be parsed or executed."""
+
+
+class _ExecError(TemplateError):
+    """An execution error at a node: Go names its line:column and its text (`at <index .Args 5>`)."""
+
+    def __init__(self, message: str, pos: int, text: str) -> None:
+        super().__init__(message)
+        self.pos = pos
+        self.text = text
 
 
 PARSE_ERROR = "template parsing error: "  # how docker's inspect/version word a template that does not parse
@@ -57,7 +68,7 @@ class Text:
 class Action:
     __slots__ = ("declare", "pipeline")
 
-    def __init__(self, pipeline: list[list[Any]], declare: list[str] | None = None) -> None:
+    def __init__(self, pipeline: list[Command], declare: list[str] | None = None) -> None:
         self.pipeline = pipeline
         self.declare = declare or []
 
@@ -65,7 +76,7 @@ class Action:
 class Block:
     __slots__ = ("body", "declare", "kind", "otherwise", "pipeline")
 
-    def __init__(self, kind: str, pipeline: list[list[Any]], declare: list[str], body: list[Any]) -> None:
+    def __init__(self, kind: str, pipeline: list[Command], declare: list[str], body: list[Any]) -> None:
         self.kind = kind  # range | if | with
         self.pipeline = pipeline
         self.declare = declare
@@ -74,22 +85,41 @@ class Block:
 
 
 class Field:
-    __slots__ = ("names", "var")
+    __slots__ = ("names", "pos", "text", "var")
 
-    def __init__(self, var: str, names: tuple[str, ...]) -> None:
+    def __init__(self, var: str, names: tuple[str, ...], pos: int = 0, text: str = "") -> None:
         self.var = var  # "" for the dot, "$" or "$name" for variables
         self.names = names
+        # Go's position for a chain (`.State.Pid`) is its second element's; for one field, the field's.
+        chain = len(var) if var else (1 + len(names[0]) if len(names) > 1 else 0)
+        self.pos = pos + chain
+        self.text = text
 
 
 class Ident:
-    __slots__ = ("name",)
+    __slots__ = ("name", "pos")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, pos: int = 0) -> None:
         self.name = name
+        self.pos = pos
 
 
-def _tokens(source: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+class Command(list):  # type: ignore[type-arg]  # [head, *args], as before
+    """One command of a pipeline, with what Go's errors show of it: its offset and its text."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__()
+        self.pos = pos
+        self.words: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+def _tokens(source: str, base: int = 0) -> list[tuple[str, str, int]]:
+    """(kind, text, offset in the whole template) of each token; `base` is `source`'s offset."""
+    out: list[tuple[str, str, int]] = []
     pos = 0
     while pos < len(source):
         if not source[pos:].strip():
@@ -98,34 +128,41 @@ def _tokens(source: str) -> list[tuple[str, str]]:
         if not match or match.end() == pos:
             raise TemplateError(f"unexpected {source[pos:].strip()[:10]!r} in command")
         kind = match.lastgroup or ""
-        out.append((kind, match.group(kind)))
+        out.append((kind, match.group(kind), base + match.start(kind)))
         pos = match.end()
     return out
 
 
-def _parse_pipeline(tokens: list[tuple[str, str]]) -> tuple[list[str], list[list[Any]]]:
+def _parse_pipeline(tokens: list[tuple[str, str, int]]) -> tuple[list[str], list[Command]]:
     declare: list[str] = []
-    if "assign" in (k for k, _ in tokens):
-        idx = [k for k, _ in tokens].index("assign")
-        declare = [v for k, v in tokens[:idx] if k == "var"]
+    if "assign" in (k for k, _, _ in tokens):
+        idx = [k for k, _, _ in tokens].index("assign")
+        declare = [v for k, v, _ in tokens[:idx] if k == "var"]
         tokens = tokens[idx + 1:]
-    commands: list[list[Any]] = [[]]
-    depth_stack: list[list[list[Any]]] = []
-    for kind, value in tokens:
+    commands: list[Command] = []
+    depth_stack: list[list[Command]] = []
+    for n, (kind, value, pos) in enumerate(tokens):
+        if not commands or (kind == "punct" and value == "|"):
+            following = tokens[n + 1][2] if kind == "punct" and n + 1 < len(tokens) else pos
+            commands.append(Command(following))
         if kind == "punct" and value == "|":
-            commands.append([])
-        elif kind == "punct" and value == ",":
             continue
-        elif kind == "punct" and value == "(":
+        if kind == "punct" and value == ",":
+            continue
+        if kind == "punct" and value == "(":
             depth_stack.append(commands)
-            commands = [[]]
-        elif kind == "punct" and value == ")":
+            commands = []
+            continue
+        if kind == "punct" and value == ")":
             if not depth_stack:
                 raise TemplateError("unexpected right paren")
             inner = commands
             commands = depth_stack.pop()
             commands[-1].append(("pipe", inner))
-        elif kind == "str":
+            commands[-1].words.append("(" + " | ".join(c.text for c in inner) + ")")
+            continue
+        commands[-1].words.append(value)
+        if kind == "str":
             commands[-1].append(json.loads(value))
         elif kind == "raw":
             commands[-1].append(value[1:-1])
@@ -133,9 +170,9 @@ def _parse_pipeline(tokens: list[tuple[str, str]]) -> tuple[list[str], list[list
             commands[-1].append(float(value) if "." in value else int(value))
         elif kind == "field":
             var, _, rest = value.partition(".") if value.startswith("$") else ("", "", value[1:])
-            commands[-1].append(Field(var, tuple(n for n in rest.split(".") if n)))
+            commands[-1].append(Field(var, tuple(n for n in rest.split(".") if n), pos, value))
         elif kind == "var":
-            commands[-1].append(Field(value, ()))
+            commands[-1].append(Field(value, (), pos, value))
         elif kind == "ident":
             if value in ("true", "false"):
                 commands[-1].append(value == "true")
@@ -144,10 +181,10 @@ def _parse_pipeline(tokens: list[tuple[str, str]]) -> tuple[list[str], list[list
             elif value not in FUNCTIONS and value != "index":
                 raise TemplateError(f'function "{value}" not defined')  # Go checks names at parse time
             else:
-                commands[-1].append(Ident(value))
+                commands[-1].append(Ident(value, pos))
     if depth_stack:
         raise TemplateError("unclosed left paren")
-    if any(not c for c in commands):
+    if not commands or any(not c for c in commands):
         raise TemplateError("missing value for command")
     return declare, commands
 
@@ -168,11 +205,12 @@ def parse(source: str) -> list[Any]:
         trim_next = bool(match.group(3))
         pos = match.end()
         body = match.group(2).strip()
+        at = match.start(2) + len(match.group(2)) - len(match.group(2).lstrip())  # body's offset
         if body.startswith("/*"):
             continue
         word, _, rest = body.partition(" ")
         if word in ("range", "if", "with"):
-            declare, pipeline = _parse_pipeline(_tokens(rest))
+            declare, pipeline = _parse_pipeline(_tokens(rest, at + len(word) + 1))
             block = Block(word, pipeline, declare, [])
             stack[-1][1].append(block)
             stack.append((block, block.body))
@@ -182,7 +220,7 @@ def parse(source: str) -> list[Any]:
                 raise TemplateError("unexpected {{else}}")
             if rest.startswith("if "):
                 # `else if` is an `if` nested in the else branch that shares the `end`.
-                declare, pipeline = _parse_pipeline(_tokens(rest[3:]))
+                declare, pipeline = _parse_pipeline(_tokens(rest[3:], at + len(word) + 4))
                 nested = Block("elif", pipeline, declare, [])
                 current.otherwise.append(nested)
                 stack[-1] = (nested, nested.body)
@@ -193,7 +231,7 @@ def parse(source: str) -> list[Any]:
                 raise TemplateError("unexpected {{end}}")
             stack.pop()
         else:
-            declare, pipeline = _parse_pipeline(_tokens(body))
+            declare, pipeline = _parse_pipeline(_tokens(body, at))
             stack[-1][1].append(Action(pipeline, declare))
     tail = source[pos:]
     if "{{" in tail:
@@ -203,7 +241,7 @@ def parse(source: str) -> list[Any]:
     if tail:
         stack[-1][1].append(Text(tail))
     if len(stack) != 1:
-        raise TemplateError("unexpected EOF: missing {{end}}")
+        raise TemplateError("unexpected EOF")  # Go's words for a missing {{end}}
     return root
 
 
@@ -324,28 +362,44 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 
 def _index(value: Any, *keys: Any) -> Any:
+    """Go's `index` builtin over decoded JSON, with its error words (text/template/funcs.go)."""
     for key in keys:
+        if value is None or value is _MISSING:
+            raise TemplateError("index of untyped nil")
         if isinstance(value, Mapping):
-            value = value.get(key, _MISSING)
-        elif isinstance(value, Sequence) and not isinstance(value, str):
-            try:
-                value = value[int(key)]
-            except (IndexError, ValueError) as exc:
-                raise TemplateError(f"error calling index: index out of range: {key}") from exc
+            if not isinstance(key, str):
+                raise TemplateError(f"value has type {_go_type(key)}; should be string")
+            # A missing key is the map's zero value: "" in docker's typed string maps (labels,
+            # options), nothing (`<no value>`) in a map of anything.
+            strings = all(isinstance(v, str) for v in value.values())
+            value = value.get(key, "" if strings else _MISSING)
+        elif isinstance(value, list | tuple | str):
+            if isinstance(key, bool) or not isinstance(key, int):
+                raise TemplateError(f"cannot index slice/array with type {_go_type(key)}")
+            if key < 0 or key > len(value):
+                raise TemplateError(f"index out of range: {key}")
+            if key == len(value):  # Go checks `> len`, then reflect's Index panics
+                kind = "string" if isinstance(value, str) else "slice"
+                raise TemplateError(f"reflect: {kind} index out of range")
+            value = value.encode()[key] if isinstance(value, str) else value[key]
         else:
-            raise TemplateError(f"error calling index: can't index item of type {type(value).__name__}")
+            raise TemplateError(f"can't index item of type {_go_type(value)}")
     return value
 
 
 # ---------------------------------------------------------------- execution
 class _Scope:
-    def __init__(self, dot: Any, root: Any, variables: dict[str, Any]) -> None:
+    def __init__(self, dot: Any, root: Any, variables: dict[str, Any], missing_key_error: bool = False) -> None:
         self.dot = dot
         self.root = root
         self.vars = variables
+        self.missing_key_error = missing_key_error
+
+    def inner(self, dot: Any, variables: dict[str, Any]) -> _Scope:
+        return _Scope(dot, self.root, variables, self.missing_key_error)
 
 
-def _lookup(value: Any, names: tuple[str, ...]) -> Any:
+def _lookup(value: Any, names: tuple[str, ...], missing_key_error: bool = False) -> Any:
     for name in names:
         if value is _MISSING:
             return _MISSING
@@ -362,37 +416,67 @@ def _lookup(value: Any, names: tuple[str, ...]) -> Any:
                 # JSON key case varies between API versions (Id vs ID); docker's own contexts don't.
                 value = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == name.lower()),
                              _MISSING)
+                if value is _MISSING and missing_key_error:
+                    # docker inspect's raw-JSON fallback runs the template with missingkey=error.
+                    raise TemplateError(f"map has no entry for key {go_quote(name)}")
         elif value is None:
             raise TemplateError(f"nil pointer evaluating interface {{}}.{name}")
+        elif isinstance(value, str | int | float | list | tuple):
+            raise TemplateError(f"can't evaluate field {name} in type interface {{}}")
         else:
             value = getattr(value, name, _MISSING)
     return value
 
 
+def _at(node: Any, exc: TemplateError) -> _ExecError:
+    """The error located at `node` (a Field, an Ident or a Command), unless it already is."""
+    if isinstance(exc, _ExecError):
+        return exc
+    return _ExecError(str(exc), node.pos, node.text if not isinstance(node, Ident) else node.name)
+
+
 def _arg(item: Any, scope: _Scope) -> Any:
     if isinstance(item, Field):
         base = scope.dot if item.var == "" else scope.root if item.var == "$" else scope.vars.get(item.var, _MISSING)
-        return _lookup(base, item.names) if item.names else base
+        try:
+            return _lookup(base, item.names, scope.missing_key_error) if item.names else base
+        except TemplateError as exc:
+            raise _at(item, exc) from exc
     if isinstance(item, tuple) and item[0] == "pipe":
         return _run_pipeline(item[1], scope)
     if isinstance(item, Ident):
-        return _call(item.name, [], scope)
+        return _call(item, [], scope, None)
     return item
 
 
-def _call(name: str, args: list[Any], scope: _Scope) -> Any:
-    if name == "index":
-        return _index(*args)
-    fn = FUNCTIONS.get(name)
+def _arity_error(name: str, fn: Callable[..., Any], given: int, skip_self: bool = False) -> str | None:
+    """Go's "wrong number of args" words for calling `fn` with `given` arguments, or None when they fit."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        return None
+    want = code.co_argcount - (1 if skip_self else 0)
+    if code.co_flags & 0x04:  # *args: Go's variadic functions
+        return None if given >= want else f"wrong number of args for {name}: want at least {want} got {given}"
+    return None if given == want else f"wrong number of args for {name}: want {want} got {given}"
+
+
+def _call(ident: Ident, args: list[Any], scope: _Scope, command: Command | None) -> Any:
+    name = ident.name
+    fn = _index if name == "index" else FUNCTIONS.get(name)
     if fn is None:
-        raise TemplateError(f'function "{name}" not defined')
+        raise _ExecError(f'function "{name}" not defined', ident.pos, name)
+    wrong = _arity_error(name, fn, len(args)) if name != "index" or args else \
+        "wrong number of args for index: want at least 1 got 0"
+    if wrong:
+        raise _ExecError(wrong, ident.pos, name)
     try:
         return fn(*args)
-    except TypeError as exc:
-        raise TemplateError(f"wrong number of args for {name}") from exc
+    except (TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        where: Any = command if command is not None else ident
+        raise _at(where, TemplateError(f"error calling {name}: {exc}")) from exc
 
 
-def _run_pipeline(pipeline: list[list[Any]], scope: _Scope) -> Any:
+def _run_pipeline(pipeline: list[Command], scope: _Scope) -> Any:
     value: Any = _MISSING
     for i, command in enumerate(pipeline):
         head, *rest = command
@@ -400,13 +484,13 @@ def _run_pipeline(pipeline: list[list[Any]], scope: _Scope) -> Any:
         if i > 0:
             args.append(value)
         if isinstance(head, Ident):
-            value = _call(head.name, args, scope)
+            value = _call(head, args, scope, command)
         else:
             value = _arg(head, scope)
             if callable(value):
                 value = _call_method(head, value, args)
             elif args:
-                raise TemplateError(f"can't give argument to non-function {_field_name(head)}")
+                raise _at(command, TemplateError(f"can't give argument to non-function {_field_name(head)}"))
     return value
 
 
@@ -415,11 +499,10 @@ def _field_name(item: Any) -> str:
 
 
 def _call_method(head: Any, method: Callable[..., Any], args: list[Any]) -> Any:
-    code = getattr(getattr(method, "__func__", method), "__code__", None)
-    want = code.co_argcount - 1 if code is not None else len(args)  # bound: `self` is not the template's
-    if want != len(args):
-        name = _field_name(head).rpartition(".")[2]
-        raise TemplateError(f"wrong number of args for {name}: want {want} got {len(args)}")
+    name = _field_name(head).rpartition(".")[2]
+    wrong = _arity_error(name, method, len(args), skip_self=hasattr(method, "__func__"))
+    if wrong:
+        raise _at(head, TemplateError(wrong))
     return method(*args)
 
 
@@ -443,7 +526,7 @@ def _execute_block(block: Block, scope: _Scope, out: list[str]) -> None:
         _execute(block.body if _truthy(value) else block.otherwise, scope, out)
     elif block.kind == "with":
         if _truthy(value):
-            _execute(block.body, _Scope(value, scope.root, dict(scope.vars)), out)
+            _execute(block.body, scope.inner(value, dict(scope.vars)), out)
         else:
             _execute(block.otherwise, scope, out)
     else:  # range
@@ -454,7 +537,7 @@ def _execute_block(block: Block, scope: _Scope, out: list[str]) -> None:
         elif value in (None, _MISSING):
             items = []
         else:
-            raise TemplateError(f"range can't iterate over {go_str(value)}")
+            raise _at(block.pipeline[0], TemplateError(f"range can't iterate over {go_str(value)}"))
         if not items:
             _execute(block.otherwise, scope, out)
         for key, item in items:
@@ -463,23 +546,31 @@ def _execute_block(block: Block, scope: _Scope, out: list[str]) -> None:
                 variables[block.declare[0]], variables[block.declare[1]] = key, item
             elif len(block.declare) == 1:
                 variables[block.declare[0]] = item
-            _execute(block.body, _Scope(item, scope.root, variables), out)
+            _execute(block.body, scope.inner(item, variables), out)
 
 
 class Template:
-    def __init__(self, source: str) -> None:
+    """A parsed template.  `name` is what Go's errors call it (docker's version/info: "version", "");
+    `missing_key_error` is Go's missingkey=error, as docker's inspect uses on raw JSON."""
+
+    def __init__(self, source: str, name: str = "", missing_key_error: bool = False) -> None:
         self.source = source
+        self.name = name
+        self.missing_key_error = missing_key_error
         try:
             self.nodes = parse(source)
         except TemplateError as exc:
-            raise TemplateError(f"{PARSE_ERROR}template: :1: {exc}") from exc
+            raise TemplateError(f"{PARSE_ERROR}template: {name}:1: {exc}") from exc
 
     def render(self, data: Any) -> str:
         out: list[str] = []
         try:
-            _execute(self.nodes, _Scope(data, data, {"$": data}), out)
-        except TemplateError as exc:
-            raise TemplateError(f"template: :1: executing \"\" at <{self.source[:40]}>: {exc}") from exc
+            _execute(self.nodes, _Scope(data, data, {"$": data}, self.missing_key_error), out)
+        except _ExecError as exc:
+            line = self.source.count("\n", 0, exc.pos) + 1
+            column = exc.pos - (self.source.rfind("\n", 0, exc.pos) + 1)
+            raise TemplateError(f'template: {self.name}:{line}:{column}: executing "{self.name}" '
+                                f"at <{exc.text}>: {exc}") from exc
         return "".join(out)
 
 

@@ -38,11 +38,12 @@ def prepare(fmt: str) -> tuple[bool, str]:
     return is_table, body.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
 
 
-def list_rows(rows: Sequence[Mapping[str, str]],
-              headers: Mapping[str, str]) -> tuple[LabeledRow, list[LabeledRow]]:
+def list_rows(rows: Sequence[Mapping[str, str]], headers: Mapping[str, str],
+              row_type: str | None = None) -> tuple[LabeledRow, list[LabeledRow]]:
     """The header row and the rows as templates see them: fields a row lacks print `<no value>`.
 
     The header row is a row too, so `{{.Label "x"}}` in a table header renders (empty) instead of failing.
+    `row_type` is the Go type docker's errors name for them.
     """
     keys = dict.fromkeys(headers)
     for row in rows[:1]:
@@ -50,6 +51,9 @@ def list_rows(rows: Sequence[Mapping[str, str]],
     header_row = LabeledRow({key: headers.get(key, key.upper()) for key in keys}, None)
     filled = [LabeledRow(dict(dict.fromkeys(header_row, NO_VALUE), **row), getattr(row, "labels", None))
               for row in rows]
+    if row_type:
+        for row in (header_row, *filled):
+            row.template_type = row_type
     return header_row, filled
 
 

@@ -16,15 +16,27 @@ if TYPE_CHECKING:
 def print_inspected(ctx: CLIContext, found: Sequence[Any], fmt: str | None) -> None:
     """docker's inspect output: a 4-space-indented JSON array, `json` on one line, or a template per object."""
     if fmt and fmt != "json":
-        from engine.cli.context import UsageError
+        from engine.cli.context import StatusError
         from engine.cli.gotemplate import Template, TemplateError
+        from engine.cli.output import EXIT_TEMPLATE_PARSE
 
         try:
-            template = Template(fmt)
-            for item in found:
-                ctx.print(template.render(item))
+            # docker runs the template on raw JSON with missingkey=error (its inspect's fallback).
+            template = Template(fmt, missing_key_error=True)
         except TemplateError as exc:
-            raise UsageError(str(exc)) from exc
+            raise StatusError(str(exc), EXIT_TEMPLATE_PARSE) from exc
+        rendered, failed = [], False
+        for item in found:
+            try:
+                rendered.append(template.render(item) + "\n")
+            except TemplateError as exc:
+                # docker reports each object's failure and goes on to the next.
+                ctx.warn(f"template parsing error: {exc}")
+                failed = True
+        # docker writes its buffer at the end: an empty line when nothing rendered.
+        ctx.out.write("".join(rendered) or "\n")
+        if failed:
+            raise StatusError("", 1)
     elif fmt == "json":
         ctx.print(go_json(dumps(list(found))))
     else:

@@ -15,24 +15,34 @@ if TYPE_CHECKING:
     from engine.cli.context import CLIContext
     from engine.client.sync import StreamingResponse
 
+EXIT_TEMPLATE_PARSE = 64  # docker 28: a --format that does not parse (inspect, version, info)
 __all__ = ["format_or_default", "human_duration", "human_size", "parse_filter_flags", "parse_time_flag", "table"]
 
 
-def format_or_default(ctx: CLIContext, fmt: str | None, data: Any) -> bool:
-    """Print `data` per --format and return True, or return False for the default layout."""
+def format_or_default(ctx: CLIContext, fmt: str | None, data: Any, name: str = "") -> bool:
+    """Print `data` per --format and return True, or return False for the default layout.
+
+    Template errors as docker's version/info/events (`name` is what Go's errors call the template):
+    one that does not parse exits 64; one that fails to execute prints an empty line, exits 1.
+    """
     if not fmt:
         return False
-    from engine.cli.context import UsageError
-
     if fmt == "json":
         ctx.print(json.dumps(data, separators=(",", ":")))
         return True
+    from engine.cli.context import StatusError
     from engine.cli.gotemplate import Template, TemplateError
 
     try:
-        ctx.print(Template(fmt).render(data))
+        template = Template(fmt, name)
     except TemplateError as exc:
-        raise UsageError(str(exc)) from exc
+        raise StatusError(str(exc), EXIT_TEMPLATE_PARSE) from exc
+    try:
+        text = template.render(data)
+    except TemplateError as exc:
+        ctx.print()
+        raise StatusError(str(exc), 1) from exc
+    ctx.print(text)
     return True
 
 

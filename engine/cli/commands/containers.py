@@ -37,7 +37,7 @@ def ps(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--format", help="Format output using a Go template, 'table' or 'json'")
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     opts = p.parse_args(args)
-    from engine.cli.formatter import write_list
+    from engine.cli.formatter import PS_ERRORS, write_list
     from engine.cli.output import parse_filter_flags
     from engine.cli.rows import CONTAINER_HEADERS, PS_TABLE, container_row
 
@@ -47,7 +47,7 @@ def ps(ctx: CLIContext, args: list[str]) -> int:
     entries = ctx.client.get("/containers/json", query)
     fmt = "{{.ID}}" if opts.quiet else opts.format or PS_TABLE + ("\t{{.Size}}" if opts.size else "")
     rows = [container_row(entry, trunc=not opts.no_trunc) for entry in entries]
-    write_list(ctx, fmt, rows, CONTAINER_HEADERS)
+    write_list(ctx, fmt, rows, CONTAINER_HEADERS, PS_ERRORS)
     return 0
 
 

@@ -18,7 +18,7 @@ def images(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--digests", action="store_true", help="Show digests")
     p.add_argument("repository", nargs="?", metavar="REPOSITORY[:TAG]")
     opts = p.parse_args(args)
-    from engine.cli.formatter import write_list
+    from engine.cli.formatter import IMAGES_ERRORS, write_list
     from engine.cli.output import parse_filter_flags
     from engine.cli.rows import IMAGE_HEADERS, IMAGES_TABLE, image_rows
 
@@ -29,7 +29,7 @@ def images(ctx: CLIContext, args: list[str]) -> int:
     rows = [row for entry in entries for row in image_rows(entry, trunc=not opts.no_trunc)]
     fmt = "{{.ID}}" if opts.quiet else opts.format or (
         IMAGES_TABLE.replace("{{.ID}}", "{{.Digest}}\t{{.ID}}") if opts.digests else IMAGES_TABLE)
-    write_list(ctx, fmt, rows, IMAGE_HEADERS)
+    write_list(ctx, fmt, rows, IMAGE_HEADERS, IMAGES_ERRORS)
     return 0
 
 
@@ -41,14 +41,14 @@ def history(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
     p.add_argument("image", metavar="IMAGE")
     opts = p.parse_args(args)
-    from engine.cli.formatter import write_list
+    from engine.cli.formatter import HISTORY_ERRORS, write_list
     from engine.cli.rows import HISTORY_HEADERS, HISTORY_TABLE, HISTORY_TABLE_NOT_HUMAN, history_row
 
     entries = ctx.client.get(f"/images/{opts.image}/history")
     human = opts.human.lower() not in ("false", "0")
     rows = [history_row(e, trunc=not opts.no_trunc, human=human) for e in entries]
     default = HISTORY_TABLE if human else HISTORY_TABLE_NOT_HUMAN
-    write_list(ctx, "{{.ID}}" if opts.quiet else opts.format or default, rows, HISTORY_HEADERS)
+    write_list(ctx, "{{.ID}}" if opts.quiet else opts.format or default, rows, HISTORY_HEADERS, HISTORY_ERRORS)
     return 0
 
 

@@ -106,13 +106,14 @@ def ls(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--no-trunc", action="store_true", help="Do not truncate the output")
     opts = p.parse_args(args)
     from engine.cli.commands.port import natural_key
-    from engine.cli.formatter import write_list
+    from engine.cli.formatter import NETWORKS_ERRORS, write_list
     from engine.cli.output import parse_filter_flags
 
     networks = ctx.client.get("/networks", {"filters": parse_filter_flags(opts.filter) or None}) or []
     networks.sort(key=lambda n: natural_key(str(n.get("Name"))))
     fmt = "{{.ID}}" if opts.quiet else opts.format or NETWORK_TABLE
-    write_list(ctx, fmt, [network_row(n, trunc=not opts.no_trunc) for n in networks], NETWORK_HEADERS)
+    write_list(ctx, fmt, [network_row(n, trunc=not opts.no_trunc) for n in networks], NETWORK_HEADERS,
+               NETWORKS_ERRORS)
     return 0
 
 

@@ -30,7 +30,7 @@ def version(ctx: CLIContext, args: list[str]) -> int:
         "Context": "default",
     }
     data = {"Client": client_part, "Server": server}
-    if format_or_default(ctx, opts.format, data):
+    if format_or_default(ctx, opts.format, data, name="version"):
         return 0
     ctx.out.write(version_text(server, ctx.client.version, CLIENT_API_VERSION, str(ctx.client.address)))
     return 0
