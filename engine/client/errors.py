@@ -10,12 +10,20 @@ class ClientError(Exception):
 class EngineUnreachable(ClientError):
     """No engine answers at the configured address."""
 
-    def __init__(self, address: str, reason: str) -> None:
-        super().__init__(
-            f"Cannot connect to the Berth engine at {address}: {reason}. Is berthd running? "
-            "(`make run` starts it; -H or BERTH_HOST point the CLI at another engine)"
-        )
+    def __init__(self, address: str, reason: str, platform: str | None = None) -> None:
+        super().__init__(f"Cannot connect to the Berth daemon at {address}; is it running? "
+                         f"{start_hint(platform)} ({reason})")
         self.address = address
+
+
+def start_hint(platform: str | None = None) -> str:
+    """How to start the engine where the CLI runs: berthd itself on Linux (native, no VM), the VM elsewhere."""
+    import sys
+
+    if (platform or sys.platform).startswith("linux"):
+        return ("Start it with `berthd` (`make run` in a source tree), "
+                "or point -H/BERTH_HOST at another engine.")
+    return "Try `berth machine start`."
 
 
 class APIError(ClientError):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.client.errors import start_hint
 from tests.cli.conftest import BERTH, Tools
 
 pytestmark = pytest.mark.needs_root
@@ -79,8 +80,15 @@ def test_unreachable_engine_is_one_line(tmp_path: Path) -> None:
         out = subprocess.run([BERTH, "-H", f"unix://{tmp_path}/none.sock", *args], capture_output=True, text=True,
                              timeout=30)
         assert out.returncode == 1
-        assert out.stderr.startswith(f"Cannot connect to the Berth engine at unix://{tmp_path}/none.sock")
-        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+        # The words, then how to start the engine here (Linux: berthd runs natively, no VM).
+        assert out.stderr == (f"Cannot connect to the Berth daemon at unix://{tmp_path}/none.sock; is it running? "
+                              f"{start_hint()} (no socket there)\n")
+        assert "Traceback" not in out.stderr
+
+
+def test_unreachable_engine_hint_depends_on_the_platform() -> None:
+    assert start_hint("linux").startswith("Start it with `berthd`")
+    assert start_hint("darwin") == start_hint("win32") == "Try `berth machine start`."
 
 
 def test_run_uncallable_command_exits_126(tools: Tools, busybox: str) -> None:

@@ -108,7 +108,7 @@ def test_errors_are_the_full_paths(tools: Tools, tmp_path: Path) -> None:
     full = subprocess.run([sys.executable, "-c", FULL_PATH, "ps"], env=env, capture_output=True, text=True,
                           timeout=60, cwd=REPO)
     assert (ours.returncode, ours.stdout, ours.stderr) == (full.returncode, full.stdout, full.stderr)
-    assert ours.returncode == 1 and "Cannot connect to the Berth engine" in ours.stderr
+    assert ours.returncode == 1 and "Cannot connect to the Berth daemon" in ours.stderr
 
 
 def test_engine_resolution_matches_the_full_paths(tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ def berth_ps(tools: Tools, sshd: SSHServer, url: str, home: Path | None = None) 
 @pytest.mark.parametrize(("host", "home", "expected"), [
     ("bt-stranger", "", "ssh: permission denied for root@127.0.0.1:"),
     ("bt-neither", "", "has neither `berth` nor `docker` on its PATH"),
-    ("bt-no-engine", "", "exited with status 1: Cannot connect to the Berth engine at unix://"),
+    ("bt-no-engine", "", "exited with status 1: Cannot connect to the Berth daemon at unix://"),
     ("", "unknown", "is unknown (not in "),
     ("", "changed", "has CHANGED since it was recorded in"),
     ("closed", "", "connection refused"),

@@ -101,4 +101,4 @@ def test_unreachable_engine_is_one_line(tmp_path: Path) -> None:
     out = subprocess.run([BERTH, "-H", f"unix://{tmp_path}/none.sock", "version"], capture_output=True, text=True)
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1
-    assert out.stderr.startswith(f"Cannot connect to the Berth engine at unix://{tmp_path}/none.sock")
+    assert out.stderr.startswith(f"Cannot connect to the Berth daemon at unix://{tmp_path}/none.sock; is it running? ")

@@ -83,7 +83,7 @@ def test_unreachable_engine_is_one_readable_error(tmp_path: Path) -> None:
     client = Client(parse_host(f"unix://{tmp_path}/absent.sock"))
     with pytest.raises(EngineUnreachable) as exc:
         client.get("/version")
-    assert f"Cannot connect to the Berth engine at unix://{tmp_path}/absent.sock: no socket there" in str(exc.value)
+    assert f"Cannot connect to the Berth daemon at unix://{tmp_path}/absent.sock; is it running? " in str(exc.value)
 
     async def attempt() -> None:
         await AsyncClient(parse_host(f"unix://{tmp_path}/absent.sock")).ping()
