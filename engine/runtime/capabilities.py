@@ -33,15 +33,15 @@ during execve()").
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from engine.runtime import syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed
+from engine.runtime.lazylog import getLogger
 
 from .record import record
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 # <linux/capability.h>, in kernel order: the index is the capability number.
 _CAPABILITY_NAMES: tuple[str, ...] = (

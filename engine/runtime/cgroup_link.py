@@ -8,13 +8,13 @@ needs a cgroup (pause, resume, update, resources) fails with a clear
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .errors import Unsupported
+from .lazylog import getLogger
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 class CgroupHandle(Protocol):

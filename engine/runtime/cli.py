@@ -8,13 +8,11 @@ Global flags and messages follow runc (main.go): --root (state directory),
 from __future__ import annotations
 
 import importlib
-import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import fastargs
+from . import fastargs, lazylog
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
 
@@ -22,30 +20,9 @@ if TYPE_CHECKING:  # argparse is imported by build_parser: the plain lifecycle c
     import argparse
     import types
 
-log = logging.getLogger("engine.runtime")
+log = lazylog.getLogger("engine.runtime")
 
 VERSION = "0.1.0"
-
-
-def _stamp(created: float) -> str:
-    import datetime  # only when a line is logged: most calls log nothing
-
-    return datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat()
-
-
-class _JSONFormatter(logging.Formatter):
-    """runc's --log-format json: one object per line with level, msg, time."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = _stamp(record.created)
-        return json.dumps({"level": record.levelname.lower(), "msg": record.getMessage(), "time": stamp})
-
-
-class _TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = _stamp(record.created)
-        msg = record.getMessage().replace('"', '\\"')
-        return f'time="{stamp}" level={record.levelname.lower()} msg="{msg}"'
 
 
 # Modules under commands/, in help order, and the verbs (with aliases) each registers.
@@ -97,19 +74,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def _setup_logging(args: argparse.Namespace | types.SimpleNamespace) -> None:
-    formatter: logging.Formatter = _JSONFormatter() if args.log_format == "json" else _TextFormatter()
-    handlers: list[logging.Handler] = []
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(_TextFormatter())
-    stderr.setLevel(logging.DEBUG if args.debug else logging.ERROR)
-    handlers.append(stderr)
-    if args.log:
-        to_file = logging.FileHandler(args.log)
-        to_file.setFormatter(formatter)
-        handlers.append(to_file)
-    log.handlers = handlers
-    log.setLevel(logging.DEBUG if args.debug else logging.INFO)
-    log.propagate = False
+    """runc's logging: errors on stderr; with --log, info and up (debug with --debug) in the file too.
+
+    Without --log or --debug only an error would show, and a call that goes well has none: then
+    `logging` (~4 ms) is imported, and the handlers made, only for the first error (lazylog.py).
+    """
+    def configure() -> None:
+        from .cli_log import setup_logging
+
+        setup_logging(args.debug, args.log, args.log_format)
+
+    if args.debug or args.log:
+        lazylog.keep_from(0)
+        configure()
+    else:
+        lazylog.keep_from(lazylog.ERROR, configure)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             log.exception("details")
         return 1
+    finally:
+        lazylog.keep_from(0)  # a caller that goes on in this process logs as before
     return code
 
 

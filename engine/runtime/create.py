@@ -9,7 +9,6 @@ itself a child subreaper (PR_SET_CHILD_SUBREAPER) beforehand, as `run`,
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -20,6 +19,7 @@ from .devices import resources_with_default_devices
 from .errors import InvalidSpec
 from .init import InitContext
 from .launcher import kill_quietly, launch
+from .lazylog import getLogger
 from .namespaces import PROC_NAMES, open_join_fds, plan_namespaces
 from .procinfo import start_time
 from .record import record
@@ -27,7 +27,7 @@ from .spec import Spec, check_container_id, load_spec, rootfs_path
 from .state import ContainerRecord, StateStore
 from .status import hook_state
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 @record
@@ -55,10 +55,11 @@ def create_container(
     _warn_unsupported(spec)
     seccomp_program = options.seccomp_program
     if seccomp_program is None and linux.get("seccomp"):
-        from .seccomp import compile_seccomp
+        from .seccomp_bpf import program_for
 
-        # In the parent: ~25 ms to compile, so cached on disk under the runtime root.
-        seccomp_program = compile_seccomp(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
+        # In the parent: ~25 ms to compile (and ~20 ms to import pyseccomp), so cached on disk under
+        # the runtime root; a cached program is found and loaded without pyseccomp.
+        seccomp_program = program_for(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
 
     store.reserve(container_id)
     record = ContainerRecord(

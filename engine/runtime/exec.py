@@ -8,7 +8,6 @@ process.json given says otherwise.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from collections.abc import Mapping
@@ -19,12 +18,13 @@ from .cgroup_link import open_container_cgroup
 from .errors import InvalidState
 from .init import InitContext
 from .launcher import launch
+from .lazylog import getLogger
 from .namespaces import PROC_NAMES, NamespacePlan, open_join_fds
 from .spec import validate_process
 from .state import StateStore
 from .status import container_status
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 def exec_process(
@@ -46,9 +46,9 @@ def exec_process(
     linux = spec.get("linux", {}) or {}
     exec_spec = {**spec, "process": dict(process)}
     if seccomp_program is None and linux.get("seccomp"):
-        from .seccomp import compile_seccomp
+        from .seccomp_bpf import program_for
 
-        seccomp_program = compile_seccomp(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
+        seccomp_program = program_for(linux["seccomp"], cache_dir=store.seccomp_cache_dir())
     plan = NamespacePlan(join=_namespaces_to_join(record.pid, [str(n["type"]) for n in linux.get("namespaces", [])]))
     console = None
     if process.get("terminal"):

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import HookFailed
+from .lazylog import getLogger
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 

@@ -24,12 +24,10 @@ from __future__ import annotations
 # Codecs are imported lazily by open(): preload them, the host tree is gone after pivot_root.
 import encodings.ascii
 import encodings.utf_8  # noqa: F401
-import logging
 import os
 import signal
 import socket
 import sys
-import traceback
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -39,10 +37,11 @@ from . import hooks, process, rootfs, sync
 from . import syscalls as sc
 from .capabilities import apply_capabilities
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
+from .lazylog import DEBUG, getLogger
 from .namespaces import NamespacePlan, join_namespaces
 from .record import record, record_field
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 PR_SET_NO_NEW_PRIVS = 38  # <linux/prctl.h>
 
@@ -206,13 +205,13 @@ def drop_privileges_and_exec(
 def preload_for_child(ctx: InitContext) -> None:
     """Import, in the parent, what the child will need after pivot_root (imports need the host tree)."""
     if ctx.seccomp_program is not None:
-        from . import seccomp  # noqa: F401  (pyseccomp costs ~10 ms: only when a filter is used)
+        from . import seccomp_bpf  # noqa: F401  (only when a filter is used; no pyseccomp: it is compiled)
     if any(hooks.hooks_of(ctx.spec, kind) for kind in hooks.HOOK_KINDS):
         import subprocess  # noqa: F401  (hooks.run_hooks imports it lazily; the child cannot)
 
 
 def _load_seccomp(program: bytes, flags: list[str]) -> None:
-    from .seccomp import load_seccomp  # already in sys.modules: preload_for_child
+    from .seccomp_bpf import load_seccomp  # already in sys.modules: preload_for_child
 
     load_seccomp(program, flags)
 
@@ -242,6 +241,8 @@ def _report_and_exit(sock: socket.socket, exc: BaseException) -> NoReturn:
         sync.send(sock, "error", message=message)
     except OSError:
         print(f"berth-runtime init: {message}", file=sys.stderr, flush=True)
-    if log.isEnabledFor(logging.DEBUG):
+    if log.isEnabledFor(DEBUG):
+        import traceback  # loaded with logging, which a debug logger has imported: no file is read here
+
         traceback.print_exc()
     os._exit(1)

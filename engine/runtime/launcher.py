@@ -8,11 +8,10 @@ daemon's path).
 
 from __future__ import annotations
 
-import logging
+import _thread
 import os
 import signal
 import socket
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,13 +19,14 @@ from . import init, sync
 from .cgroup_link import CgroupHandle
 from .errors import RuntimeFailure, SetupFailed
 from .init import InitContext
+from .lazylog import getLogger
 from .namespaces import write_id_maps
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 def check_single_threaded() -> None:
-    if threading.active_count() > 1:
+    if _thread._count() > 0:  # threads other than the main one (threading.active_count() - 1, without threading)
         raise RuntimeFailure(
             "container setup needs a single-threaded process (fork/unshare); "
             "call it from the fork server or a subprocess"

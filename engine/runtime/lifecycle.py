@@ -6,7 +6,6 @@ Each follows runtime.md#operations and runc's messages for the refusals.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import select
 import signal
@@ -17,11 +16,12 @@ from typing import Any
 from . import hooks
 from .cgroup_link import CgroupHandle, open_container_cgroup, require_cgroup
 from .errors import InvalidState
+from .lazylog import getLogger
 from .procinfo import is_running, reap_if_child
 from .state import ContainerRecord, StateStore
 from .status import container_status, hook_state
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 # Bound on waiting for killed tasks to leave the cgroup before removing it.
 CGROUP_EMPTY_TIMEOUT_S = 10.0

@@ -13,7 +13,6 @@ Order follows runc's libcontainer/rootfs_linux.go prepareRootfs/finalizeRootfs:
 from __future__ import annotations
 
 import errno
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,10 +20,11 @@ from typing import Any
 from . import syscalls as sc
 from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
 from .errors import SetupFailed
+from .lazylog import getLogger
 from .mount_options import MountCall, MountOptions, parse_mount_options, plan_mount, propagation_flag
 from .paths_in_root import make_target, resolve_in_root
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 # statvfs f_flag bits (ST_*) that are "locked" on a mount made in a less
 # privileged user namespace: a remount must keep them or fail with EPERM.

@@ -11,8 +11,9 @@ Three jobs, each a function:
   are cached by a hash of the canonical JSON (in memory, optionally on disk).
   Like runc, syscalls newer than the profile answer ENOSYS rather than the
   default EPERM (``engine.runtime.seccomp_enosys``).
-* ``load_seccomp``: install such a program in the calling process with
-  seccomp(2) ``SECCOMP_SET_MODE_FILTER``.
+* ``load_seccomp`` (``engine.runtime.seccomp_bpf``, with the cache: no pyseccomp
+  there): install such a program in the calling process with seccomp(2)
+  ``SECCOMP_SET_MODE_FILTER``.
 
 When to load (runc ``libcontainer/standard_init_linux.go``): the kernel lets a
 process install a filter only with no_new_privs set or with CAP_SYS_ADMIN.
@@ -27,29 +28,33 @@ and only calls ``load_seccomp`` in the child: libseccomp is not needed there.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import errno
 import functools
-import hashlib
 import json
-import logging
 import os
 import re
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pyseccomp
 
 from engine.runtime import syscalls
 from engine.runtime.capabilities import DEFAULT_CAPABILITIES, normalize_capabilities
-from engine.runtime.errors import InvalidSpec, SetupFailed, Unsupported
+from engine.runtime.lazylog import getLogger
+from engine.runtime.seccomp_bpf import (
+    FILTER_FLAGS,
+    SeccompError,
+    SeccompUnsupported,
+    cached_program,
+    filter_flags,
+    remember,
+    seccomp_cache_key,
+)
 from engine.runtime.seccomp_enosys import enosys_prologue
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -102,15 +107,6 @@ _ARCHITECTURES: Mapping[str, int] = {
     "SCMP_ARCH_RISCV64": pyseccomp.Arch.RISCV64,
 }
 
-# <linux/seccomp.h> filter flags named by runtime-spec config-linux.md#seccomp.
-FILTER_FLAGS: Mapping[str, int] = {
-    "SECCOMP_FILTER_FLAG_TSYNC": 1,
-    "SECCOMP_FILTER_FLAG_LOG": 2,
-    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
-}
-# Only meaningful with a user-space listener (SCMP_ACT_NOTIFY), which Berth does not implement.
-_LISTENER_FLAGS = frozenset({"SECCOMP_FILTER_FLAG_NEW_LISTENER", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"})
-
 _MAX_ARGS = 6  # syscalls take at most six arguments
 _BPF_MAXINSNS = 4096  # <linux/bpf_common.h>: the kernel rejects longer classic programs
 
@@ -139,18 +135,6 @@ _DOCKER_TO_SCMP_ARCH: Mapping[str, str] = {
     "s390x": "SCMP_ARCH_S390X",
     "riscv64": "SCMP_ARCH_RISCV64",
 }
-
-
-class SeccompError(InvalidSpec):
-    """A malformed ``linux.seccomp`` object or Docker profile."""
-
-
-class SeccompUnsupported(Unsupported):
-    """A seccomp feature Berth does not implement (SCMP_ACT_NOTIFY and its listener flags)."""
-
-
-class SeccompLoadFailed(SetupFailed):
-    """The kernel refused to install a filter."""
 
 
 # --- Docker profile -> OCI ---------------------------------------------------
@@ -300,18 +284,6 @@ def _action(name: Any, ret: int | None, where: str) -> int:
     return _FIXED_ACTIONS[name]
 
 
-def filter_flags(names: Sequence[str]) -> int:
-    """The seccomp(2) flag bits for OCI ``linux.seccomp.flags``."""
-    bits = 0
-    for name in names:
-        if name in _LISTENER_FLAGS:
-            raise SeccompUnsupported(f"seccomp flag {name} needs a listener (SCMP_ACT_NOTIFY), not supported")
-        if name not in FILTER_FLAGS:
-            raise SeccompError(f"unknown seccomp flag {name!r}; known: {sorted(FILTER_FLAGS)}")
-        bits |= FILTER_FLAGS[name]
-    return bits
-
-
 def _conditions(args: Sequence[Mapping[str, Any]], where: str) -> list[tuple[int, pyseccomp.Arg]]:
     """(argument index, libseccomp condition) for each OCI ``args`` entry."""
     out = []
@@ -412,95 +384,25 @@ def _export(filt: pyseccomp.SyscallFilter) -> bytes:
         return f.read()
 
 
-@functools.cache
-def _library_fingerprint() -> str:
-    """Which libseccomp (and so which syscall table) compiled a program: part of the disk cache key."""
-    try:
-        for line in Path("/proc/self/maps").read_text().splitlines():
-            if "libseccomp" in line:
-                return os.path.realpath(line.split()[-1]) + f" api={pyseccomp.get_api()}"
-    except OSError as exc:
-        log.debug("cannot read /proc/self/maps: %s", exc)
-    return f"pyseccomp {pyseccomp.__version__} api={pyseccomp.get_api()}"
-
-
-def seccomp_cache_key(seccomp: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``seccomp`` and the libseccomp that compiles it."""
-    canonical = json.dumps(seccomp, sort_keys=True, separators=(",", ":"))
-    material = f"{_PROGRAM_FORMAT}\0{canonical}\0{_library_fingerprint()}"
-    return hashlib.sha256(material.encode()).hexdigest()
-
-
-_PROGRAM_FORMAT = "berth-seccomp-bpf/2"  # bump when _compile's output changes for the same input
-_MEMORY_CACHE_SIZE = 64
-_memory_cache: OrderedDict[str, bytes] = OrderedDict()
-
-
-def clear_memory_cache() -> None:
-    _memory_cache.clear()
-
-
-def _read_cached(path: Path) -> bytes | None:
-    """A cached program, trusted only if no one but us could have written it (a planted filter
-    would weaken every container that uses the profile)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        log.warning("ignoring cached seccomp program %s: %s", path, exc)
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            log.warning("ignoring cached seccomp program %s: not owned by us or writable by others", path)
-            return None
-        return f.read()
-
-
-def _write_cached(path: Path, program: bytes) -> None:
-    """Write atomically (concurrent compilers write identical bytes), private to us."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(program)
-    os.replace(tmp, path)
-
-
 def compile_seccomp(seccomp: Mapping[str, Any], cache_dir: str | os.PathLike[str] | None = None) -> bytes:
     """Compile OCI ``linux.seccomp`` to a raw classic-BPF program (``struct sock_filter[]``).
 
     Unknown syscall names are skipped (logged at debug), as runc does, so one
     profile serves kernels and libseccomp versions of different ages.  Results
-    are cached in memory and, with ``cache_dir``, on disk as ``<key>.bpf``.
+    are cached in memory and, with ``cache_dir``, on disk as ``<key>.bpf``
+    (seccomp_bpf.py, which finds them without libseccomp's Python binding).
     """
+    program = cached_program(seccomp, cache_dir)
+    if program is not None:
+        return program
     key = seccomp_cache_key(seccomp)
-    cached = _memory_cache.get(key)
-    if cached is not None:
-        _memory_cache.move_to_end(key)
-        return cached
-    path = Path(cache_dir, f"{key}.bpf") if cache_dir is not None else None
-    program: bytes | None = None
-    if path is not None:
-        program = _read_cached(path)
-        if program is not None and (not program or len(program) % 8):
-            log.warning("ignoring corrupt cached seccomp program %s", path)
-            program = None
-    if program is None:
-        program = _compile(seccomp)
-        log.debug("compiled seccomp program %s: %d instructions", key[:12], len(program) // 8)
-        if len(program) // 8 > _BPF_MAXINSNS:
-            raise SeccompError(
-                f"the seccomp program has {len(program) // 8} instructions; the kernel accepts {_BPF_MAXINSNS}"
-            )
-        if path is not None:
-            _write_cached(path, program)
-    _memory_cache[key] = program
-    while len(_memory_cache) > _MEMORY_CACHE_SIZE:
-        _memory_cache.popitem(last=False)
+    program = _compile(seccomp)
+    log.debug("compiled seccomp program %s: %d instructions", key[:12], len(program) // 8)
+    if len(program) // 8 > _BPF_MAXINSNS:
+        raise SeccompError(
+            f"the seccomp program has {len(program) // 8} instructions; the kernel accepts {_BPF_MAXINSNS}"
+        )
+    remember(key, program, cache_dir)
     return program
 
 
@@ -523,23 +425,3 @@ def seccomp_features() -> dict[str, Any]:
 def set_no_new_privs() -> None:
     """prctl(PR_SET_NO_NEW_PRIVS, 1): lets an unprivileged process load a filter (and is inherited)."""
     syscalls.prctl(PR_SET_NO_NEW_PRIVS, 1)
-
-
-def load_seccomp(bpf: bytes, flags: Sequence[str] = ()) -> None:
-    """Install ``bpf`` (from ``compile_seccomp``) in the calling process; it applies to every later exec.
-
-    Needs no_new_privs or CAP_SYS_ADMIN (see the module docstring for where
-    the container init calls this).  ``flags`` are OCI ``linux.seccomp.flags``.
-    """
-    bits = filter_flags(flags)
-    try:
-        syscalls.seccomp_set_mode_filter(bpf, bits)
-    except ValueError as exc:
-        raise SeccompLoadFailed(str(exc)) from exc
-    except OSError as exc:
-        hint = ""
-        if exc.errno == errno.EACCES:
-            hint = " (set no_new_privs or keep CAP_SYS_ADMIN until the filter is loaded)"
-        elif exc.errno == errno.EINVAL:
-            hint = f" (flags {list(flags)} unsupported by this kernel, or a malformed program)"
-        raise SeccompLoadFailed(f"loading the seccomp filter: {exc.strerror}{hint}") from exc

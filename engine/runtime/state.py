@@ -17,16 +17,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import ContainerExists, ContainerNotFound
+from .lazylog import getLogger
 from .record import record, record_field, record_fields
 from .spec import Spec, check_container_id
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 DEFAULT_ROOT = "/run/berth-runtime"
 STATE_FILE = "state.json"

@@ -118,7 +118,8 @@ def test_run_forwards_signals_to_the_container(bundle: Bundle, runtime: RuntimeC
 
 
 def test_run_compiles_a_seccomp_profile_once_per_root(bundle: Bundle, runtime: RuntimeCLI) -> None:
-    from engine.runtime.seccomp import default_seccomp, seccomp_cache_key
+    from engine.runtime.seccomp import default_seccomp
+    from engine.runtime.seccomp_bpf import seccomp_cache_key
 
     bundle.set_process(["sh", "-c", "grep Seccomp: /proc/self/status"])
     bundle.spec["linux"]["seccomp"] = default_seccomp()

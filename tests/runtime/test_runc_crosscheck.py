@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from engine.runtime.capabilities import DEFAULT_CAPABILITIES, apply_capabilities
-from engine.runtime.seccomp import compile_seccomp, default_seccomp, load_seccomp, set_no_new_privs
+from engine.runtime.seccomp import compile_seccomp, default_seccomp, set_no_new_privs
+from engine.runtime.seccomp_bpf import load_seccomp
 from tests.fixtures.cleanup import current_tag, resource_name
 
 RUNC = shutil.which("runc")

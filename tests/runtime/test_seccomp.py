@@ -9,12 +9,15 @@ Probes use harmless arguments so that, unfiltered, each syscall fails with a
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import resource
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -26,17 +29,19 @@ import pytest
 from engine.runtime import syscalls
 from engine.runtime.capabilities import DEFAULT_CAPABILITIES, apply_capabilities
 from engine.runtime.seccomp import (
+    compile_seccomp,
+    default_seccomp,
+    docker_profile_to_oci,
+    seccomp_features,
+    set_no_new_privs,
+)
+from engine.runtime.seccomp_bpf import (
     SeccompError,
     SeccompLoadFailed,
     SeccompUnsupported,
     clear_memory_cache,
-    compile_seccomp,
-    default_seccomp,
-    docker_profile_to_oci,
     load_seccomp,
     seccomp_cache_key,
-    seccomp_features,
-    set_no_new_privs,
 )
 
 from .forked import run_in_child
@@ -539,3 +544,25 @@ def test_without_no_new_privs_the_filter_goes_in_first_and_privileges_drop_under
     assert result == {
         "ok": {"Uid": "1000\t1000\t1000\t1000", "NoNewPrivs": "0", "Seccomp": "2", "CapEff": "00000000a80425fb"}
     }
+
+
+def test_a_cached_program_is_found_without_the_compiler(tmp_path: Any) -> None:
+    """`berth-runtime run` of a profile run before, and the init that loads it, never import pyseccomp (~20 ms)."""
+    config = default_seccomp()
+    cache = tmp_path / "cache"
+    clear_memory_cache()
+    compiled = compile_seccomp(config, cache_dir=cache)
+    clear_memory_cache()
+    code = (
+        "import json, sys\n"
+        "from engine.runtime.seccomp_bpf import program_for\n"
+        "config, cache = json.loads(sys.argv[1]), sys.argv[2]\n"
+        "program = program_for(config, cache)\n"
+        "sys.stdout.buffer.write(program if 'pyseccomp' not in sys.modules else b'imported pyseccomp')\n"
+    )
+    warm = subprocess.run([sys.executable, "-c", code, json.dumps(config), str(cache)], capture_output=True,
+                          timeout=60, check=True)
+    assert warm.stdout == compiled, warm.stderr
+    cold = subprocess.run([sys.executable, "-c", code, json.dumps(config), str(tmp_path / "empty")],
+                          capture_output=True, timeout=60, check=True)
+    assert cold.stdout == b"imported pyseccomp"  # a miss compiles, so the check above can fail

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import logging
 import os
 import signal
 import time
@@ -11,11 +10,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
+from engine.runtime.lazylog import getLogger
 
 if TYPE_CHECKING:  # stats.py is imported by stats() itself: `run` never needs it
     from engine.runtime.cgroups.stats import CgroupStats
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 #: How long freeze() waits for the kernel to report the cgroup frozen.
 FREEZE_TIMEOUT_S = 10.0

@@ -10,13 +10,13 @@ rmdir, ENOENT for a file the kernel lacks).
 from __future__ import annotations
 
 import errno as errno_
-import logging
 import os
 import time
 
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
+from engine.runtime.lazylog import getLogger
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 _RMDIR_ATTEMPTS = 6
 

@@ -16,15 +16,15 @@ Modes, named like runc and systemd do:
 from __future__ import annotations
 
 import _thread
-import logging
 import os
 import select
 from typing import Literal
 
 from engine.runtime.cgroups.errors import CgroupError, DetectionFailed
+from engine.runtime.lazylog import getLogger
 from engine.runtime.record import record, record_field
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 Mode = Literal["v1", "v2", "hybrid"]
 

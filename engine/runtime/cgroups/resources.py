@@ -7,14 +7,14 @@ without root.  The managers (v1.py, v2.py) only carry them out.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from engine.runtime.cgroups.errors import InvalidResources
+from engine.runtime.lazylog import getLogger
 from engine.runtime.record import record
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 
 @record(frozen=True)

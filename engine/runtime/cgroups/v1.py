@@ -9,7 +9,6 @@ hierarchy, as runc does: the container's processes join it too, raw
 from __future__ import annotations
 
 import errno
-import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,11 +28,12 @@ from engine.runtime.cgroups.resources import FileWrite, unified_entries
 from engine.runtime.cgroups.resources_v1 import plan_v1
 from engine.runtime.cgroups.resources_v2 import KNOWN_CONTROLLERS
 from engine.runtime.cgroups.v2 import apply_writes, enable_controllers
+from engine.runtime.lazylog import getLogger
 
 if TYPE_CHECKING:
     from engine.runtime.cgroups.stats import CgroupStats
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 # cpuacct.stat counts in USER_HZ ticks (cgroup-v1/cpuacct.rst).
 _CLK_TCK = os.sysconf("SC_CLK_TCK")

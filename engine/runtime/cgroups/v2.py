@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 from collections.abc import Iterable, Mapping
@@ -18,11 +17,12 @@ from engine.runtime.cgroups.errors import CgroupBusy, CgroupError, CgroupNotFoun
 from engine.runtime.cgroups.hierarchy import UNIFIED, CgroupMount
 from engine.runtime.cgroups.resources import FileWrite
 from engine.runtime.cgroups.resources_v2 import plan_v2
+from engine.runtime.lazylog import getLogger
 
 if TYPE_CHECKING:
     from engine.runtime.cgroups.stats import CgroupStats
 
-log = logging.getLogger(__name__)
+log = getLogger(__name__)
 
 #: Controllers create() enables for a container when the parent offers them.
 #: Others (hugetlb, rdma, misc) are enabled only when set_resources needs them.
