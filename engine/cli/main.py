@@ -76,6 +76,9 @@ GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "context rm": ("contexts", "rm", "Remove one or more contexts"),
     "context use": ("contexts", "use", "Set the current context"),
     "context show": ("contexts", "show", "Print the name of the current context"),
+    "context export": ("contexts", "export", "Export a context to a tar archive FILE or a tar stream on STDOUT"),
+    "context import": ("contexts", "import_", "Import a context from a tar or zip file"),
+    "context update": ("contexts", "update", "Update a context"),
     "system dial-stdio": ("system", "dial_stdio", "Proxy the stdio stream to the engine connection (what ssh:// "
                           "clients run on the remote)"),
     **{f"machine {sub}": ("machine", "machine", "Not available yet: there is no VM backend (berthd runs natively)")
@@ -100,7 +103,8 @@ GROUPS: dict[str, dict[str, str]] = {
                 "rm": "network rm", "remove": "network rm", "connect": "network connect",
                 "disconnect": "network disconnect", "prune": "network prune"},
     "context": {"create": "context create", "ls": "context ls", "list": "context ls", "inspect": "context inspect",
-                "rm": "context rm", "remove": "context rm", "use": "context use", "show": "context show"},
+                "rm": "context rm", "remove": "context rm", "use": "context use", "show": "context show",
+                "export": "context export", "import": "context import", "update": "context update"},
     "machine": {sub: f"machine {sub}"
                 for sub in ("init", "start", "stop", "status", "ssh", "rm", "set", "logs", "ls", "inspect")},
 }
