@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT = "default"
+TLS_KINDS = ("ca", "cert", "key")
+IMPORT_LIMIT = 10 << 20  # docker's maxAllowedFileSizeToImport: an archive bigger than this is refused
 NAME_RULE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+$")  # docker's validateContextName
 
 
@@ -110,29 +112,107 @@ class ContextStore:
                     continue  # a half-written or foreign entry: docker skips it as well
         return sorted(found)
 
-    def create(self, name: str, description: str, host: str, skip_tls_verify: bool,
-               tls_files: Mapping[str, str]) -> None:
+    def _check_new(self, name: str) -> None:
         if name == DEFAULT:
             raise ContextError('"default" is a reserved context name')
         check_name(name)
         if self.meta_path(name).exists():
             raise ContextError(f'context "{name}" already exists')
+
+    def create(self, name: str, description: str, host: str, skip_tls_verify: bool,
+               tls_files: Mapping[str, str]) -> None:
+        self._check_new(name)
         meta = {"Name": name, "Metadata": {"Description": description} if description else {},
                 "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_tls_verify}}}
-        if tls_files:
+        self._write(name, meta, {kind: Path(source).read_bytes() for kind, source in tls_files.items()})
+
+    def _write(self, name: str, meta: Mapping[str, Any], tls: Mapping[str, bytes] | None) -> None:
+        """Store a context's metadata and, unless `tls` is None (keep them), replace its TLS files."""
+        if tls is not None:
             import shutil
 
-            tls = self.tls_dir(name)
-            tls.mkdir(parents=True, exist_ok=True, mode=0o700)
-            for kind, source in tls_files.items():
-                target = tls / f"{kind}.pem"  # a private key among them: 0600 from its creation on
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                    shutil.copyfileobj(src, out)
+            shutil.rmtree(self.tls_dir(name).parent, ignore_errors=True)
+            if tls:
+                tls_dir = self.tls_dir(name)
+                tls_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                for kind, data in tls.items():
+                    target = tls_dir / f"{kind}.pem"  # a private key among them: 0600 from its creation on
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                    os.fchmod(fd, 0o600)
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(data)
         path = self.meta_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(meta))
+        partial = path.with_name(f".meta.json.{os.getpid()}")
+        partial.write_text(json.dumps(meta, separators=(",", ":")))
+        os.replace(partial, path)  # a reader (the other CLI) never sees half a file
+
+    def update(self, name: str, description: str | None, endpoint: Mapping[str, Any] | None,
+               tls: Mapping[str, bytes] | None) -> None:
+        """docker context update: a new description and/or a new docker endpoint (its TLS files replaced)."""
+        if name == DEFAULT:
+            raise ContextError('"default" is a reserved context name')
+        meta = self.get(name)
+        if description is not None:
+            meta["Metadata"] = dict(meta.get("Metadata") or {}, Description=description)
+            if not description:
+                meta["Metadata"].pop("Description")
+        if endpoint is not None:
+            meta["Endpoints"] = dict(meta.get("Endpoints") or {}, docker=dict(endpoint))
+        self._write(name, meta, tls if endpoint is not None else None)
+
+    def export(self, name: str, default_meta: Mapping[str, Any]) -> bytes:
+        """docker context export: a tar of meta.json and tls/docker/*.pem (docker's layout, modes, zero times)."""
+        import io
+        import tarfile
+
+        meta = dict(default_meta) if name == DEFAULT else self.get(name)
+        files = {} if name == DEFAULT else self.tls_material(name)
+        tls = {kind: Path(path).read_bytes() for kind, path in files.items()}
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            def add(entry: str, mode: int, data: bytes | None = None) -> None:
+                info = tarfile.TarInfo(entry)
+                info.mode, info.mtime = mode, 0
+                if data is None:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+
+            add("meta.json", 0o644, json.dumps(meta, separators=(",", ":")).encode())
+            if tls:
+                add("tls", 0o700)
+                add("tls/docker", 0o700)
+                for kind in sorted(tls):
+                    add(f"tls/docker/{kind}.pem", 0o600, tls[kind])
+        return buffer.getvalue()
+
+    def import_(self, name: str, data: bytes) -> None:
+        """docker context import: a tar (or zip) of meta.json and tls/docker/{ca,cert,key}.pem."""
+        self._check_new(name)
+        if len(data) > IMPORT_LIMIT:
+            raise ContextError(f"the archive is bigger than {IMPORT_LIMIT} bytes")
+        files = _archive_files(data)
+        if "meta.json" not in files:
+            raise ContextError("invalid context archive: no meta.json")
+        try:
+            meta = json.loads(files.pop("meta.json"))
+        except ValueError as exc:
+            raise ContextError(f"invalid context archive: meta.json: {exc}") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("Endpoints") or {}, dict):
+            raise ContextError("invalid context archive: meta.json is not a context's metadata")
+        tls: dict[str, bytes] = {}
+        for entry, content in files.items():
+            endpoint, _, file_name = entry.removeprefix("tls/").partition("/")
+            kind = file_name.removesuffix(".pem")
+            if not entry.startswith("tls/") or endpoint != "docker" or kind not in TLS_KINDS or \
+                    file_name != f"{kind}.pem":
+                raise ContextError(f"invalid context archive: unexpected entry {entry!r}")
+            tls[kind] = content
+        meta["Name"] = name
+        self._write(name, meta, tls)
 
     def remove(self, name: str) -> None:
         if name == DEFAULT:
@@ -151,6 +231,42 @@ class ContextStore:
 
     def host(self, name: str) -> str:
         return str(((self.get(name).get("Endpoints") or {}).get("docker") or {}).get("Host") or "")
+
+
+def _archive_files(data: bytes) -> dict[str, bytes]:
+    """The regular files of a tar or zip archive (directories skipped), name -> content."""
+    import io
+
+    files: dict[str, bytes] = {}
+    if data[:4] == b"PK\x03\x04":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                for info in archive.infolist():
+                    if not info.is_dir():
+                        if info.file_size > IMPORT_LIMIT:
+                            raise ContextError(f"invalid context archive: {info.filename} is too big")
+                        files[info.filename] = archive.read(info)
+        except zipfile.BadZipFile as exc:
+            raise ContextError(f"invalid context archive: {exc}") from exc
+        return files
+    import tarfile
+
+    # docker's own export ends after the last file's bytes (no padding, no end blocks): complete it.
+    data += b"\0" * (-len(data) % 512 + 1024)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for member in tar:
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise ContextError(f"invalid context archive: {member.name} is not a regular file")
+                extracted = tar.extractfile(member)
+                files[member.name] = extracted.read() if extracted else b""
+    except tarfile.TarError as exc:
+        raise ContextError(f"invalid context archive: {exc}") from exc
+    return files
 
 
 def default_host(environ: Mapping[str, str]) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.api.test_tls import TLSDaemon, tls_daemon  # noqa: F401 - the fixture, shared
 from tests.cli.conftest import BERTH, Tools
+from tests.fixtures.tls import TestCA
 
 pytestmark = pytest.mark.needs_root
 
@@ -196,3 +197,71 @@ def test_files_holding_secrets_stay_private(tools: Tools, tmp_path: Path) -> Non
     finally:
         _run(tools, "berth", "context", "rm", "bt-tls")
         config.write_text(json.dumps(before))
+
+
+def _inspect(tools: Tools, tool: str, name: str) -> dict[str, object]:
+    """`context inspect` of one context, without the fields that name where it is stored."""
+    out = _run(tools, tool, "context", "inspect", name)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)[0]
+    found.pop("Storage")
+    found.pop("Name")
+    return dict(found)
+
+
+def _tls_files(tmp_path: Path, name: str = "client") -> str:
+    """`ca=...,cert=...,key=...` of real PEM files (docker's context create parses them)."""
+    ca = TestCA(tmp_path / f"pki-{name}")
+    pair = ca.issue_client(name)
+    return f"ca={ca.cert_path},cert={pair.cert_path},key={pair.key_path}"
+
+
+def test_export_and_import_round_trip_between_both_tools(tools: Tools, tmp_path: Path) -> None:
+    _run(tools, "berth", "context", "create", "bt-exp", "--description", "exported",
+         "--docker", f"host=tcp://192.0.2.1:2376,{_tls_files(tmp_path)}").check_returncode()
+    try:
+        written = _run(tools, "berth", "context", "export", "bt-exp", str(tmp_path / "bt.tar"))
+        assert (written.returncode, written.stderr) == (0, f'Written file "{tmp_path}/bt.tar"\n')
+        # berth's archive, imported by docker: docker sees the same context, TLS files included.
+        _run(tools, "docker", "context", "import", "bt-imp-docker", str(tmp_path / "bt.tar")).check_returncode()
+        assert _inspect(tools, "docker", "bt-imp-docker") == _inspect(tools, "docker", "bt-exp")
+        assert _inspect(tools, "docker", "bt-exp")["TLSMaterial"] == {"docker": ["ca.pem", "cert.pem", "key.pem"]}
+        # docker's archive (on stdout), imported by berth from stdin.
+        exported = subprocess.run(["docker", "context", "export", "bt-exp", "-"], env=tools.daemon.env(),
+                                  capture_output=True, timeout=60, check=True).stdout
+        imported = subprocess.run([BERTH, "context", "import", "bt-imp-berth", "-"], env=tools.daemon.env(),
+                                  input=exported, capture_output=True, timeout=60)
+        assert (imported.returncode, imported.stdout, imported.stderr) == (
+            0, b"bt-imp-berth\n", b'Successfully imported context "bt-imp-berth"\n')
+        assert _inspect(tools, "docker", "bt-imp-berth") == _inspect(tools, "docker", "bt-exp")
+        assert _inspect(tools, "berth", "bt-imp-berth") == _inspect(tools, "docker", "bt-imp-berth")
+        # Importing over an existing name fails the same way in both.
+        ours = _run(tools, "berth", "context", "import", "bt-imp-docker", str(tmp_path / "bt.tar"))
+        theirs = _run(tools, "docker", "context", "import", "bt-imp-docker", str(tmp_path / "bt.tar"))
+        assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (
+            1, 'context "bt-imp-docker" already exists\n')
+    finally:
+        _run(tools, "berth", "context", "rm", "bt-exp", "bt-imp-docker", "bt-imp-berth")
+
+
+def test_update_is_what_docker_sees(tools: Tools, tmp_path: Path) -> None:
+    _run(tools, "berth", "context", "create", "bt-upd", "--docker",
+         f"host=tcp://192.0.2.1:2376,{_tls_files(tmp_path)}").check_returncode()
+    _run(tools, "docker", "context", "create", "bt-upd-docker", "--docker",
+         f"host=tcp://192.0.2.1:2376,{_tls_files(tmp_path, 'docker')}").check_returncode()
+    try:
+        for args in (["--description", "now described"], ["--docker", "host=tcp://192.0.2.2:2375"],
+                     ["--docker", "host=tcp://192.0.2.3:2376,skip-tls-verify=true", "--description", "again"],
+                     ["--docker", f"host=tcp://192.0.2.4:2376,{_tls_files(tmp_path, 'other')}"], []):
+            ours = _run(tools, "berth", "context", "update", "bt-upd", *args)
+            theirs = _run(tools, "docker", "context", "update", "bt-upd-docker", *args)
+            assert (ours.returncode, ours.stderr) == (0, 'Successfully updated context "bt-upd"\n'), args
+            assert theirs.returncode == 0, theirs.stderr
+            # docker reads berth's update as it reads its own.
+            assert _inspect(tools, "docker", "bt-upd") == _inspect(tools, "docker", "bt-upd-docker"), args
+        for name in ("default", "bt-none"):
+            ours = _run(tools, "berth", "context", "update", name, "--description", "x")
+            assert ours.returncode == _run(tools, "docker", "context", "update", name, "--description", "x").returncode
+            assert ours.returncode == 1 and ours.stderr.count("\n") == 1
+    finally:
+        _run(tools, "berth", "context", "rm", "bt-upd", "bt-upd-docker")

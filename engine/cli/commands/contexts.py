@@ -1,18 +1,21 @@
-"""`berth context ls|create|use|rm|inspect|show` over the docker CLI's context store (engine/cli/context_store.py)."""
+"""`berth context ls|create|use|rm|inspect|show|export|import|update` over the docker CLI's context store
+(engine/cli/context_store.py)."""
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 from typing import Any, cast
 
 from engine.cli.context import CLIContext, StatusError, UsageError
-from engine.cli.context_store import DEFAULT, ContextError, ContextStore, default_host
+from engine.cli.context_store import DEFAULT, IMPORT_LIMIT, ContextError, ContextStore, check_name, default_host
 
 CONTEXT_HEADERS = {"Name": "NAME", "Description": "DESCRIPTION", "DockerEndpoint": "DOCKER ENDPOINT",
                    "Error": "ERROR", "Current": ""}  # docker: no header for the `*`
 CONTEXT_TABLE = "table {{.Name}}{{if .Current}} *{{end}}\t{{.Description}}\t{{.DockerEndpoint}}\t{{.Error}}"
 DEFAULT_DESCRIPTION = "Current DOCKER_HOST based configuration"
-_DOCKER_KEYS = ("host", "ca", "cert", "key", "skip-tls-verify")
+_DOCKER_KEYS = ("from", "host", "ca", "cert", "key", "skip-tls-verify")
 
 
 def _store(ctx: CLIContext) -> ContextStore:
@@ -63,6 +66,31 @@ def _docker_endpoint(value: str) -> dict[str, str]:
     return fields
 
 
+def _endpoint(ctx: CLIContext, store: ContextStore, docker: str, from_: str | None) -> tuple[str, bool, dict[str, str]]:
+    """The docker endpoint (host, skip-tls-verify, TLS files) that `--docker` / `--from` describe."""
+    endpoint = _docker_endpoint(docker) if docker else {}
+    source = endpoint.get("from") or (from_ if not docker else None)
+    if source:
+        host = default_host(ctx.environ) if source == DEFAULT else store.host(source)
+        tls = {} if source == DEFAULT else store.tls_material(source)
+        skip = False if source == DEFAULT else bool(
+            ((store.get(source).get("Endpoints") or {}).get("docker") or {}).get("SkipTLSVerify"))
+        return host, skip, tls
+    host = endpoint.get("host") or default_host(ctx.environ)
+    tls = {kind: os.path.expanduser(endpoint[kind]) for kind in ("ca", "cert", "key") if endpoint.get(kind)}
+    for kind, path in tls.items():
+        if not os.path.isfile(path):
+            raise StatusError(f"unable to create docker endpoint config: {kind}: no such file: {path}", 1)
+    from engine.client.errors import ClientError
+    from engine.client.hosts import parse_host
+
+    try:
+        parse_host(host)
+    except ClientError as exc:
+        raise StatusError(f"unable to create docker endpoint config: {exc}", 1) from exc
+    return host, endpoint.get("skip-tls-verify", "false").lower() in ("1", "true"), tls
+
+
 def create(ctx: CLIContext, args: list[str]) -> int:
     p = ctx.parser("context create", "Create a context")
     p.add_argument("--description", default="", help="Description of the context")
@@ -72,32 +100,89 @@ def create(ctx: CLIContext, args: list[str]) -> int:
     opts = p.parse_args(args)
     store = _store(ctx)
     try:
-        if opts.from_ and not opts.docker:
-            source = opts.from_
-            host = default_host(ctx.environ) if source == DEFAULT else store.host(source)
-            tls = {} if source == DEFAULT else store.tls_material(source)
-            skip = False if source == DEFAULT else bool(
-                ((store.get(source).get("Endpoints") or {}).get("docker") or {}).get("SkipTLSVerify"))
-        else:
-            endpoint = _docker_endpoint(opts.docker) if opts.docker else {}
-            host = endpoint.get("host") or default_host(ctx.environ)
-            tls = {kind: os.path.expanduser(endpoint[kind]) for kind in ("ca", "cert", "key") if endpoint.get(kind)}
-            for kind, path in tls.items():
-                if not os.path.isfile(path):
-                    raise StatusError(f"unable to create docker endpoint config: {kind}: no such file: {path}", 1)
-            skip = endpoint.get("skip-tls-verify", "false").lower() in ("1", "true")
-        from engine.client.errors import ClientError
-        from engine.client.hosts import parse_host
-
-        try:
-            parse_host(host)
-        except ClientError as exc:
-            raise StatusError(f"unable to create docker endpoint config: {exc}", 1) from exc
+        host, skip, tls = _endpoint(ctx, store, opts.docker, opts.from_)
         store.create(opts.name, opts.description, host, skip, tls)
     except ContextError as exc:
         raise _fail(exc) from exc
     ctx.print(opts.name)
     ctx.warn(f'Successfully created context "{opts.name}"')
+    return 0
+
+
+def update(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("context update", "Update a context")
+    p.add_argument("--description", help="Description of the context")
+    p.add_argument("--docker", default="", help="set the docker endpoint (from=, host=, ca=, cert=, key=, "
+                                                "skip-tls-verify=)")
+    p.add_argument("name", metavar="CONTEXT")
+    opts = p.parse_args(args)
+    store = _store(ctx)
+    try:
+        if opts.name == DEFAULT:
+            raise ContextError('"default" is a reserved context name')
+        store.get(opts.name)
+        endpoint, tls = None, None
+        if opts.docker:
+            # docker replaces the whole endpoint: TLS files not named again are dropped.
+            host, skip, files = _endpoint(ctx, store, opts.docker, None)
+            endpoint = {"Host": host, "SkipTLSVerify": skip}
+            tls = {kind: Path(path).read_bytes() for kind, path in files.items()}
+        store.update(opts.name, opts.description, endpoint, tls)
+    except ContextError as exc:
+        raise _fail(exc) from exc
+    ctx.print(opts.name)
+    ctx.warn(f'Successfully updated context "{opts.name}"')
+    return 0
+
+
+def export(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("context export", "Export a context to a tar archive FILE or a tar stream on STDOUT.")
+    p.add_argument("name", metavar="CONTEXT")
+    p.add_argument("file", nargs="?", metavar="FILE|-")
+    opts = p.parse_args(args)
+    store = _store(ctx)
+    default_meta = {"Name": DEFAULT, "Metadata": {}, "Endpoints": {
+        "docker": {"Host": default_host(ctx.environ), "SkipTLSVerify": False}}}
+    try:
+        data = store.export(opts.name, default_meta)
+    except ContextError as exc:
+        raise _fail(exc) from exc
+    if opts.file == "-":
+        if sys.stdout.isatty():
+            raise StatusError("cowardly refusing to export to a terminal, specify a file path", 1)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    target = opts.file or f"{opts.name}.dockercontext"
+    try:
+        with open(target, "wb") as out:
+            out.write(data)
+    except OSError as exc:
+        raise StatusError(f"open {target}: {exc.strerror or exc}", 1) from exc
+    ctx.warn(f'Written file "{target}"')
+    return 0
+
+
+def import_(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("context import", "Import a context from a tar or zip file")
+    p.add_argument("name", metavar="CONTEXT")
+    p.add_argument("file", metavar="FILE|-")
+    opts = p.parse_args(args)
+    store = _store(ctx)
+    try:
+        check_name(opts.name)
+        if opts.file == "-":
+            data = sys.stdin.buffer.read(IMPORT_LIMIT + 1)
+        else:
+            with open(opts.file, "rb") as source:
+                data = source.read(IMPORT_LIMIT + 1)
+        store.import_(opts.name, data)
+    except OSError as exc:
+        raise StatusError(f"open {opts.file}: {exc.strerror or exc}", 1) from exc
+    except ContextError as exc:
+        raise _fail(exc) from exc
+    ctx.print(opts.name)
+    ctx.warn(f'Successfully imported context "{opts.name}"')
     return 0
 
 
