@@ -59,7 +59,9 @@ class _Session:
         return transport is not None and transport.is_active()
 
 
-_SESSIONS: dict[tuple[str, str, int], _Session] = {}
+# The logged-in connections per address.  Usually one; another when sshd refuses more channels on the
+# ones there are (its MaxSessions, 10 by default: a desktop with many streams open).
+_SESSIONS: dict[tuple[str, str, int], list[_Session]] = {}
 _LOCK = threading.Lock()
 # Why a channel ended before the engine said anything (from its remote stderr), by the caller's socket.
 _FAILURES: weakref.WeakKeyDictionary[socket.socket, SSHError] = weakref.WeakKeyDictionary()
@@ -67,19 +69,37 @@ _FAILURES: weakref.WeakKeyDictionary[socket.socket, SSHError] = weakref.WeakKeyD
 
 def connect(address: EngineAddress, timeout: float | None = None) -> socket.socket:
     """A socket whose peer is `dial-stdio` on the remote engine's host (a fresh exec channel)."""
-    session = _session(address, timeout)
-    try:
-        channel = session.client.get_transport().open_session(timeout=timeout or CONNECT_TIMEOUT)  # type: ignore[union-attr]
-        channel.exec_command(DIAL)
-    except Exception as exc:  # paramiko raises SSHException or a socket error for a dropped connection
-        _forget(address, session)
-        raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})") from exc
+    session, channel = _open_channel(address, timeout)
     ours, theirs = socket.socketpair()
     ours.settimeout(timeout)
     pump = _Pump(channel, theirs, ours, session)
     threading.Thread(target=pump.to_remote, name="berth-ssh-out", daemon=True).start()
     threading.Thread(target=pump.to_local, name="berth-ssh-in", daemon=True).start()
     return ours
+
+
+def _open_channel(address: EngineAddress, timeout: float | None) -> tuple[_Session, paramiko.Channel]:
+    import paramiko
+
+    full: list[_Session] = []  # connections that refused one more channel
+    dropped = False
+    while True:
+        session, fresh = _session(address, timeout, full)
+        try:
+            channel = session.client.get_transport().open_session(  # type: ignore[union-attr]
+                timeout=timeout or CONNECT_TIMEOUT)
+            channel.exec_command(DIAL)
+            return session, channel
+        except paramiko.ChannelException as exc:  # refused: this connection has its MaxSessions' worth
+            if fresh:
+                raise SSHError(f"ssh: {session.label} refused to open a session channel ({exc})") from None
+            full.append(session)
+        except Exception as exc:  # SSHException or a socket error: the connection dropped (once: log in again)
+            _forget(address, session)
+            if dropped or fresh:
+                raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})"
+                                        ) from exc
+            dropped = True
 
 
 def raise_remote_failure(sock: socket.socket) -> None:
@@ -92,7 +112,7 @@ def raise_remote_failure(sock: socket.socket) -> None:
 def close_all() -> None:
     """Log out of every SSH connection this process holds (tests; a long-running desktop switching engines)."""
     with _LOCK:
-        sessions = list(_SESSIONS.values())
+        sessions = [session for per_address in _SESSIONS.values() for session in per_address]
         _SESSIONS.clear()
     for session in sessions:
         session.client.close()
@@ -170,8 +190,9 @@ class _Pump:
 
 def _forget(address: EngineAddress, session: _Session) -> None:
     with _LOCK:
-        if _SESSIONS.get(_key(address)) is session:
-            del _SESSIONS[_key(address)]
+        sessions = _SESSIONS.get(_key(address), [])
+        if session in sessions:
+            sessions.remove(session)
     session.client.close()
 
 
@@ -179,14 +200,17 @@ def _key(address: EngineAddress) -> tuple[str, str, int]:
     return address.user, address.host, address.port
 
 
-def _session(address: EngineAddress, timeout: float | None) -> _Session:
+def _session(address: EngineAddress, timeout: float | None, full: list[_Session]) -> tuple[_Session, bool]:
+    """A logged-in connection not in `full` (and whether it was made just now)."""
     with _LOCK:
-        session = _SESSIONS.get(_key(address))
-        if session is not None and session.alive:
-            return session
+        sessions = _SESSIONS.setdefault(_key(address), [])
+        sessions[:] = [session for session in sessions if session.alive]
+        for session in sessions:
+            if session not in full:
+                return session, False
         session = _login(address, timeout)
-        _SESSIONS[_key(address)] = session
-        return session
+        sessions.append(session)
+        return session, True
 
 
 def _import_paramiko(config_text: str) -> Any:

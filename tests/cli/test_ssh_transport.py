@@ -143,6 +143,30 @@ def test_async_client_streams_events_over_ssh(tools: Tools, busybox: str, sshd: 
             tools.ok("docker", "rm", "-f", "async-over-ssh")
 
 
+def test_more_streams_than_sshd_allows_per_connection(tools: Tools, busybox: str, sshd: SSHServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """sshd's MaxSessions caps channels per connection: the client logs in once more instead of failing."""
+    from engine.client import Client, ssh
+    from tests.fixtures.sshd import MAX_SESSIONS
+
+    monkeypatch.setenv("HOME", str(sshd.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    client = Client(parse_host(sshd.url))
+    name = "many-streams"
+    streams = [client.stream("GET", "/events", {"filters": {"container": [name]}})
+               for _ in range(MAX_SESSIONS + 2)]
+    try:
+        assert len(ssh._SESSIONS[("root", "127.0.0.1", sshd.port)]) == 2
+        tools.ok("docker", "create", "--name", name, busybox, "true")
+        for stream in streams:  # every one of them is live
+            assert next(stream.json_lines())["Action"] == "create"
+    finally:
+        for stream in streams:
+            stream.close()
+        tools.docker("rm", "-f", name)
+        ssh.close_all()
+
+
 def test_remote_with_only_docker_is_dialled_with_docker(tools: Tools, busybox: str, sshd: SSHServer) -> None:
     assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "via-docker", host="ssh://bt-docker-only")) \
         == "via-docker\n"

@@ -100,18 +100,25 @@ def dial_stdio(ctx: CLIContext, args: list[str]) -> int:
 
     sock = connect(ctx.client.address)
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
-    watched: list[Any] = [sock, stdin]
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    poller.register(stdin, select.POLLIN)
+    # Only its hangup: when the client is gone (ssh channel closed), stop at once rather than at the next
+    # byte the engine sends (an idle event stream would keep this process, and the engine's listener, forever).
+    poller.register(stdout, 0)
     try:
         while True:
-            ready, _, _ = select.select(watched, [], [])
-            if stdin in ready:
-                data = os.read(stdin, 64 * 1024)
-                if data:
-                    sock.sendall(data)
-                else:
-                    sock.shutdown(socket.SHUT_WR)
-                    watched.remove(stdin)
-            if sock in ready:
+            for fd, _ in poller.poll():
+                if fd == stdout:
+                    return 0
+                if fd == stdin:
+                    data = os.read(stdin, 64 * 1024)
+                    if data:
+                        sock.sendall(data)
+                    else:
+                        sock.shutdown(socket.SHUT_WR)
+                        poller.unregister(stdin)
+                    continue
                 data = sock.recv(64 * 1024)
                 while getattr(sock, "pending", lambda: 0)():  # TLS: bytes already decrypted are not `ready`
                     data += sock.recv(64 * 1024)
