@@ -91,6 +91,26 @@ class ArgumentParser(argparse.ArgumentParser):
             action = self._option_string_actions.get("-" + flag[-1])
         return action is not None and action.nargs != 0
 
+    def go_bools(self, args: Sequence[str], flags: Sequence[str]) -> tuple[list[str], dict[str, bool]]:
+        """Go (pflag) bool flags that also take a value (`--ipv4`, `--ipv4=false`), which argparse cannot
+        read both ways: taken out of `args` (up to `--`) with their values (strconv.ParseBool's spellings)."""
+        rest: list[str] = []
+        found: dict[str, bool] = {}
+        remaining = iter(args)
+        for arg in remaining:
+            name, eq, value = arg.partition("=")
+            if arg == "--" or name not in flags:
+                rest.append(arg)
+                if arg == "--":
+                    rest.extend(remaining)
+                continue
+            parsed = _GO_BOOLS.get(value) if eq else True
+            if parsed is None:
+                raise UsageError(f'invalid argument "{value}" for "{name}" flag: strconv.ParseBool: '
+                                 f'parsing "{value}": invalid syntax. See \'berth {self.command} --help\'.')
+            found[name] = parsed
+        return rest, found
+
     def split_positionals(self, args: Sequence[str]) -> tuple[list[str], list[str]]:
         """Flags up to the first positional, then the rest untouched: `run [OPTIONS] IMAGE [COMMAND] [ARG...]`."""
         args = list(args)
@@ -103,6 +123,10 @@ class ArgumentParser(argparse.ArgumentParser):
                 return args[:i], args[i:]
             i += 2 if "=" not in arg and self.takes_value(arg) else 1
         return args, []
+
+
+_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 
 
 class CLIContext:

@@ -251,8 +251,16 @@ class NetworkService:
             raise Forbidden(f"{name} is a pre-defined network and cannot be created")
         if driver != "bridge":
             raise NotFound(f"plugin \"{driver}\" not found")
+        for flag in ("EnableIPv4", "EnableIPv6"):
+            if not isinstance(body.get(flag), bool | None):
+                raise InvalidParameter(f"invalid JSON: {flag} must be a boolean")
         if body.get("EnableIPv6"):
-            raise InvalidParameter("IPv6 networks are not supported by Berth yet")
+            raise InvalidParameter("IPv6 is not implemented in Berth: networks are IPv4 only "
+                                   "(EnableIPv6 must be false)")
+        if body.get("EnableIPv4") is False:
+            # dockerd makes an IPv6-only network; without IPv6 there would be no address family left.
+            raise InvalidParameter("IPv4 or IPv6 must be enabled, and IPv6 is not implemented in Berth: "
+                                   "EnableIPv4 cannot be false")
         ipam = body.get("IPAM") or {}
         configs = [dict(c) for c in ipam.get("Config") or []]
         if len(configs) > 1:

@@ -296,6 +296,19 @@ def test_bad_input_is_refused_with_dockers_errors(daemon: RunningDaemon) -> None
         docker_cli(daemon, "network", "rm", "first")
 
 
+def test_network_create_refuses_address_families_it_lacks(daemon: RunningDaemon) -> None:
+    """EnableIPv6, EnableIPv4=false or a non-boolean: a 400 that says why, never silently ignored."""
+    for body, says in (({"EnableIPv6": True}, b"IPv6 is not implemented"),
+                       ({"EnableIPv4": False}, b"IPv4 or IPv6 must be enabled"),
+                       ({"EnableIPv4": "no"}, b"EnableIPv4 must be a boolean")):
+        status, answer = raw_request(daemon.socket, "POST", "/networks/create",
+                                     body=json.dumps({"Name": "fam", **body}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        assert status == 400 and says in json.loads(answer)["message"].encode(), (body, answer)
+    status, _ = raw_request(daemon.socket, "GET", "/networks/fam")
+    assert status == 404
+
+
 def test_port_in_use_fails_cleanly(daemon: RunningDaemon) -> None:
     try:
         ok(daemon, "run", "-d", "--name", "holder", "-p", "18181:80", "busybox", *HTTPD)

@@ -93,3 +93,30 @@ def test_usage_errors_are_docker_lines(tools: Tools) -> None:
     assert out.returncode == 125 and "Did you mean '--subnet'?" in out.stderr
     out = tools.berth("network", "lss")
     assert out.returncode == 125 and "Did you mean 'ls'?" in out.stderr
+
+
+def test_ip_family_flags_like_docker_28(tools: Tools, networks_api: None) -> None:
+    # --ipv4 / --ipv4=true: an IPv4 network, made and seen the same by both tools.
+    for tool, name in (("berth", "net-v4-b"), ("docker", "net-v4-d")):
+        for flag in ("--ipv4", "--ipv4=true", "--ipv4=1"):
+            tools.ok(tool, "network", "create", flag, name)
+            assert tools.ok("docker", "network", "inspect", "-f", "{{.EnableIPv4}} {{.EnableIPv6}}", name) == (
+                "true false\n")
+            tools.ok(tool, "network", "rm", name)
+    # What berthd cannot do is a clear 400, to both tools alike, and no network is left behind.
+    for flags, says in ((["--ipv6"], "IPv6 is not implemented in Berth"),
+                        (["--ipv4=false"], "IPv4 or IPv6 must be enabled, and IPv6 is not implemented in Berth"),
+                        (["--ipv4=false", "--ipv6"], "IPv6 is not implemented in Berth")):
+        ours, theirs = tools.berth("network", "create", *flags, "net-fam"), tools.docker("network", "create",
+                                                                                         *flags, "net-fam")
+        assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr), flags
+        assert ours.returncode == 1 and ours.stderr.startswith(f"Error response from daemon: {says}"), flags
+        assert "net-fam" not in tools.ok("docker", "network", "ls", "--format", "{{.Name}}").split()
+    # --ipv6=false asks for nothing berthd lacks; a bad boolean is a usage error, exit 125 like docker's.
+    tools.ok("berth", "network", "create", "--ipv6=false", "net-no6")
+    tools.ok("berth", "network", "rm", "net-no6")
+    ours, theirs = tools.berth("network", "create", "--ipv4=maybe", "x"), tools.docker("network", "create",
+                                                                                      "--ipv4=maybe", "x")
+    assert ours.returncode == theirs.returncode == 125
+    said = 'invalid argument "maybe" for "--ipv4" flag: strconv.ParseBool: parsing "maybe": invalid syntax'
+    assert said in ours.stderr and said in theirs.stderr

@@ -73,7 +73,9 @@ def create(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--label", action="append", default=[], help="Set metadata on a network")
     p.add_argument("--internal", action="store_true", help="Restrict external access to the network")
     p.add_argument("--attachable", action="store_true", help="Enable manual container attachment")
-    p.add_argument("--ipv6", action="store_true", help="Enable or disable IPv6 networking")
+    # --ipv4/--ipv6 are Go bool flags (`--ipv4`, `--ipv4=false`): p.go_bools reads them.
+    p.add_argument("--ipv4", action="store_true", help="Enable or disable IPv4 address assignment (--ipv4=false)")
+    p.add_argument("--ipv6", action="store_true", help="Enable or disable IPv6 address assignment")
     p.add_argument("--subnet", action="append", default=[], help="Subnet in CIDR format")
     p.add_argument("--ip-range", action="append", default=[], help="Allocate container ip from a sub-range")
     p.add_argument("--gateway", action="append", default=[], help="IPv4 or IPv6 Gateway for the master subnet")
@@ -81,12 +83,15 @@ def create(ctx: CLIContext, args: list[str]) -> int:
     p.add_argument("--ipam-driver", default="default", help="IP Address Management Driver")
     p.add_argument("--ipam-opt", action="append", default=[], help="Set IPAM driver specific options")
     p.add_argument("network", metavar="NETWORK")
+    args, families = p.go_bools(args, ("--ipv4", "--ipv6"))
     opts = p.parse_args(args)
     from engine.cli.objects import parse_key_values
 
     body = {
         "Name": opts.network, "Driver": opts.driver, "Internal": opts.internal, "Attachable": opts.attachable,
-        "EnableIPv6": opts.ipv6 or None, "Options": parse_key_values(opts.opt),
+        # Only when given, as docker 28 does: the engine's default otherwise.
+        "EnableIPv4": families.get("--ipv4"), "EnableIPv6": families.get("--ipv6"),
+        "Options": parse_key_values(opts.opt),
         "Labels": parse_key_values(opts.label),
         "IPAM": {"Driver": opts.ipam_driver, "Config": _ipam_config(opts),
                  "Options": parse_key_values(opts.ipam_opt)},
