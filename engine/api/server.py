@@ -137,6 +137,7 @@ class APIServer:
         log.info("API listening on %s", _describe(address, tls))
 
     async def _listen_unix(self, path: Path) -> asyncio.AbstractServer:
+        gid = _socket_gid(self.socket_group) if self.socket_group else None  # refused before anything is made
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         if path.exists() or path.is_symlink():
             if not stat.S_ISSOCK(path.lstat().st_mode):
@@ -151,13 +152,8 @@ class APIServer:
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o660)
-        if self.socket_group:
-            import grp
-
-            try:
-                os.chown(path, -1, grp.getgrnam(self.socket_group).gr_gid)
-            except KeyError:
-                log.warning("socket group %r does not exist; %s stays group root", self.socket_group, path)
+        if gid is not None:
+            os.chown(path, -1, gid)
         self._unix_paths.append(path)
         return server
 
@@ -210,3 +206,16 @@ def _describe(address: ListenAddress, tls: TLSFiles | None) -> str:
     if address.scheme == "tcp":
         return f"tcp://{address.host}:{address.port}" + (" (mutual TLS)" if tls and tls.verify else "")
     return f"fd://{address.path}"
+
+
+def _socket_gid(group: str) -> int:
+    """``--group``'s gid: a group name or a number (moby's lookupGID).  An unknown name stops the start, as
+    dockerd does for any group but its default one: a socket left group root locks its users out unnoticed."""
+    import grp
+
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        if group.isdigit():
+            return int(group)
+        raise ListenerError(f"group {group} not found (--group)") from None

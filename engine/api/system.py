@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -123,7 +124,7 @@ def info_body(backend: SystemBackend) -> dict[str, Any]:
         "CPUSet": True,
         "PidsLimit": True,
         "IPv4Forwarding": _read_flag("/proc/sys/net/ipv4/ip_forward"),
-        "Debug": False,
+        "Debug": logging.getLogger().isEnabledFor(logging.DEBUG),  # --debug, or `debug` reloaded by SIGHUP
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": 0,
         "SystemTime": _now_rfc3339(),

@@ -102,6 +102,7 @@ def _reload(daemon: Daemon) -> None:
     live = {k: v for k, v in raw.items() if k in ("registry-mirrors", "insecure-registries", "debug", "log-opts")}
     apply_file(config, live)
     logging.getLogger().setLevel(logging.DEBUG if config.debug else logging.INFO)
+    daemon.containers.log_opts = dict(config.log_opts)  # containers created from now on (the service's copy)
     log.info("SIGHUP: reloaded %s", ", ".join(sorted(live)) or "nothing")
     # dockerd announces a reload with the new values as attributes; `docker events` shows it.
     daemon.events.publish(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import signal
@@ -201,3 +202,78 @@ def test_sighup_reloads_mirrors_and_sigterm_removes_socket(run_tag: str) -> None
             assert not (root / "run" / "berthd.pid").exists()
         finally:
             stop(daemon)
+
+
+def _second_berthd(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A berthd in the host's netns (no bridge, no rules) that is expected to refuse to start."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine.daemon.main", "-H", f"unix://{root}/second.sock",
+         "--data-root", str(root / "data2"), "--exec-root", str(root / "run2"), "--bridge=none",
+         "--iptables=false", *args],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("group", ["daemon", "4242"])
+def test_group_owns_the_socket(run_tag: str, group: str) -> None:
+    from tests.api.conftest import running_berthd
+
+    gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    with running_berthd(run_tag, "--group", group) as daemon:
+        st = daemon.socket.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, gid, 0o660)
+
+
+def test_an_unknown_socket_group_stops_the_start(berthd: RunningDaemon) -> None:
+    out = _second_berthd(berthd.root, "--group", "no-such-group-berth")
+    assert out.returncode == 1
+    assert "group no-such-group-berth not found" in out.stderr and "Traceback" not in out.stderr
+    assert not (berthd.root / "second.sock").exists()
+
+
+def test_pidfile_names_the_daemon_and_refuses_a_second_one(berthd: RunningDaemon) -> None:
+    pidfile = berthd.root / "run" / "berthd.pid"  # what the fixture passes as --pidfile
+    assert pidfile.read_text() == f"{berthd.proc.pid}\n"
+    out = _second_berthd(berthd.root, "--pidfile", str(pidfile))
+    assert out.returncode == 1
+    assert f"pid file {pidfile} names a running process ({berthd.proc.pid})" in out.stderr
+    assert pidfile.read_text() == f"{berthd.proc.pid}\n"  # left as it was
+    assert raw_get(berthd.socket, "/_ping")[0] == 200
+
+
+def test_sighup_applies_debug_insecure_registries_and_log_opts(run_tag: str) -> None:
+    """The keys SIGHUP reloads (registry-mirrors has its own test) take effect; a broken file changes nothing."""
+    from tests.api.conftest import load_images, remove_all_containers, running_berthd, seed_archives
+    from tests.api.test_containers import _wait_for
+
+    first = {"debug": False, "insecure-registries": [], "log-opts": {"max-size": "10m"}}
+    with running_berthd(run_tag, config=first) as daemon:
+        load_images(daemon, seed_archives("busybox"))
+        try:
+            cfg = daemon.root / "daemon.json"
+            info = json.loads(raw_get(daemon.socket, "/info")[2])
+            assert info["Debug"] is False and "10.9.8.0/24" not in info["RegistryConfig"]["InsecureRegistryCIDRs"]
+            cfg.write_text(json.dumps({"debug": True, "insecure-registries": ["10.9.8.0/24"],
+                                       "log-opts": {"max-size": "1k", "max-file": "2"}}))
+            daemon.proc.send_signal(signal.SIGHUP)
+            _wait_for(lambda: "SIGHUP: reloaded debug, insecure-registries, log-opts" in daemon.log_text(),
+                      "the reload")
+            info = json.loads(raw_get(daemon.socket, "/info")[2])
+            assert info["Debug"] is True
+            assert "10.9.8.0/24" in info["RegistryConfig"]["InsecureRegistryCIDRs"]
+            # A container made after the reload logs with the new rotation: 1 KiB files, two of them.
+            chatty = ["sh", "-c", "for i in $(seq 1 300); do echo line-$i; done"]
+            out = subprocess.run(["docker", "run", "--name", "chatty", "busybox", *chatty], env=daemon.env(),
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and out.stdout.endswith("line-300\n"), out.stderr
+            logs = subprocess.run(["docker", "logs", "chatty"], env=daemon.env(), capture_output=True, text=True,
+                                  timeout=60).stdout
+            assert logs.endswith("line-300\n") and "line-1\n" not in logs and len(logs) < 2048
+            # A file that does not parse: the running configuration stays.
+            cfg.write_text("{not json")
+            daemon.proc.send_signal(signal.SIGHUP)
+            _wait_for(lambda: "SIGHUP: keeping the old configuration" in daemon.log_text(), "the refused reload")
+            info = json.loads(raw_get(daemon.socket, "/info")[2])
+            assert info["Debug"] is True and "10.9.8.0/24" in info["RegistryConfig"]["InsecureRegistryCIDRs"]
+        finally:
+            remove_all_containers(daemon)
