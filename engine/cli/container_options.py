@@ -39,6 +39,17 @@ def add_flags(p: ArgumentParser) -> None:
     add("--read-only", action="store_true", help="Mount the container's root filesystem as read only")
     add("--restart", default="no", help="Restart policy to apply when a container exits")
     add("--network", "--net", help="Connect a container to a network")
+    add("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias")
+    add("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    add("--health-cmd", help="Command to run to check health")
+    add("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
+    add("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+    add("--health-start-period", help="Start period for the container to initialize before starting health-retries "
+                                      "countdown (ms|s|m|h) (default 0s)")
+    add("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
+                                        "(default 0s)")
+    add("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
+    add("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
     add("--init", action="store_true", help="Run an init inside the container")
     add("--platform", help="Set platform if server is multi-platform capable")
     add("--rm", action="store_true", help="Automatically remove the container when it exits")
@@ -126,6 +137,116 @@ def _volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
     return binds, anonymous
 
 
+_MOUNT_TYPES = ("bind", "volume", "tmpfs", "image", "npipe", "cluster")
+_TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _mount_bool(key: str, value: str | None) -> bool:
+    if value is None or value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise UsageError(f"invalid value for {key}: {value}")
+
+
+def parse_mount(spec: str) -> dict[str, Any]:
+    """`--mount type=bind,source=/a,target=/b,readonly`: one HostConfig.Mounts entry (docker's opts/mount.go)."""
+    import csv
+
+    mount: dict[str, Any] = {"Type": "volume"}
+    bind: dict[str, Any] = {}
+    volume: dict[str, Any] = {}
+    tmpfs: dict[str, Any] = {}
+    for field in next(csv.reader([spec])):
+        key, eq, value = field.partition("=")
+        key = key.strip().lower()
+        raw: str | None = value if eq else None
+        if key in ("readonly", "ro"):
+            mount["ReadOnly"] = _mount_bool(key, raw)
+        elif key == "volume-nocopy":
+            volume["NoCopy"] = _mount_bool(key, raw)
+        elif key == "bind-nonrecursive":
+            bind["NonRecursive"] = _mount_bool(key, raw)
+        elif not eq:
+            raise UsageError(f"invalid field '{field}' must be a key=value pair")
+        elif key == "type":
+            if value not in _MOUNT_TYPES:
+                raise UsageError(f"invalid value for {key}: {value}")
+            mount["Type"] = value
+        elif key in ("source", "src"):
+            mount["Source"] = value
+        elif key in ("target", "dst", "destination"):
+            mount["Target"] = value
+        elif key == "consistency":
+            mount["Consistency"] = value
+        elif key == "bind-propagation":
+            bind["Propagation"] = value
+        elif key == "volume-driver":
+            volume.setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            name, _, option = value.partition("=")
+            volume.setdefault("DriverConfig", {}).setdefault("Options", {})[name] = option
+        elif key == "volume-label":
+            name, _, label = value.partition("=")
+            volume.setdefault("Labels", {})[name] = label
+        elif key == "volume-subpath":
+            volume["Subpath"] = value
+        elif key == "tmpfs-size":
+            tmpfs["SizeBytes"] = ram_in_bytes(value)
+        elif key == "tmpfs-mode":
+            try:
+                tmpfs["Mode"] = int(value, 8)
+            except ValueError:
+                raise UsageError(f"invalid value for {key}: {value}") from None
+        else:
+            raise UsageError(f"unexpected key '{key}' in '{field}'")
+    if not mount.get("Target"):
+        raise UsageError("target is required")
+    for options, kind, name in ((bind, "bind", "BindOptions"), (volume, "volume", "VolumeOptions"),
+                                (tmpfs, "tmpfs", "TmpfsOptions")):
+        if options:
+            if mount["Type"] != kind:
+                raise UsageError(f"cannot mix '{kind}-*' options with mount type '{mount['Type']}'")
+            if kind == "volume":
+                options.setdefault("DriverConfig", {})  # docker's volumeOptions() always makes one
+            mount[name] = options
+    return mount
+
+
+def _health(opts: argparse.Namespace) -> dict[str, Any] | None:
+    """Config.Healthcheck from --health-* (durations in nanoseconds) or --no-healthcheck (docker's opts.go)."""
+    from engine.build.go_duration import parse_duration  # Go's time.ParseDuration, a pure function
+
+    durations = {"Interval": opts.health_interval, "Timeout": opts.health_timeout,
+                 "StartPeriod": opts.health_start_period, "StartInterval": opts.health_start_interval}
+    given = opts.health_cmd is not None or opts.health_retries is not None or any(
+        v is not None for v in durations.values())
+    if opts.no_healthcheck:
+        if given:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    check: dict[str, Any] = {"Test": ["CMD-SHELL", opts.health_cmd] if opts.health_cmd else None}
+    flags = {"Interval": "interval", "Timeout": "timeout", "StartPeriod": "start-period",
+             "StartInterval": "start-interval"}
+    for key, value in durations.items():
+        if value is None:
+            continue
+        try:
+            nanoseconds = parse_duration(value)
+        except ValueError as exc:
+            raise UsageError(f'invalid argument "{value}" for "--health-{flags[key]}" flag: {exc}') from None
+        if nanoseconds < 0:
+            raise UsageError(f"--health-{flags[key]} cannot be negative")
+        check[key] = nanoseconds
+    if opts.health_retries is not None:
+        if opts.health_retries < 0:
+            raise UsageError("--health-retries cannot be negative")
+        check["Retries"] = opts.health_retries
+    return {k: v for k, v in check.items() if v is not None}
+
+
 def build(opts: argparse.Namespace, image: str, command: list[str], environ: Mapping[str, str]) -> CreateRequest:
     env = env_entries(opts.env_file, opts.env, environ)
     labels = dict(item.partition("=")[::2] for item in opts.label)
@@ -140,6 +261,7 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "RestartPolicy": _restart_policy(opts.restart),
         "NetworkMode": opts.network or "default",
         "Tmpfs": {d: o for d, _, o in (t.partition(":") for t in opts.tmpfs)} or None,
+        "Mounts": [parse_mount(spec) for spec in opts.mount] or None,
     }
     if opts.init:
         host["Init"] = True
@@ -181,4 +303,10 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         body["StopSignal"] = opts.stop_signal
     if opts.stop_timeout is not None:
         body["StopTimeout"] = opts.stop_timeout
+    healthcheck = _health(opts)
+    if healthcheck is not None:
+        body["Healthcheck"] = healthcheck
+    if opts.network_alias:
+        # Aliases live on the endpoint of the network asked for (docker's parseNetworkOpts).
+        body["NetworkingConfig"] = {"EndpointsConfig": {opts.network or "default": {"Aliases": opts.network_alias}}}
     return CreateRequest(opts.name, opts.platform, body)

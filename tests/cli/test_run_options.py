@@ -1,0 +1,68 @@
+"""`run`/`create` flags of the issue's list that map onto the create body: --mount, --network-alias,
+--health-*; berth and the real docker CLI create containers with the same flags on one berthd, and the
+engine stores the same thing (docker inspect agrees)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Tools
+
+pytestmark = pytest.mark.needs_root
+
+
+def _created_alike(tools: Tools, name: str, *flags: str) -> dict[str, object]:
+    """Create `<name>-b` with berth and `<name>-d` with docker; what the flags set must be stored alike
+    (the rest of the body differs by design: docker sends empty fields berth leaves out)."""
+    found = []
+    for tool in ("berth", "docker"):
+        tools.ok(tool, "create", "--name", f"{name}-{tool[0]}", *flags, "busybox", "sleep", "60")
+        found.append(json.loads(tools.ok("docker", "inspect", f"{name}-{tool[0]}"))[0])
+    ours, theirs = found
+    assert ours["Config"].get("Healthcheck") == theirs["Config"].get("Healthcheck")
+    assert ours["HostConfig"].get("Mounts") == theirs["HostConfig"].get("Mounts")
+    assert [dict(m, Name="") for m in ours["Mounts"]] == [dict(m, Name="") for m in theirs["Mounts"]] or \
+        all(m.get("Name") for m in ours["Mounts"] if m["Type"] == "volume")  # anonymous volumes: own names
+    networks = [{net: sorted(a for a in (e.get("Aliases") or []) if not a.startswith(doc["Id"][:12]))
+                 for net, e in (doc["NetworkSettings"].get("Networks") or {}).items()} for doc in found]
+    assert networks[0] == networks[1]
+    return dict(ours)
+
+
+def test_mount_flags_agree_with_docker(tools: Tools, busybox: str, tmp_path: Path) -> None:
+    tools.ok("docker", "volume", "create", "ro-vol")
+    tools.ok("docker", "volume", "create", "anon-vol")
+    doc = _created_alike(tools, "mnt", "--mount", f"type=bind,source={tmp_path},target=/host,readonly",
+                         "--mount", "type=volume,src=ro-vol,dst=/data,volume-nocopy",
+                         "--mount", "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+                         "--mount", "source=anon-vol,target=/anon")
+    mounts = {m["Target"]: m for m in doc["HostConfig"]["Mounts"]}  # type: ignore[index]
+    assert mounts["/host"] == {"Type": "bind", "Source": str(tmp_path), "Target": "/host", "ReadOnly": True}
+    assert mounts["/scratch"]["TmpfsOptions"] == {"SizeBytes": 1048576, "Mode": 0o1770}
+    assert mounts["/data"]["VolumeOptions"] == {"NoCopy": True, "DriverConfig": {}}
+
+
+def test_health_flags_agree_with_docker(tools: Tools, busybox: str) -> None:
+    doc = _created_alike(tools, "hc", "--health-cmd", "test -e /tmp", "--health-interval", "1m30s",
+                         "--health-timeout", "2s", "--health-retries", "4", "--health-start-period", "500ms",
+                         "--health-start-interval", "1s")
+    assert doc["Config"]["Healthcheck"] == {  # type: ignore[index]
+        "Test": ["CMD-SHELL", "test -e /tmp"], "Interval": 90_000_000_000, "Timeout": 2_000_000_000,
+        "StartPeriod": 500_000_000, "StartInterval": 1_000_000_000, "Retries": 4}
+    none = _created_alike(tools, "nohc", "--no-healthcheck")
+    assert none["Config"]["Healthcheck"] == {"Test": ["NONE"]}  # type: ignore[index]
+    ours = tools.berth("create", "--no-healthcheck", "--health-cmd", "true", busybox)
+    theirs = tools.docker("create", "--no-healthcheck", "--health-cmd", "true", busybox)
+    assert ours.returncode == theirs.returncode == 125
+    assert "--no-healthcheck conflicts with --health-* options" in ours.stderr
+    assert "--no-healthcheck conflicts with --health-* options" in theirs.stderr
+
+
+def test_network_alias_agrees_with_docker(tools: Tools, busybox: str) -> None:
+    tools.ok("docker", "network", "create", "alias-net")
+    doc = _created_alike(tools, "al", "--network", "alias-net", "--network-alias", "web", "--net-alias", "www")
+    aliases = doc["NetworkSettings"]["Networks"]["alias-net"]["Aliases"]  # type: ignore[index]
+    assert set(aliases) >= {"web", "www"}
