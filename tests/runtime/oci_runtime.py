@@ -169,7 +169,9 @@ def cgroup_dirs(cgroups_path: str) -> dict[str, Path]:
     """Every directory a relative ``linux.cgroupsPath`` names, per hierarchy, for this process's cgroups.
 
     v1 controllers: /sys/fs/cgroup/<controller>/<own>/<path>; the v2 tree is
-    /sys/fs/cgroup (pure v2) or /sys/fs/cgroup/unified (hybrid).
+    /sys/fs/cgroup/unified/<own>/<path> (hybrid) or, on a pure v2 host,
+    /sys/fs/cgroup/<parent of own>/<path>: runc's fs2 driver nests beside the
+    caller's cgroup, which holds processes (v2's "no internal processes" rule).
     """
     dirs: dict[str, Path] = {}
     unified = Path("/sys/fs/cgroup/unified")
@@ -178,8 +180,10 @@ def cgroup_dirs(cgroups_path: str) -> dict[str, Path]:
             _, controllers, own = line.rstrip("\n").split(":", 2)
             rel = own.lstrip("/")
             if not controllers:
-                base = unified if unified.is_dir() else Path("/sys/fs/cgroup")
-                dirs["unified"] = base / rel / cgroups_path
+                if unified.is_dir():
+                    dirs["unified"] = unified / rel / cgroups_path
+                else:
+                    dirs["unified"] = Path("/sys/fs/cgroup") / os.path.dirname("/" + rel).lstrip("/") / cgroups_path
                 continue
             for ctrl in controllers.split(","):
                 name = ctrl.removeprefix("name=")

@@ -99,7 +99,10 @@ def test_mount_table_has_the_spec_mounts_and_nothing_from_the_host(oci: OCIRunti
     assert points == expected
     for m in bundle.spec["mounts"]:
         fstype = table[m["destination"]][0]
-        assert fstype == ("tmpfs" if m["type"] == "cgroup" and cgroup_subs else m["type"]), m
+        if m["type"] == "cgroup":  # v1: a tmpfs of per-controller mounts; pure v2: the cgroup2 tree itself
+            assert fstype == ("tmpfs" if cgroup_subs else "cgroup2"), m
+        else:
+            assert fstype == m["type"], m
     assert "ro" in table["/"][1]  # root.readonly
     assert "ro" in table["/sys"][1] and {"nosuid", "nodev", "noexec"} <= table["/sys"][1]
     for path in READONLY_PATHS:
@@ -227,9 +230,11 @@ def test_cpu_quota_is_written_and_throttling_counters_move(oci: OCIRuntime, bund
     def throttled() -> int:
         return int(dict(line.split() for line in _read(stat_file).splitlines())["nr_throttled"])
 
-    assert throttled() == 0
+    # Not necessarily 0 yet: the runtime's own init (runc's Go, or Python) ran in the cgroup during
+    # `create` and can exceed 20 ms of a period on a slow machine (seen under QEMU TCG).
+    before = throttled()
     oci("start", cid)
-    wait_until(lambda: throttled() > 0, 30, "the busy loop to be throttled")
+    wait_until(lambda: throttled() > before, 30, "the busy loop to be throttled")
     oci("kill", cid, "KILL")
     assert wait_exit_status(pid) == -signal.SIGKILL
 
