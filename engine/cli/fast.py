@@ -57,6 +57,10 @@ class Streamed(Exception):
 
 def main() -> int:
     argv = sys.argv[1:]
+    if argv == ["system", "dial-stdio"]:  # what an ssh:// client starts on this host for every connection
+        code = dial_stdio(os.environ)
+        if code is not None:
+            return code
     try:
         printed = run(argv, os.environ)
     except KeyboardInterrupt:
@@ -108,6 +112,24 @@ def run(argv: list[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
 
         return info_text(get(socket_path, "/info")[0])
     return _version(socket_path), ""
+
+
+def dial_stdio(environ: Mapping[str, str]) -> int | None:
+    """`berth system dial-stdio` to a unix-socket engine; None (the full path) for anything else or an error."""
+    socket_path = engine_socket(environ)
+    if socket_path is None:
+        return None
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.connect(socket_path)
+    except OSError:
+        sock.close()
+        return None  # the full path says why, its way
+    from engine.cli.stdio_relay import relay
+
+    return relay(sock)
 
 
 def parse_flags(command: str, args: list[str]) -> tuple[dict[str, list[str]], list[str]] | None:

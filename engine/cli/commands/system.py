@@ -86,48 +86,12 @@ def dial_stdio(ctx: CLIContext, args: list[str]) -> int:
     """Copy stdin to the engine's socket and the socket to stdout (docker's `system dial-stdio`).
 
     An `ssh://` client runs this on the remote: the exec channel's stdin/stdout become its HTTP
-    connection.  Stdin's EOF half-closes the socket (a hijacked attach keeps receiving output);
-    the engine's EOF ends the command at once, as in docker's.
+    connection (engine/cli/stdio_relay.py; engine/cli/fast.py serves the unix-socket case).
     """
     p = ctx.parser("system dial-stdio", "Proxy the stdio stream to the engine connection. "
                    "Should not be invoked manually.")
     p.parse_args(args)
-    import os
-    import select
-    import socket
-
+    from engine.cli.stdio_relay import relay
     from engine.client.sync import connect
 
-    sock = connect(ctx.client.address)
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    poller.register(stdin, select.POLLIN)
-    # Only its hangup: when the client is gone (ssh channel closed), stop at once rather than at the next
-    # byte the engine sends (an idle event stream would keep this process, and the engine's listener, forever).
-    poller.register(stdout, 0)
-    try:
-        while True:
-            for fd, _ in poller.poll():
-                if fd == stdout:
-                    return 0
-                if fd == stdin:
-                    data = os.read(stdin, 64 * 1024)
-                    if data:
-                        sock.sendall(data)
-                    else:
-                        sock.shutdown(socket.SHUT_WR)
-                        poller.unregister(stdin)
-                    continue
-                data = sock.recv(64 * 1024)
-                while getattr(sock, "pending", lambda: 0)():  # TLS: bytes already decrypted are not `ready`
-                    data += sock.recv(64 * 1024)
-                if not data:
-                    return 0
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(stdout, view):]
-    except (BrokenPipeError, ConnectionResetError):
-        return 0  # the client went away
-    finally:
-        sock.close()
+    return relay(connect(ctx.client.address), sys.stdin.fileno(), sys.stdout.fileno())
