@@ -7,6 +7,7 @@ import contextlib
 import json
 from typing import Any
 
+from engine.api.config_types import RESOURCES, check_create, check_fields
 from engine.api.errors import InvalidParameter, NotModified
 from engine.api.filters import parse_filters
 from engine.api.http import HTTPConnection, Request, Response
@@ -48,6 +49,7 @@ def register(router: Router, service: ContainerService) -> None:
         networking = body.pop("NetworkingConfig", None) or {}
         if not isinstance(host_config, dict) or not isinstance(networking, dict):
             raise InvalidParameter("HostConfig and NetworkingConfig must be objects")
+        check_create(body, host_config)
         record, warnings = await service.create(request.arg("name") or None, body, host_config, networking)
         return Response.json({"Id": record.id, "Warnings": warnings}, 201)
 
@@ -244,6 +246,7 @@ def register(router: Router, service: ContainerService) -> None:
         body = await request.json() or {}
         if not isinstance(body, dict):
             raise InvalidParameter("invalid JSON: the body must be an update object")
+        check_fields("UpdateConfig", body, RESOURCES)
         return Response.json({"Warnings": await service.update(request.params["id"], body)})
 
     async def top(request: Request, conn: HTTPConnection) -> Response:

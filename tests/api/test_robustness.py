@@ -66,6 +66,36 @@ def test_bad_requests(daemon: RunningDaemon, path: str, body: bytes, status: int
     assert raw_get(daemon.socket, "/_ping")[0] == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "Cmd": 5}).encode(), 400, "Cmd"),
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "HostConfig": {"Memory": "lots"}}).encode(),
+         400, "Memory"),
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "HostConfig": {
+            "PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}}).encode(), 400, "99999"),
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "ExposedPorts": {"http/tcp": {}}}).encode(),
+         400, "http"),
+        ("/v1.51/containers/create?name=bad%20name", json.dumps({"Image": "busybox"}).encode(), 400,
+         "Invalid container name (bad name)"),
+        ("/v1.51/images/busybox/tag?repo=Not%20A%20Repo&tag=x", b"", 400, "invalid reference format"),
+        ("/v1.51/images/busybox/tag?repo=ok&tag=bad%20tag", b"", 400, "invalid"),
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "Labels": {"n": 1}}).encode(), 400,
+         "Config.Labels of type map[string]string"),
+        ("/v1.51/containers/create", json.dumps({"Image": "busybox", "HostConfig": {"Privileged": "yes"}}).encode(),
+         400, "HostConfig.Privileged of type bool"),
+        ("/v1.51/containers/nosuch/update", json.dumps({"Memory": "lots"}).encode(), 400,
+         "cannot unmarshal string into Go struct field UpdateConfig.Memory of type int64"),
+    ],
+)
+def test_wrong_types_and_unparsable_strings(engine: RunningDaemon, path: str, body: bytes, status: int,
+                                            message: str) -> None:
+    """With the image there, what is wrong is the request: wrong types, a tag, a port, a memory size, a name."""
+    got, reply = _post(str(engine.socket), path, body)
+    assert (got, message in json.loads(reply)["message"]) == (status, True), reply
+    assert raw_get(engine.socket, "/_ping")[0] == 200
+
+
 def test_a_huge_body_is_refused_without_reading_it_all(daemon: RunningDaemon) -> None:
     before = _footprint(daemon)
     with socket.socket(socket.AF_UNIX) as s:
