@@ -240,10 +240,13 @@ def test_strict_host_key_checking_from_the_ssh_config(tools: Tools, sshd: SSHSer
 
 
 @pytest.mark.parametrize("close", [True, False])
-def test_dial_stdio_relays_the_engine_on_stdio(tools: Tools, close: bool) -> None:
-    """What the remote end of an ssh:// connection runs: stdin's EOF half-closes, the engine's EOF ends it."""
+@pytest.mark.parametrize("path", ["fast", "full"])
+def test_dial_stdio_relays_the_engine_on_stdio(tools: Tools, close: bool, path: str) -> None:
+    """What the remote end of an ssh:// connection runs: stdin's EOF half-closes, the engine's EOF ends it.
+    `-H` sends it down the full path (engine/cli/fast.py serves only the bare command)."""
     request = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n"
-    out = subprocess.run([BERTH, "system", "dial-stdio"], env=tools.daemon.env(), input=request,
+    flags = ["-H", tools.daemon.docker_host] if path == "full" else []
+    out = subprocess.run([BERTH, *flags, "system", "dial-stdio"], env=tools.daemon.env(), input=request,
                          capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(b"HTTP/1.1 200 ") and out.stdout.endswith(b"\r\n\r\nOK")
