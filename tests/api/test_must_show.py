@@ -1,6 +1,7 @@
 """Issue #5's must-show items that asserted too little elsewhere: the effect, not just the exit status.
 
-`update --memory` changes the container's cgroup, `system prune -f` removes what it lists and keeps what
+`update --memory` changes the container's cgroup, `pause` freezes it, `restart` makes a new run, `system prune -f`
+removes what it lists and keeps what
 is in use, `events --since` replays a container's lifecycle from that point only, and docker-py's logs,
 exec_run, attach (both ways) and events work.
 """
@@ -35,15 +36,19 @@ def ok(out: subprocess.CompletedProcess[str]) -> str:
     return out.stdout
 
 
-def memory_limit(pid: int) -> int:
-    """The memory limit of the cgroup ``pid`` is in, read on the host (v1 memory controller or v2)."""
+def _cgroup_file(pid: int, controller: str, name: str, v2_name: str) -> Path:
+    """A control file of the cgroup ``pid`` is in, on the host (the v1 controller's, or the v2 one)."""
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return int(Path(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read_text())
+        if controller in controllers.split(","):
+            return Path(f"/sys/fs/cgroup/{controller}{path}/{name}")
         if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
-            return int(Path(f"/sys/fs/cgroup{path}/memory.max").read_text())
-    raise AssertionError(f"no memory cgroup for {pid}")
+            return Path(f"/sys/fs/cgroup{path}/{v2_name}")
+    raise AssertionError(f"no {controller} cgroup for {pid}")
+
+
+def memory_limit(pid: int) -> int:
+    return int(_cgroup_file(pid, "memory", "memory.limit_in_bytes", "memory.max").read_text())
 
 
 def test_update_memory_changes_the_cgroup_limit(engine: RunningDaemon) -> None:
@@ -169,3 +174,25 @@ def test_docker_py_logs_exec_run_attach_and_events(engine: RunningDaemon) -> Non
         for name in ("py-attach", "py-stdin", "py-exec"):
             docker_cli(engine, "rm", "-f", name)
         client.close()
+
+
+
+def test_pause_freezes_the_cgroup_and_restart_makes_a_new_run(engine: RunningDaemon) -> None:
+    ok(docker_cli(engine, "run", "-d", "--name", "frozen", "busybox", "sleep", "300"))
+    try:
+        pid = int(ok(docker_cli(engine, "inspect", "-f", "{{.State.Pid}}", "frozen")))
+        freezer = _cgroup_file(pid, "freezer", "freezer.state", "cgroup.freeze")
+        ok(docker_cli(engine, "pause", "frozen"))
+        assert freezer.read_text().strip() in ("FROZEN", "1")
+        refused = docker_cli(engine, "exec", "frozen", "true")
+        assert refused.returncode != 0 and "is paused" in refused.stderr
+        ok(docker_cli(engine, "unpause", "frozen"))
+        assert freezer.read_text().strip() in ("THAWED", "0")
+        assert ok(docker_cli(engine, "exec", "frozen", "echo", "thawed")) == "thawed\n"
+        # restart: the old process is gone, a new run started after it.
+        started = ok(docker_cli(engine, "inspect", "-f", "{{.State.StartedAt}}", "frozen")).strip()
+        ok(docker_cli(engine, "restart", "-t", "0", "frozen"))
+        state = json.loads(ok(docker_cli(engine, "inspect", "-f", "{{json .State}}", "frozen")))
+        assert state["Status"] == "running" and state["StartedAt"] > started and state["Pid"] != pid
+    finally:
+        docker_cli(engine, "rm", "-f", "frozen")
