@@ -1,9 +1,8 @@
 """Issue #5's must-show items that asserted too little elsewhere: the effect, not just the exit status.
 
-`update --memory` changes the container's cgroup, `pause` freezes it, `restart` makes a new run, `system prune -f`
-removes what it lists and keeps what
-is in use, `events --since` replays a container's lifecycle from that point only, and docker-py's logs,
-exec_run, attach (both ways) and events work.
+`update --memory` changes the container's cgroup, `pause` freezes it, `restart` makes a new run,
+`system prune -f` removes what it lists and keeps what is in use, `events --since` replays a container's
+lifecycle from that point only, and docker-py's logs, exec_run, attach (both ways) and events work.
 """
 
 from __future__ import annotations
