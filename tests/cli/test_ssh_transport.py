@@ -262,3 +262,11 @@ def test_ssh_addresses_parse_like_dockers() -> None:
     for bad in ("ssh://", "ssh://me:secret@example.org", "ssh://example.org:port"):
         with pytest.raises(ClientError):
             parse_host(bad)
+
+
+def test_dial_stdio_completes_and_has_help(tools: Tools) -> None:
+    from tests.cli.test_completion import _complete
+
+    assert "dial-stdio" in _complete(tools, ["berth", "system", ""])
+    assert "dial-stdio" in tools.ok("berth", "system", "--help")
+    assert "Proxy the stdio stream" in tools.ok("berth", "system", "dial-stdio", "--help")
