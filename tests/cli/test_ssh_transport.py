@@ -54,6 +54,11 @@ def test_version_ps_and_run_over_ssh(tools: Tools, busybox: str, sshd: SSHServer
     tools.ok("docker", "create", "--name", "seen-over-ssh", busybox, "true")
     try:
         assert "seen-over-ssh" in ok(over_ssh(tools, sshd, "ps", "-a", "--format", "{{.Names}}")).split()
+        for variable in ("BERTH_HOST", "DOCKER_HOST"):
+            by_env = subprocess.run([BERTH, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                                    env=dict(sshd.env(tools.daemon.env()), **{variable: sshd.url}), timeout=120,
+                                    stdin=subprocess.DEVNULL)
+            assert "seen-over-ssh" in ok(by_env).split()
     finally:
         tools.ok("docker", "rm", "-f", "seen-over-ssh")
 
