@@ -148,6 +148,38 @@ def test_async_client_streams_events_over_ssh(tools: Tools, busybox: str, sshd: 
             tools.ok("docker", "rm", "-f", "async-over-ssh")
 
 
+def test_async_exec_over_ssh_half_closes(tools: Tools, busybox: str, sshd: SSHServer,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hijacked exec through the async client: stdin's EOF (write_eof) crosses the channel, output follows."""
+    from engine.client import ssh
+    from engine.stdcopy import FrameDecoder
+
+    monkeypatch.setenv("HOME", str(sshd.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    tools.ok("docker", "run", "-d", "--name", "async-exec", busybox, "sleep", "300")
+
+    async def scenario() -> bytes:
+        client = AsyncClient(parse_host(sshd.url))
+        made = await client.post("/containers/async-exec/exec", json={
+            "AttachStdin": True, "AttachStdout": True, "AttachStderr": True, "Cmd": ["sh", "-c", "cat; echo done"]})
+        sock = await client.hijack(f"/exec/{made['Id']}/start", json={"Detach": False, "Tty": False})
+        try:
+            await sock.write(b"typed\n")
+            sock.close_write()
+            decoder, out = FrameDecoder(), b""
+            while chunk := await sock.read():
+                out += b"".join(data for _, data in decoder.feed(chunk))
+            return out
+        finally:
+            await sock.close()
+
+    try:
+        assert asyncio.run(scenario()) == b"typed\ndone\n"
+    finally:
+        ssh.close_all()
+        tools.ok("docker", "rm", "-f", "async-exec")
+
+
 def test_more_streams_than_sshd_allows_per_connection(tools: Tools, busybox: str, sshd: SSHServer,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """sshd's MaxSessions caps channels per connection: the client logs in once more instead of failing."""
