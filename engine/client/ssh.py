@@ -1,6 +1,7 @@
 """`ssh://[user@]host[:port]` engines: the HTTP connection rides an SSH exec channel, as with the docker CLI.
 
-One SSH connection per engine address and process (kept in `_SESSIONS`); every
+One SSH connection per engine address and process (kept in `_SESSIONS`; one
+more whenever sshd refuses another channel on those, its MaxSessions); every
 HTTP connection the clients open is a new exec channel on it running
 `berth system dial-stdio` on the remote (or `docker system dial-stdio` where
 only docker is installed), whose stdin/stdout carry the bytes.  The channel is
@@ -47,7 +48,7 @@ class SSHError(ClientError):
 
 
 class _Session:
-    """A logged-in SSH connection to one engine address, and the dial command found on its remote."""
+    """A logged-in SSH connection to one engine address."""
 
     def __init__(self, client: paramiko.SSHClient, label: str) -> None:
         self.client = client
