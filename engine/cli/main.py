@@ -52,6 +52,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cp": ("container_fs", "cp", "Copy files/folders between a container and the local filesystem"),
     "export": ("container_fs", "export", "Export a container's filesystem as a tar archive"),
     "diff": ("container_fs", "diff", "Inspect changes to files or directories on a container's filesystem"),
+    "top": ("containers", "top", "Display the running processes of a container"),
+    "rename": ("containers", "rename", "Rename a container"),
+    "update": ("containers", "update", "Update configuration of one or more containers"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
 GROUP_ONLY: dict[str, tuple[str, str, str]] = {
@@ -79,6 +82,10 @@ GROUP_ONLY: dict[str, tuple[str, str, str]] = {
     "context export": ("contexts", "export", "Export a context to a tar archive FILE or a tar stream on STDOUT"),
     "context import": ("contexts", "import_", "Import a context from a tar or zip file"),
     "context update": ("contexts", "update", "Update a context"),
+    "system df": ("disk", "df", "Show disk usage"),
+    "system prune": ("disk", "system_prune", "Remove unused data"),
+    "container prune": ("disk", "container_prune", "Remove all stopped containers"),
+    "image prune": ("disk", "image_prune", "Remove unused images"),
     "system dial-stdio": ("system", "dial_stdio", "Proxy the stdio stream to the engine connection (what ssh:// "
                           "clients run on the remote)"),
     **{f"machine {sub}": ("machine", "machine", "Not available yet: there is no VM backend (berthd runs natively)")
@@ -95,7 +102,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "save": "save",
         "load": "load", "history": "history", "inspect": "image inspect", "pull": "pull", "push": "push",
     },
-    "system": {"info": "info", "events": "events", "dial-stdio": "system dial-stdio"},
+    "system": {"info": "info", "events": "events", "dial-stdio": "system dial-stdio", "df": "system df",
+               "prune": "system prune"},
     "builder": {"build": "build", "prune": "builder prune"},
     "volume": {"create": "volume create", "ls": "volume ls", "list": "volume ls", "inspect": "volume inspect",
                "rm": "volume rm", "remove": "volume rm", "prune": "volume prune"},
@@ -111,6 +119,8 @@ GROUPS: dict[str, dict[str, str]] = {
 GROUPS["container"].update({"exec": "exec", "stats": "stats", "port": "port"})
 GROUPS["container"].update({"cp": "cp", "export": "export", "diff": "diff"})
 GROUPS["container"]["commit"] = "commit"
+GROUPS["container"].update({"top": "top", "rename": "rename", "update": "update", "prune": "container prune"})
+GROUPS["image"]["prune"] = "image prune"
 GROUPS["image"]["build"] = "build"
 
 GLOBAL_FLAGS = ("--host", "--context", "--debug", "--help", "--version")
