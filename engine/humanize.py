@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 
-def human_size(size: float, binary: bool = False) -> str:
-    """docker's units.HumanSize (decimal, 3 significant digits) or BytesSize (binary)."""
+def human_size(size: float, binary: bool = False, precision: int = 3) -> str:
+    """docker's units.HumanSizeWithPrecision (decimal; its lists use 3 significant digits, units.HumanSize
+    itself 4) or BytesSize (binary)."""
     base = 1024.0 if binary else 1000.0
     units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] if binary else ["B", "kB", "MB", "GB", "TB", "PB"]
     value = float(size)
@@ -12,7 +13,7 @@ def human_size(size: float, binary: bool = False) -> str:
     while value >= base and unit < len(units) - 1:
         value /= base
         unit += 1
-    return f"{value:.4g}{units[unit]}" if binary else f"{float(f'{value:.3g}'):g}{units[unit]}"
+    return f"{value:.4g}{units[unit]}" if binary else f"{float(f'{value:.{precision}g}'):g}{units[unit]}"
 
 
 def human_duration(seconds: float) -> str:

@@ -111,7 +111,7 @@ def normalize_caps(names: list[str]) -> list[str] | None:
     return out or None
 
 
-def _restart_policy(value: str) -> dict[str, Any]:
+def restart_policy(value: str) -> dict[str, Any]:
     name, _, count = value.partition(":")
     if name not in ("no", "always", "unless-stopped", "on-failure"):
         raise UsageError(f"invalid restart policy '{value}'")
@@ -258,7 +258,7 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "ReadonlyRootfs": opts.read_only,
         "CapAdd": normalize_caps(opts.cap_add),
         "CapDrop": normalize_caps(opts.cap_drop),
-        "RestartPolicy": _restart_policy(opts.restart),
+        "RestartPolicy": restart_policy(opts.restart),
         "NetworkMode": opts.network or "default",
         "Tmpfs": {d: o for d, _, o in (t.partition(":") for t in opts.tmpfs)} or None,
         "Mounts": [parse_mount(spec) for spec in opts.mount] or None,

@@ -217,3 +217,82 @@ def attach(ctx: CLIContext, args: list[str]) -> int:
     stdin = bool(not opts.no_stdin and info["Config"].get("OpenStdin"))
     return attach_and_start(ctx.client, info["Id"], tty=bool(info["Config"].get("Tty")), stdin=stdin,
                             auto_remove=bool(info["HostConfig"].get("AutoRemove")), start=False, detach_keys=keys)
+
+
+def top(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("top", "Display the running processes of a container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs="*", metavar="ps OPTIONS")
+    flags, rest = p.split_positionals(args)
+    opts = p.parse_args(flags + rest[:1])
+    from engine.cli.tabwriter import tabwrite
+
+    listing = ctx.client.get(f"/containers/{opts.container}/top", {"ps_args": " ".join(rest[1:]) or None})
+    # docker's top: tabwriter(minwidth 20, padding 3), titles then one row per process.
+    rows = ["\t".join(listing.get("Titles") or [])] + ["\t".join(p) for p in listing.get("Processes") or []]
+    for line in tabwrite(rows, min_width=20):
+        ctx.print(line)
+    return 0
+
+
+def rename(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("rename", "Rename a container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    opts = p.parse_args(args)
+    if not opts.new_name.strip():
+        raise StatusError("Error: Neither old nor new names may be empty", 1)
+    from engine.client.errors import APIError
+
+    try:
+        ctx.client.request("POST", f"/containers/{opts.container}/rename", {"name": opts.new_name.strip()})
+    except APIError as exc:
+        raise StatusError(f"{exc}\nError: failed to rename container named {opts.container}", 1) from exc
+    return 0
+
+
+def update(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("update", "Update configuration of one or more containers")
+    p.add_argument("--blkio-weight", type=int, help="Block IO (relative weight), between 10 and 1000, or 0 to disable")
+    p.add_argument("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period")
+    p.add_argument("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
+    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("--cpus", help="Number of CPUs")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+    p.add_argument("-m", "--memory", help="Memory limit")
+    p.add_argument("--memory-reservation", help="Memory soft limit")
+    p.add_argument("--memory-swap", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+    p.add_argument("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)")
+    p.add_argument("--restart", help="Restart policy to apply when a container exits")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    opts = p.parse_args(args)
+    from engine.cli.container_options import ram_in_bytes, restart_policy
+
+    body: dict[str, Any] = {"BlkioWeight": opts.blkio_weight, "CpuPeriod": opts.cpu_period,
+                            "CpuQuota": opts.cpu_quota, "CpuShares": opts.cpu_shares, "CpusetCpus": opts.cpuset_cpus,
+                            "CpusetMems": opts.cpuset_mems, "PidsLimit": opts.pids_limit}
+    if opts.cpus:
+        try:
+            body["NanoCpus"] = round(float(opts.cpus) * 1e9)
+        except ValueError:
+            raise StatusError(f'invalid argument "{opts.cpus}" for "--cpus" flag', 125) from None
+    for key, flag in (("Memory", opts.memory), ("MemoryReservation", opts.memory_reservation)):
+        if flag:
+            body[key] = ram_in_bytes(flag)
+    if opts.memory_swap:
+        body["MemorySwap"] = -1 if opts.memory_swap == "-1" else ram_in_bytes(opts.memory_swap)
+    if opts.restart:
+        body["RestartPolicy"] = restart_policy(opts.restart)
+    body = {key: value for key, value in body.items() if value is not None}
+    if not body:
+        raise StatusError("you must provide one or more flags when using this command", 1)
+    warnings: list[str] = []
+
+    def one(name: str) -> None:
+        warnings.extend(ctx.client.post(f"/containers/{name}/update", json=body).get("Warnings") or [])
+
+    failed = _each(ctx, opts.containers, one)
+    for warning in warnings:
+        ctx.warn(warning)
+    return failed
