@@ -105,6 +105,7 @@ class DirectBoot:
     memory_mib: int = 1024
     cpus: int = 2
     shares: tuple[Share, ...] = field(default_factory=tuple)
+    disks: tuple[Path, ...] = field(default_factory=tuple)  # raw images, virtio-blk (vda, vdb...)
 
 
 def command_line(boot: DirectBoot, binary: str = QEMU) -> list[str]:
@@ -128,6 +129,9 @@ def command_line(boot: DirectBoot, binary: str = QEMU) -> list[str]:
     for share in boot.shares:
         opts = f"local,path={share.path},mount_tag={share.tag},security_model=none,multidevs=remap"
         argv += ["-virtfs", opts + (",readonly=on" if share.readonly else "")]
+    for disk in boot.disks:
+        # cache=unsafe: a throwaway disk, never flushed to the host's platters.
+        argv += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe"]
     return argv
 
 

@@ -3,7 +3,7 @@
 #
 # Stage 1 (PID 1 in the initramfs): load the modules listed in /modules.load,
 # mount the host's root read-only over 9p (tag "hostroot"), give it tmpfs for
-# /tmp and /run, fresh proc/sys/dev, a pure cgroup2 hierarchy (nsdelegate) on
+# /run and, for /tmp, the scratch disk /dev/vda when there is one (else tmpfs), fresh proc/sys/dev, a pure cgroup2 hierarchy (nsdelegate) on
 # /sys/fs/cgroup and the job share (tag "job", read-write) on /run/berth-job,
 # then switch_root into it.  switch_root rather than chroot: pivot_root (what
 # container runtimes do) refuses to run from the initramfs' rootfs.
@@ -35,7 +35,14 @@ stage1() {
     done
     $BB mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /newroot \
         || fail "mount the host's root (9p tag hostroot)"
-    $BB mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/tmp || fail "tmpfs /tmp"
+    if [ -b /dev/vda ]; then
+        # A scratch disk (ext4, made by the host): /tmp on a real block device, so block I/O
+        # limits (io.max) and accounting (io.stat) can be exercised, and tests spare the RAM.
+        $BB mount -t ext4 -o nosuid,nodev /dev/vda /newroot/tmp || fail "mount the scratch disk on /tmp"
+        $BB chmod 1777 /newroot/tmp
+    else
+        $BB mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/tmp || fail "tmpfs /tmp"
+    fi
     $BB mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /newroot/run || fail "tmpfs /run"
     $BB mount -t proc proc /newroot/proc || fail "proc"
     $BB mount -t sysfs sysfs /newroot/sys || fail "sysfs"

@@ -4,8 +4,8 @@ Written as an uncompressed cpio "newc" archive (the format the kernel unpacks,
 Documentation/driver-api/early-userspace/buffer-format.rst) by Python itself,
 so no cpio tool is needed; uncompressed because under TCG unpacking is
 emulated and the archive is only a few MB.  The modules are the ones the
-guest needs before it can reach the host's files (virtio PCI and 9p), with
-their dependencies resolved from the kernel's modules.dep.
+guest needs before it can reach the host's files (virtio PCI and 9p) and its
+scratch disk, with their dependencies resolved from the kernel's modules.dep.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from pathlib import Path
 from installers.images.errors import BuildStepFailed, HostToolMissing
 from installers.vm.kernel import GuestKernel
 
-#: Modules the guest loads, by name; their dependencies come first automatically.
-GUEST_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+#: Modules the guest loads, in this order, by name; their dependencies come first automatically.
+#: 9p reaches the host's files; virtio_blk + ext4 the scratch disk that backs /tmp (crc32c_generic
+#: first: ext4 asks the crypto API for crc32c, and the initramfs has no modprobe to autoload it).
+GUEST_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "crc32c_generic", "ext4")
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (installers/linux/host-deps.sh)
 

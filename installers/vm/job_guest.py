@@ -1,8 +1,8 @@
 """Run one command in a throwaway QEMU guest that sees the host's files read-only.
 
 The guest is Debian's generic kernel plus the initramfs of initramfs.py; its
-root is the host's ``/`` over 9p, read-only, with tmpfs on /tmp and /run and a
-pure cgroup2 hierarchy (guest_init.sh).  The command is written as ``job.sh``
+root is the host's ``/`` over 9p, read-only, with tmpfs on /run, an ext4
+scratch disk on /tmp and a pure cgroup2 hierarchy (guest_init.sh).  The command is written as ``job.sh``
 into a per-run job directory, shared read-write; the guest writes the
 command's exit status there (``exit-status``) and anything else the command
 puts in ``/run/berth-job`` (a junit XML report, say).  The command's output
@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from installers.images.commands import require_tool, run
 from installers.vm import initramfs, kernel
 from vmbackend import qemu
 
@@ -63,6 +64,15 @@ def job_script(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scratch_disk(path: Path, size_mib: int) -> Path:
+    """A sparse raw image with an empty ext4 filesystem (mkfs.ext4 from e2fsprogs, part of every Debian)."""
+    with open(path, "wb") as f:
+        f.truncate(size_mib << 20)
+    require_tool("mkfs.ext4", "e2fsprogs")
+    run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", str(path)])
+    return path
+
+
 def check_visible(path: Path) -> None:
     """Refuse paths the guest cannot see: its tmpfs hides the host's /tmp and /run."""
     resolved = path.resolve()
@@ -81,11 +91,16 @@ def run_job(
     timeout: float,
     memory_mib: int = 1024,
     cpus: int = 2,
+    scratch_mib: int = 2048,
 ) -> JobResult:
-    """Boot the guest, run ``argv`` in ``cwd`` as root, power off; QEMU is killed past ``timeout``."""
+    """Boot the guest, run ``argv`` in ``cwd`` as root, power off; QEMU is killed past ``timeout``.
+
+    The guest's /tmp is an ext4 scratch disk of ``scratch_mib`` (sparse, in ``job_dir``; 0: tmpfs).
+    """
     check_visible(cwd)
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "job.sh").write_text(job_script(argv, cwd, env))
+    disks = (scratch_disk(job_dir / "scratch.img", scratch_mib),) if scratch_mib else ()
     console = job_dir / "console.log"
     spec = qemu.DirectBoot(
         kernel=boot.kernel.vmlinuz,
@@ -96,6 +111,7 @@ def run_job(
         memory_mib=memory_mib,
         cpus=cpus,
         shares=(qemu.Share(Path("/"), "hostroot"), qemu.Share(job_dir, "job", readonly=False)),
+        disks=disks,
     )
     finished = qemu.run(qemu.command_line(spec, qemu.qemu_binary()), timeout, job_dir / "qemu.log")
     text = console.read_text(errors="replace") if console.exists() else ""
