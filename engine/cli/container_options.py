@@ -41,6 +41,9 @@ def add_flags(p: ArgumentParser) -> None:
     add("--network", "--net", help="Connect a container to a network")
     add("--network-alias", "--net-alias", action="append", default=[], help="Add network-scoped alias")
     add("--mount", action="append", default=[], help="Attach a filesystem mount to the container")
+    add("-p", "--publish", action="append", default=[], help="Publish a container's port(s) to the host")
+    add("-P", "--publish-all", action="store_true", help="Publish all exposed ports to random ports")
+    add("--expose", action="append", default=[], help="Expose a port or a range of ports")
     add("--health-cmd", help="Command to run to check health")
     add("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)")
     add("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
@@ -213,6 +216,85 @@ def parse_mount(spec: str) -> dict[str, Any]:
     return mount
 
 
+def _port_range(text: str, what: str) -> tuple[int, int]:
+    """`80` or `8000-8010` (go-connections nat.ParsePortRange)."""
+    low, dash, high = text.partition("-")
+    try:
+        first, last = int(low), int(high) if dash else int(low)
+    except ValueError:
+        raise UsageError(f"invalid {what}: {text}") from None
+    if not (0 <= first <= last <= 65535):
+        raise UsageError(f"invalid {what}: {text}")
+    return first, last
+
+
+def _ports_of(spec: str) -> tuple[str, str, str, str]:
+    """host IP, host port(s), container port(s), protocol of `-p [ip:][hostPort:]containerPort[/proto]`."""
+    if "=" in spec:  # the long syntax: target=80,published=8080,protocol=udp,mode=host
+        import csv
+
+        fields = dict(f.partition("=")[::2] for f in next(csv.reader([spec])))
+        unknown = set(fields) - {"target", "published", "protocol", "mode", "host_ip"}
+        if unknown or "target" not in fields:
+            raise UsageError(f"invalid publish opts format (should be name=value but got '{spec}')" if unknown
+                             else "missing mandatory field 'target'")
+        return fields.get("host_ip", ""), fields.get("published", ""), fields["target"], fields.get("protocol", "tcp")
+    rest, slash, proto = spec.rpartition("/") if "/" in spec else (spec, "", "tcp")
+    proto = proto.lower() if slash else "tcp"
+    if proto not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"invalid proto: {proto}")
+    ip = ""
+    if rest.startswith("["):  # [::1]:8080:80
+        ip, _, rest = rest[1:].partition("]")
+        rest = rest.removeprefix(":")
+        parts = rest.split(":")
+        parts = ["", *parts] if len(parts) == 1 else parts
+        return ip, parts[-2], parts[-1], proto
+    parts = rest.split(":")
+    if len(parts) == 1:
+        return "", "", parts[0], proto
+    if len(parts) == 2:
+        return "", parts[0], parts[1], proto
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2], proto
+    raise UsageError(f"invalid port format for --publish: {spec}")
+
+
+def publish(specs: list[str], exposed: list[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """ExposedPorts and PortBindings from -p and --expose (go-connections nat.ParsePortSpecs)."""
+    import ipaddress
+
+    exposed_ports: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in exposed:
+        ports, _, proto = spec.partition("/")
+        first, last = _port_range(ports, "range format for --expose")
+        for port in range(first, last + 1):
+            exposed_ports[f"{port}/{(proto or 'tcp').lower()}"] = {}
+    for spec in specs:
+        ip, host, container, proto = _ports_of(spec)
+        if ip:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise UsageError(f"invalid IP address: {ip}") from None
+        first, last = _port_range(container, "containerPort")
+        host_first, host_last = _port_range(host, "hostPort") if host else (0, 0)
+        if host and last != first and host_last - host_first != last - first:
+            raise UsageError(f"invalid ranges specified for container and host Ports: {container} and {host}")
+        for n, port in enumerate(range(first, last + 1)):
+            if not host:
+                host_port = ""
+            elif last == first:
+                host_port = host  # one container port may take any port of a host range
+            else:
+                host_port = str(host_first + n)
+            key = f"{port}/{proto}"
+            exposed_ports[key] = {}
+            bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host_port})
+    return exposed_ports, bindings
+
+
 def _health(opts: argparse.Namespace) -> dict[str, Any] | None:
     """Config.Healthcheck from --health-* (durations in nanoseconds) or --no-healthcheck (docker's opts.go)."""
     from engine.build.go_duration import parse_duration  # Go's time.ParseDuration, a pure function
@@ -263,6 +345,11 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "Tmpfs": {d: o for d, _, o in (t.partition(":") for t in opts.tmpfs)} or None,
         "Mounts": [parse_mount(spec) for spec in opts.mount] or None,
     }
+    exposed_ports, bindings = publish(opts.publish, opts.expose)
+    if bindings:
+        host["PortBindings"] = bindings
+    if opts.publish_all:
+        host["PublishAllPorts"] = True
     if opts.init:
         host["Init"] = True
     if opts.memory:
@@ -290,6 +377,8 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "Volumes": anonymous,
         "HostConfig": host,
     }
+    if exposed_ports:
+        body["ExposedPorts"] = exposed_ports
     if opts.hostname:
         body["Hostname"] = opts.hostname
     if opts.workdir:

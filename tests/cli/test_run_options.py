@@ -1,5 +1,5 @@
-"""`run`/`create` flags of the issue's list that map onto the create body: --mount, --network-alias,
---health-*; berth and the real docker CLI create containers with the same flags on one berthd, and the
+"""`run`/`create` flags of the issue's list that map onto the create body: -p/-P/--expose, --mount,
+--network-alias, --health-*; berth and the real docker CLI create containers with the same flags on one berthd, and the
 engine stores the same thing (docker inspect agrees)."""
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ def _created_alike(tools: Tools, name: str, *flags: str) -> dict[str, object]:
     ours, theirs = found
     assert ours["Config"].get("Healthcheck") == theirs["Config"].get("Healthcheck")
     assert ours["HostConfig"].get("Mounts") == theirs["HostConfig"].get("Mounts")
+    for key in ("PortBindings", "PublishAllPorts"):  # docker sends `{}`/false where berth leaves them out
+        assert (ours["HostConfig"].get(key) or None) == (theirs["HostConfig"].get(key) or None), key
+    assert (ours["Config"].get("ExposedPorts") or None) == (theirs["Config"].get("ExposedPorts") or None)
     assert [dict(m, Name="") for m in ours["Mounts"]] == [dict(m, Name="") for m in theirs["Mounts"]] or \
         all(m.get("Name") for m in ours["Mounts"] if m["Type"] == "volume")  # anonymous volumes: own names
     networks = [{net: sorted(a for a in (e.get("Aliases") or []) if not a.startswith(doc["Id"][:12]))
@@ -66,3 +69,26 @@ def test_network_alias_agrees_with_docker(tools: Tools, busybox: str) -> None:
     doc = _created_alike(tools, "al", "--network", "alias-net", "--network-alias", "web", "--net-alias", "www")
     aliases = doc["NetworkSettings"]["Networks"]["alias-net"]["Aliases"]  # type: ignore[index]
     assert set(aliases) >= {"web", "www"}
+
+
+def test_publish_flags_agree_with_docker(tools: Tools, busybox: str) -> None:
+    doc = _created_alike(tools, "pub", "-p", "8080:80", "-p", "127.0.0.1::53/udp", "-p", "9000-9001:90-91",
+                         "-p", "443", "-p", "0.0.0.0:8443:443", "--publish", "target=70,published=7000",
+                         "--expose", "3000-3001", "--expose", "5000/udp", "-P")
+    assert doc["HostConfig"]["PortBindings"]["91/tcp"] == [{"HostIp": "", "HostPort": "9001"}]  # type: ignore[index]
+    for bad in ("80:8o", "1.2.3:80:80", "70000", "80/xyz", "8000-8002:80-81"):
+        ours, theirs = tools.berth("create", "-p", bad, busybox), tools.docker("create", "-p", bad, busybox)
+        assert ours.returncode == 125 and theirs.returncode != 0, bad
+        assert ours.stderr.count("\n") == 1 and "Traceback" not in ours.stderr, bad
+    # What berthd itself refuses (a host port range for one port, IPv6): the same answer to both tools.
+    for spec in ("7000-7010:70", "[::1]:8443:443"):
+        ours, theirs = tools.berth("create", "-p", spec, busybox), tools.docker("create", "-p", spec, busybox)
+        assert ours.returncode == 125 and ours.stderr.startswith("Error response from daemon: "), spec
+        assert ours.stderr in theirs.stderr, spec
+
+
+def test_published_port_is_reported_alike(tools: Tools, busybox: str) -> None:
+    tools.ok("berth", "run", "-d", "--name", "pub-run", "-p", "127.0.0.1::8080", busybox, "sleep", "60")
+    ours, theirs = tools.berth("port", "pub-run"), tools.docker("port", "pub-run")
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    assert ours.stdout.startswith("8080/tcp -> 127.0.0.1:")
