@@ -41,7 +41,7 @@ def register(router: Router, service: ContainerService) -> None:
         """The container's record, read again under its lock, held for the whole operation: a `start`
         meanwhile waits, so a stopped container's rootfs is mounted by one of them at a time (moby holds
         the container lock for a copy too; engine/containers/container_locks.py)."""
-        async with service.locks.of(service.store.get(request.params["id"]).id):
+        async with service.locks.hold(service.store.get(request.params["id"]).id):
             yield service.store.get(request.params["id"])
 
     async def archive_get(request: Request, conn: HTTPConnection) -> Response | None:

@@ -234,7 +234,7 @@ class ContainerService:
     async def start(self, ref: str) -> None:
         """Start, holding the container's lock: a `docker cp` on the stopped container (which mounts its
         rootfs in a private namespace) finishes first, and two starts do not race (container_locks.py)."""
-        async with self.locks.of(self.store.get(ref).id):
+        async with self.locks.hold(self.store.get(ref).id):
             await self._start(ref)
 
     async def _start(self, ref: str) -> None:
@@ -610,6 +610,17 @@ class ContainerService:
                 )
             await self.kill(record.id, "SIGKILL")
             await self.live_state(record.id).exited.wait()
+        # Under the container's lock: a `docker cp` on the stopped container has its snapshot mounted.
+        async with self.locks.hold(record.id):
+            try:
+                record = self.store.get(record.id)
+            except NoSuchContainer:
+                return  # removed meanwhile (its --rm, on the exit the kill caused): what was asked is done
+            if record.state.status in ("running", "paused"):  # started again while the copy held the lock
+                raise StateConflict(f"cannot remove container \"/{record.name}\": container is running")
+            await self._remove_stopped(record, volumes)
+
+    async def _remove_stopped(self, record: ContainerRecord, volumes: bool) -> None:
         await asyncio.to_thread(self._cleanup_run, record)
         await self._release_network(record.id)
         with contextlib.suppress(Exception):

@@ -446,3 +446,42 @@ def test_cp_on_a_container_that_starts_and_stops_meanwhile(engine: RunningDaemon
     assert _mounts_under(engine.root) == mounts_before
     assert not fsview.exists() or not any(fsview.iterdir())
     ok(docker_cli(engine, "rm", "cp-race"))
+
+
+def test_rm_waits_for_a_copy_out_of_the_stopped_container(run_tag: str) -> None:
+    """`docker rm` while a copy streams from the stopped container (its snapshot mounted for the copy):
+    the removal waits, the copy comes out whole, then the container goes and nothing stays mounted."""
+    from tests.api.conftest import load_images, seed_archives
+    from tests.api.test_containers import _wait_for
+
+    with running_berthd(run_tag, "--debug") as daemon:  # the debug log shows each request as it arrives
+        load_images(daemon, seed_archives("busybox"))
+        ok(docker_cli(daemon, "create", "--name", "cp-rm", "busybox", "true"))
+        # Far more than the socket and pipe buffers between the copy and us, in files it opens one by one.
+        files = {f"many/f{i:03d}": os.urandom(64 << 10) for i in range(256)}
+        status, _, _ = api(daemon, "PUT", "/v1.51/containers/cp-rm/archive?path=/",
+                           tar_of(*(entry(name, data) for name, data in files.items())))
+        assert status == 200
+        mounts_before = _mounts_under(daemon.root)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(daemon.socket))
+            sock.sendall(b"GET /v1.51/containers/cp-rm/archive?path=/many HTTP/1.1\r\nHost: berth\r\n"
+                         b"Connection: close\r\n\r\n")
+            received = sock.recv(65536)  # the headers and the start: the copy is under way, then blocked on us
+            assert received.startswith(b"HTTP/1.1 200")
+            remover = subprocess.Popen(["docker", "rm", "cp-rm"], env=daemon.env(), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            try:
+                _wait_for(lambda: "DELETE /v1.50/containers/cp-rm" in daemon.log_text()
+                          or "DELETE /v1.51/containers/cp-rm" in daemon.log_text(), "the rm to reach berthd")
+                while chunk := sock.recv(1 << 20):
+                    received += chunk
+            finally:
+                _out, err = remover.communicate(timeout=60)
+        assert remover.returncode == 0, err
+        _head, _, body = received.partition(b"\r\n\r\n")
+        with tarfile.open(fileobj=io.BytesIO(_dechunk(body))) as tar:
+            copied = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        assert copied == files
+        assert docker_cli(daemon, "inspect", "cp-rm").returncode != 0
+        assert _mounts_under(daemon.root) == mounts_before
