@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from tests.api.conftest import RunningDaemon, berthd_with_images
-from tests.api.test_containers import docker_cli
+from tests.api.test_containers import _wait_for, docker_cli
 
 pytestmark = pytest.mark.needs_root
 
@@ -195,3 +195,11 @@ def test_pause_freezes_the_cgroup_and_restart_makes_a_new_run(engine: RunningDae
         assert state["Status"] == "running" and state["StartedAt"] > started and state["Pid"] != pid
     finally:
         docker_cli(engine, "rm", "-f", "frozen")
+
+
+def test_a_run_rm_that_cannot_start_is_removed(engine: RunningDaemon) -> None:
+    """The failed start removes its --rm container from inside its own hold of the container's lock."""
+    out = docker_cli(engine, "run", "--rm", "--name", "never-ran", "busybox", "/no/such/binary")
+    assert out.returncode == 127 and "no such file or directory" in out.stderr, out.stderr
+    _wait_for(lambda: docker_cli(engine, "inspect", "never-ran").returncode != 0, "the --rm container to go")
+    assert "never-ran" not in ok(docker_cli(engine, "ps", "-a", "--format", "{{.Names}}")).split()
