@@ -76,6 +76,25 @@ def test_events_streams_reload(daemon: RunningDaemon) -> None:
         watcher.wait(10)
 
 
+def test_past_events_agree_with_docker(daemon: RunningDaemon) -> None:
+    """`events`/`system events` over a closed window (--since/--until): the same lines from both CLIs."""
+    since = run(daemon, "version", "--format", "{{.Server.Os}}")  # a request, so the clock below is berthd's too
+    assert since.returncode == 0
+    start = f"{time.time() - 1:.0f}"
+    for name in ("ev-one", "ev-two"):
+        assert run(daemon, "volume", "create", "--label", "ev=1", name).returncode == 0
+        assert run(daemon, "volume", "rm", name).returncode == 0
+    end = f"{time.time() + 1:.0f}"
+    for args in ([], ["--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"], ["--format", "json"],
+                 ["--filter", "type=volume", "--filter", "event=create", "--format", "{{.Actor.ID}}"]):
+        window = ["--since", start, "--until", end, *args]
+        ours, theirs = run(daemon, "events", *window), run(daemon, "events", *window, tool="docker")
+        assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr), args
+        assert run(daemon, "system", "events", *window).stdout == ours.stdout
+    assert "volume create ev-two" in run(daemon, "events", "--since", start, "--until", end, "--format",
+                                         "{{.Type}} {{.Action}} {{.Actor.ID}}").stdout
+
+
 @pytest.mark.parametrize(
     ("args", "code", "line"),
     [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 from engine.cli.context import CLIContext
@@ -71,10 +70,13 @@ def events(ctx: CLIContext, args: list[str]) -> int:
             if format_or_default(ctx, opts.format, event):
                 ctx.out.flush()  # a live stream: each event goes out as it comes, even into a pipe
                 continue
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(event["timeNano"] / 1e9))
-            nanos = event["timeNano"] % 1_000_000_000
+            # jsonmessage.RFC3339NanoFixed in local time: `...T04:38:49.090751736Z`, or `+01:00` elsewhere.
+            from engine.cli.rows import rfc3339
+
+            seconds, nanos = divmod(int(event["timeNano"]), 1_000_000_000)
+            stamp = rfc3339(seconds)
             attrs = ", ".join(f"{k}={v}" for k, v in sorted(event["Actor"]["Attributes"].items()))
-            ctx.print(f"{stamp}.{nanos:09d}{time.strftime('%z')} {event['Type']} {event['Action']} "
+            ctx.print(f"{stamp[:19]}.{nanos:09d}{stamp[19:]} {event['Type']} {event['Action']} "
                       f"{event['Actor']['ID']} ({attrs})")
             ctx.out.flush()
     finally:
