@@ -252,7 +252,7 @@ class Shim:
                 os.close(fd)
             self.stdio.stdin_w = stdin_w if stdin_w >= 0 else None
             self.stdio.stdout_r, self.stdio.stderr_r = stdout_r, stderr_r
-            for fd in (stdout_r, stderr_r):
+            for fd in (stdout_r, stderr_r, *([stdin_w] if stdin_w >= 0 else [])):
                 os.set_blocking(fd, False)
 
     # ------------------------------------------------------------ serving (asyncio, still one thread)
@@ -435,7 +435,7 @@ class Shim:
         try:
             while data := await reader.read(READ_CHUNK):
                 if stdin and target is not None:
-                    _write_all(target, data)
+                    await write_all(target, data)
         except ConnectionError:
             return
         # The client half-closed: its stdin ended.
@@ -492,7 +492,7 @@ class ExecSession:
             for fd in (stdin_r, out_w, err_w):
                 os.close(fd)
         self.stdin_w = stdin_w if stdin_w >= 0 else None
-        for fd in (out_r, err_r):
+        for fd in (out_r, err_r, *([stdin_w] if stdin_w >= 0 else [])):
             os.set_blocking(fd, False)
         self.outputs = [(out_r, STDOUT), (err_r, STDERR)]
         return pid
@@ -560,7 +560,7 @@ class ExecSession:
         try:
             while data := await self.reader.read(READ_CHUNK):
                 if self.stdin_w is not None:
-                    _write_all(self.stdin_w, data)
+                    await write_all(self.stdin_w, data)
         except ConnectionError:
             return
         if self.stdin_w is not None and self.master is None:
@@ -568,15 +568,31 @@ class ExecSession:
             self.stdin_w = None
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def write_all(fd: int, data: bytes) -> None:
+    """Write to a non-blocking stdin pipe or pty master, waiting on the loop while it is full.
+
+    Never blocks the loop: a container that does not read its stdin holds up only the client
+    feeding it (which stops being read), not the other containers of a shim host.
+    """
+    loop = asyncio.get_running_loop()
     view = memoryview(data)
     while view:
         try:
             written = os.write(fd, view)
         except BlockingIOError:
-            time.sleep(0.001)
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(fd, _resolve, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)
             continue
-        except BrokenPipeError:
+        except (BrokenPipeError, OSError):  # the reader is gone (EPIPE), or the pty hung up (EIO)
             return
         view = view[written:]
 

@@ -168,6 +168,11 @@ def run(socket_path: str, max_containers: int, report_fd: int) -> int:
     if os.getsid(0) != os.getpid():
         os.setsid()  # our own session: a daemon restart (or its terminal closing) must not reach us
     become_subreaper()
+    import faulthandler
+
+    # `kill -USR1 <host>` prints every thread's stack to its stderr (shimhosts/host.stderr): a stuck
+    # host stalls all its containers, and this shows where.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from engine.runtime.forkserver import listen_seqpacket
 
     with os.fdopen(report_fd, "wb") as report:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -175,3 +178,79 @@ def test_bad_shim_settings_are_refused(run_tag: str, setting: str, message: str)
         assert out.returncode == 1
         assert message in out.stderr
         assert not (root / "data").exists()
+
+
+def test_the_host_gives_back_what_ended_containers_held(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        assert docker_cli(daemon, "run", "-d", "--name", "anchor", "busybox", "sleep", "300").returncode == 0
+        [host] = _hosts(daemon)
+
+        def one_round(round_: int) -> None:
+            # Pipes and a pty, an exec of each kind, a finished attach: all of it must go with the container.
+            out = docker_cli(daemon, "run", "--name", f"pipes{round_}", "-i", "busybox", "sh", "-c", "cat; echo done",
+                             input="fed\n")
+            assert out.stdout == "fed\ndone\n", out.stderr
+            assert docker_cli(daemon, "run", "-d", "-t", "--name", f"tty{round_}", "busybox", "sleep",
+                              "300").returncode == 0
+            assert docker_cli(daemon, "exec", f"tty{round_}", "echo", "x").stdout == "x\n"
+            assert docker_cli(daemon, "exec", "-t", f"tty{round_}", "echo", "y").stdout.strip() == "y"
+            assert docker_cli(daemon, "rm", "-f", f"pipes{round_}", f"tty{round_}").returncode == 0
+
+        # A container leaves the host's books after its last client is done (its exit is recorded earlier).
+        # Asked on one control connection, kept open: the host's fds do not change by the asking.
+        [path] = (daemon.root / "run" / "shimhosts").glob("*.sock")
+        control = socket.socket(socket.AF_UNIX)
+        control.connect(str(path))
+        replies = control.makefile("rb")
+
+        def supervised() -> int:
+            control.sendall(b'{"op": "hello"}\n')
+            return int(json.loads(replies.readline())["containers"])
+
+        def only_anchor_left() -> None:
+            _wait_for(lambda: supervised() == 1, "the host to let go of the removed containers")
+
+        one_round(0)  # the first round fills what the host keeps for good (the runtime's cgroup detection cache)
+        only_anchor_left()
+        before = _fd_targets(host)
+        for round_ in (1, 2, 3):
+            one_round(round_)
+        only_anchor_left()
+        assert _hosts(daemon) == [host]
+        assert _fd_targets(host) == before
+        replies.close()
+        control.close()
+
+
+def _fd_targets(pid: int) -> list[str]:
+    """`fd:target` of each open fd, but the runtime's cgroup detection cache (one mountinfo fd, reopened
+    under a new number whenever any mount on the host changes)."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if not target.endswith("/mountinfo"):
+                targets.append(f"{fd}:{target}")
+    return sorted(targets)
+
+
+def test_a_container_that_does_not_read_its_stdin_stalls_no_other(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd, \
+            tempfile.TemporaryFile() as flood:
+        daemon = berthd.daemon
+        assert docker_cli(daemon, "run", "-d", "--name", "bystander", "busybox", "sleep", "300").returncode == 0
+        flood.write(b"x" * (4 << 20))  # far more than a pipe or pty holds
+        flood.seek(0)
+        # `sleep` never reads: the host's write to its stdin pipe would block, and a blocked host serves no one.
+        stuck = subprocess.Popen(["docker", "run", "-i", "--name", "stuck", "busybox", "sleep", "300"],
+                                 env=daemon.env(), stdin=flood, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_for(lambda: _inspect(daemon, "stuck", ".State.Status") == "running", "the stuck container to run")
+            for _ in range(3):
+                assert docker_cli(daemon, "exec", "bystander", "echo", "served").stdout == "served\n"
+            assert docker_cli(daemon, "run", "--rm", "busybox", "echo", "new ones too").stdout == "new ones too\n"
+            assert docker_cli(daemon, "rm", "-f", "stuck").returncode == 0
+        finally:
+            stuck.kill()
+            stuck.wait()
