@@ -11,7 +11,7 @@ the sync client's select loop, `shutdown(SHUT_WR)` half-close and asyncio's
 
 Authentication follows ssh's own rules where paramiko can: ~/.ssh/config
 (HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile,
-StrictHostKeyChecking, ProxyCommand), the agent, ~/.ssh/id_* keys.  A host key
+StrictHostKeyChecking, ProxyCommand, ProxyJump), the agent, ~/.ssh/id_* keys.  A host key
 not in known_hosts is refused unless the config says `StrictHostKeyChecking
 no` (accepted, not saved) or `accept-new` (saved, as ssh does).
 """
@@ -50,9 +50,15 @@ class SSHError(ClientError):
 class _Session:
     """A logged-in SSH connection to one engine address."""
 
-    def __init__(self, client: paramiko.SSHClient, label: str) -> None:
+    def __init__(self, client: paramiko.SSHClient, label: str, via: _Session | None = None) -> None:
         self.client = client
         self.label = label
+        self.via = via  # the ProxyJump hop this connection is tunnelled through
+
+    def close(self) -> None:
+        self.client.close()
+        if self.via is not None:
+            self.via.close()
 
     @property
     def alive(self) -> bool:
@@ -116,7 +122,7 @@ def close_all() -> None:
         sessions = [session for per_address in _SESSIONS.values() for session in per_address]
         _SESSIONS.clear()
     for session in sessions:
-        session.client.close()
+        session.close()
 
 
 class _Pump:
@@ -194,7 +200,7 @@ def _forget(address: EngineAddress, session: _Session) -> None:
         sessions = _SESSIONS.get(_key(address), [])
         if session in sessions:
             sessions.remove(session)
-    session.client.close()
+    session.close()
 
 
 def _key(address: EngineAddress) -> tuple[str, str, int]:
@@ -255,7 +261,8 @@ class _AcceptPolicy:
                          f"(StrictHostKeyChecking no): {key.fingerprint}\n")
 
 
-def _login(address: EngineAddress, timeout: float | None) -> _Session:
+def _login(address: EngineAddress, timeout: float | None, jump: str | None = None) -> _Session:
+    """Connect and authenticate; `jump` overrides the config's ProxyJump ("none": direct)."""
     config = _ssh_config(address.host)  # imports paramiko (the config decides how)
     import paramiko
 
@@ -286,10 +293,45 @@ def _login(address: EngineAddress, timeout: float | None) -> _Session:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     else:
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    jump = str(config.get("proxyjump") or "none") if jump is None else jump
+    proxy: Any = None
+    via: _Session | None = None
+    if config.get("proxycommand"):
+        proxy = paramiko.ProxyCommand(str(config["proxycommand"]))
+    elif jump.lower() != "none":
+        via, proxy = _jump(jump, hostname, port, timeout)
+    try:
+        return _Session(_connect_client(client, address, config, hostname, port, user, known_hosts, timeout, proxy),
+                        label, via)
+    except BaseException:
+        if via is not None:
+            via.close()
+        raise
+
+
+def _jump(spec: str, hostname: str, port: int, timeout: float | None) -> tuple[_Session, paramiko.Channel]:
+    """ProxyJump: log into the last hop (itself reached through the hops before it), tunnel to host:port."""
+    from engine.client.hosts import parse_host
+
+    *before, last = [hop.strip() for hop in spec.split(",")]
+    hop = _login(parse_host(f"ssh://{last}"), timeout, jump=",".join(before) or "none")
+    try:
+        channel = hop.client.get_transport().open_channel(  # type: ignore[union-attr]
+            "direct-tcpip", (hostname, port), ("127.0.0.1", 0), timeout=timeout or CONNECT_TIMEOUT)
+    except Exception as exc:  # refused by the hop (AllowTcpForwarding no) or nothing listening there
+        hop.close()
+        raise SSHError(f"ssh: jump host {hop.label} cannot reach {hostname}:{port} ({exc})") from None
+    return hop, channel
+
+
+def _connect_client(client: paramiko.SSHClient, address: EngineAddress, config: dict[str, Any], hostname: str,
+                    port: int, user: str, known_hosts: str, timeout: float | None, proxy: Any) -> paramiko.SSHClient:
+    import paramiko
+
+    label = f"{user}@{hostname}" + (f":{port}" if port != 22 else "")
     identities = [os.path.expanduser(p) for p in config.get("identityfile") or [] if os.path.isfile(
         os.path.expanduser(p))]
     only = str(config.get("identitiesonly") or "no").lower() == "yes"
-    proxy = paramiko.ProxyCommand(str(config["proxycommand"])) if config.get("proxycommand") else None
     wait = timeout or CONNECT_TIMEOUT
     try:
         client.connect(hostname, port=port, username=user, key_filename=identities or None,
@@ -323,7 +365,7 @@ def _login(address: EngineAddress, timeout: float | None) -> _Session:
         first = next(iter(getattr(exc, "errors", {}).values()), exc)
         reason = (first.strerror or str(first)).lower() if isinstance(first, OSError) else str(first)
         raise EngineUnreachable(str(address), f"ssh: {reason} ({hostname}:{port})") from None
-    return _Session(client, label)
+    return client
 
 
 def _known_name(hostname: str, port: int) -> str:

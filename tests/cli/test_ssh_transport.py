@@ -204,6 +204,13 @@ def test_more_streams_than_sshd_allows_per_connection(tools: Tools, busybox: str
         ssh.close_all()
 
 
+def test_proxy_jump_from_the_ssh_config(tools: Tools, busybox: str, sshd: SSHServer) -> None:
+    before = sshd.log.read_text().count("Connection from ")
+    assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "jumped", host="ssh://bt-jumped")) == "jumped\n"
+    # Two logins: the jump host's, and the target's through it (sshd accepts it from itself).
+    assert sshd.log.read_text().count("Connection from ") - before == 2
+
+
 def test_remote_with_only_docker_is_dialled_with_docker(tools: Tools, busybox: str, sshd: SSHServer) -> None:
     assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "via-docker", host="ssh://bt-docker-only")) \
         == "via-docker\n"
