@@ -205,8 +205,9 @@ def test_more_streams_than_sshd_allows_per_connection(tools: Tools, busybox: str
 
 
 def test_proxy_jump_from_the_ssh_config(tools: Tools, busybox: str, sshd: SSHServer) -> None:
-    before = sshd.log.read_text().count("Connection from ")
     assert ok(over_ssh(tools, sshd, "run", "--rm", busybox, "echo", "jumped", host="ssh://bt-jumped")) == "jumped\n"
+    before = sshd.log.read_text().count("Connection from ")
+    ok(over_ssh(tools, sshd, "ps", host="ssh://bt-jumped"))  # one channel, one login
     # Two logins: the jump host's, and the target's through it (sshd accepts it from itself).
     assert sshd.log.read_text().count("Connection from ") - before == 2
 
