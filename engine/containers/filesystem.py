@@ -49,7 +49,7 @@ from engine.runtime import syscalls
 from engine.runtime.paths_in_root import resolve_in_root
 from engine.snapshots import whiteouts
 from engine.snapshots.copy_extract import CopyExtractor
-from engine.snapshots.layer_diff import _in_lower_view, _is_opaque, walk_tree
+from engine.snapshots.layer_diff import _is_opaque, lower_lstat, walk_tree
 from engine.snapshots.mounts import Mount, in_unshared_thread, mount
 from engine.snapshots.rooted import RootedDir, proc_path, split_clean
 from engine.snapshots.tar_writer import LayerTarWriter
@@ -455,7 +455,7 @@ def tar_changes(layer: IO[bytes], parent: Path | None) -> list[Change]:
             cpath = "/" + rel
             if cpath in RUNTIME_PATHS or cpath in recorded:
                 continue
-            existed = parent is not None and os.path.lexists(parent / rel)
+            existed = parent is not None and lower_lstat([parent], rel) is not None  # no symlink followed
             kind = 2 if victim is not None else 0 if existed else 1
             parent_path = posixpath.dirname(cpath)
             if parent_path != "/" and parent_path not in recorded:
@@ -482,7 +482,7 @@ def upper_changes(lowers: list[Path], upper: Path) -> list[Change]:
             kind = 2
         else:
             kind = 1
-            lower_st = _lower_stat(lowers, rel)
+            lower_st = lower_lstat(lowers, rel)
             if lower_st is not None:
                 if (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(lower_st.st_mode) and st.st_size == lower_st.st_size
                         and st.st_mode == lower_st.st_mode and st.st_mtime_ns == lower_st.st_mtime_ns):
@@ -499,21 +499,12 @@ def upper_changes(lowers: list[Path], upper: Path) -> list[Change]:
     return changes
 
 
-def _lower_stat(lowers: list[Path], rel: str) -> os.stat_result | None:
-    if not _in_lower_view(lowers, rel):
-        return None
-    for lower in lowers:
-        with contextlib.suppress(OSError):
-            return os.lstat(lower / rel)
-    return None
-
-
 def _only_runtime_paths(lowers: list[Path], upper: Path, rel: str, st: os.stat_result) -> bool:
     """A directory copied up only to hold runtime mount points (its mode and owner as in the lowers)."""
     prefix = "/" + rel + "/"
     if not any(p.startswith(prefix) for p in RUNTIME_PATHS):
         return False
-    lower_st = _lower_stat(lowers, rel)
+    lower_st = lower_lstat(lowers, rel)
     if lower_st is None or (lower_st.st_mode, lower_st.st_uid, lower_st.st_gid) != (st.st_mode, st.st_uid, st.st_gid):
         return False
     return all("/" + rel + "/" + sub in RUNTIME_PATHS for sub, _path, _st in walk_tree(upper / rel))

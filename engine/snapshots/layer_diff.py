@@ -85,6 +85,42 @@ def _check_overlay_xattrs(path: Path, rel: str) -> None:
             raise LayerError(f"upper dir uses overlay feature {name}, which a layer tar cannot express", rel or ".")
 
 
+def lower_lstat(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
+    """``rel`` looked up in the merge of ``lowers`` (top first) the way overlayfs merges them, with no
+    symlink followed: a non-directory or a whiteout hides the name in the layers below it, an opaque
+    directory hides the directories below it.  None when the merged view has no such path.
+
+    Each step is an lstat of a name inside a directory already seen to be a real directory, so a layer's
+    symlink (``link -> /``) can never lead the lookup to a host path.
+    """
+    layers = list(lowers)
+    parts = rel.split("/")
+    for i, part in enumerate(parts):
+        found: os.stat_result | None = None
+        merged: list[Path] = []  # this name's directories, top first, as far as the merge reaches
+        for layer_dir in layers:
+            path = layer_dir / part
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if whiteouts.is_overlay_whiteout(st):
+                break
+            if found is None:
+                found = st
+            if not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(found.st_mode)):
+                break
+            merged.append(path)
+            if _is_opaque(path):
+                break
+        if found is None or i == len(parts) - 1:
+            return found
+        if not stat.S_ISDIR(found.st_mode):
+            return None
+        layers = merged
+    return None
+
+
 def _in_lower_view(lowers: Sequence[Path], rel: str) -> bool:
     """Whether ``rel`` is visible in the overlay of ``lowers`` (top first), without following symlinks."""
     parts = rel.split("/")

@@ -59,3 +59,28 @@ def test_changes_agree_on_every_snapshotter(snapshotter: Snapshotter, tmp_path: 
     assert found == [(0, "/etc"), (2, "/etc/group"), (0, "/etc/passwd"), (2, "/keep"), (1, "/newdir"),
                      (1, "/newdir/file")]
     assert os.path.isdir(rootfs)
+
+
+def test_a_layer_symlink_never_leads_the_lower_lookup_to_the_host(snapshotter: Snapshotter, tmp_path: Path) -> None:
+    """A lower layer's `link -> /` hides the dirs of the layer below it, as in the overlay: a file the container
+    then makes under a real `link/` directory is added, whatever the host has at that path (a lexical lookup
+    followed the symlink on the host and called it modified)."""
+    def layer(data: bytes) -> LayerSource:
+        return LayerSource(open=lambda: io.BytesIO(data), diff_id="sha256:" + hashlib.sha256(data).hexdigest())
+
+    assert Path("/etc/hostname").exists()  # what the lexical lookup found on the host
+    first = TarBuilder().dir("link").dir("link/etc").file("link/etc/hostname", b"layer one\n").build()
+    second = TarBuilder().symlink("link", "/").build()
+    top = unpack(snapshotter, [layer(first), layer(second)])
+    mounts = snapshotter.prepare("container-y", top)
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    mount(mounts, rootfs)
+    try:
+        (rootfs / "link").unlink()  # the container's own symlink, not the host's root
+        (rootfs / "link" / "etc").mkdir(parents=True)
+        (rootfs / "link" / "etc" / "hostname").write_text("made in the container\n")
+    finally:
+        unmount(rootfs)
+    found = {c.path: c.kind for c in snapshot_changes(snapshotter, "container-y")}
+    assert found["/link/etc/hostname"] == 1  # added: under the symlink the lowers have no such file
