@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("container_fs", "diff", "Inspect changes to files or directories on a container's filesystem"),
     "top": ("containers", "top", "Display the running processes of a container"),
     "rename": ("containers", "rename", "Rename a container"),
+    "import": ("images", "import_", "Import the contents from a tarball to create a filesystem image"),
     "update": ("containers", "update", "Update configuration of one or more containers"),
 }
 # Reached only through their management command (`berth image inspect`): not top-level names.
@@ -120,7 +121,7 @@ GROUPS["container"].update({"exec": "exec", "stats": "stats", "port": "port"})
 GROUPS["container"].update({"cp": "cp", "export": "export", "diff": "diff"})
 GROUPS["container"]["commit"] = "commit"
 GROUPS["container"].update({"top": "top", "rename": "rename", "update": "update", "prune": "container prune"})
-GROUPS["image"]["prune"] = "image prune"
+GROUPS["image"].update({"prune": "image prune", "import": "import"})
 GROUPS["image"]["build"] = "build"
 
 GLOBAL_FLAGS = ("--host", "--context", "--debug", "--help", "--version")
