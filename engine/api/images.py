@@ -189,13 +189,46 @@ def register(router: Router, images: Any, publish: Any, registry_config: Any = N
                 await conn.write_chunk(chunk)
             await conn.end_stream()
 
+    async def _import(request: Request, conn: HTTPConnection) -> None:
+        """`docker import`: the request body is the tarball (fromSrc=-), as dockerd's postImagesCreate."""
+        from engine.images.archive_import import import_archive
+
+        source = request.arg("fromSrc")
+        if source != "-":
+            raise InvalidParameter(f"importing from {source!r} is not supported by Berth: send the archive in the "
+                                   "request (docker import FILE, or - for stdin)")
+        repo, tag = request.arg("repo") or "", request.arg("tag") or ""
+        target = f"{repo}:{tag}" if repo and tag else repo
+        tmp_dir = images.data_root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=tmp_dir, prefix="import-", suffix=".tar")
+        try:
+            total = 0
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.body_chunks():
+                    total += len(chunk)
+                    if total > MAX_LOAD_BYTES:
+                        raise InvalidParameter("image archive is too large")
+                    out.write(chunk)
+            record = await asyncio.to_thread(import_archive, images, Path(path), request.query.get("changes") or [],
+                                             request.arg("message") or "")
+        finally:
+            os.unlink(path)
+        if target:
+            await asyncio.to_thread(images.tag, record.id, target)
+        publish("image", "import", record.id, {"name": target or record.id})
+        await conn.start_stream(200, "application/json")
+        await conn.write_chunk(json.dumps({"status": record.id}).encode() + b"\n")
+        await conn.end_stream()
+
     async def pull(request: Request, conn: HTTPConnection) -> None:
         from engine.images.reference import parse_docker_ref
         from engine.images.registry.client import RegistryClient
         from engine.images.registry.credentials import credentials_from_registry_auth_header
 
         if request.arg("fromSrc"):
-            raise InvalidParameter("import with fromSrc is not supported yet; use `docker load`")
+            await _import(request, conn)
+            return
         name = request.arg("fromImage")
         if not name:
             raise InvalidParameter("fromImage or fromSrc is required")

@@ -104,3 +104,36 @@ def test_save_output_loads_back_with_docker(tools: Tools, loaded: str, tmp_path:
     piped = subprocess.run([BERTH, "image", "save", "hello-world"], env=tools.daemon.env(), capture_output=True,
                            timeout=60)
     assert piped.returncode == 0 and piped.stdout == target.read_bytes()
+
+
+def test_import_makes_the_image_docker_import_makes(tools: Tools, loaded: str, tmp_path: Path) -> None:
+    tools.ok("docker", "create", "--name", "imp-src", loaded, "true")
+    rootfs = tmp_path / "rootfs.tar"
+    with open(rootfs, "wb") as out:
+        subprocess.run(["docker", "export", "imp-src"], env=tools.daemon.env(), stdout=out, check=True, timeout=60)
+    changes = ["-c", 'CMD ["/bin/sh", "-c", "echo imported"]', "-c", "ENV STAGE=imported", "-m", "from a tarball"]
+    made = tools.berth("import", *changes, str(rootfs), "imp-berth:v1")
+    assert made.returncode == 0 and made.stdout.startswith("sha256:"), made.stderr
+    tools.ok("docker", "import", *changes, str(rootfs), "imp-docker:v1")
+    ours, theirs = (json.loads(tools.ok("docker", "image", "inspect", name))[0]
+                    for name in ("imp-berth:v1", "imp-docker:v1"))
+    assert ours["RootFS"] == theirs["RootFS"] and len(ours["RootFS"]["Layers"]) == 1
+    assert (ours["Config"]["Cmd"], ours["Config"]["Env"], ours["Comment"]) == (
+        theirs["Config"]["Cmd"], theirs["Config"]["Env"], theirs["Comment"])
+    assert ours["Comment"] == "from a tarball"
+    assert tools.ok("docker", "run", "--rm", "--network", "none", "imp-berth:v1") == "imported\n"
+    # stdin, gzip-compressed, untagged: the default message names the source.
+    gz = subprocess.run(["gzip", "-c", str(rootfs)], capture_output=True, check=True, timeout=60).stdout
+    piped = subprocess.run([BERTH, "image", "import", "-", "imp-stdin"], env=tools.daemon.env(), input=gz,
+                           capture_output=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    comment = tools.ok("docker", "image", "inspect", "-f", "{{.Comment}} {{len .RootFS.Layers}}", "imp-stdin")
+    assert comment == "Imported from - 1\n"
+    # Not a tarball: the engine's one-line refusal, to both tools alike.
+    (tmp_path / "not.tar").write_text("plain text, not an archive\n")
+    ours_bad, theirs_bad = (tools.run(tool, "import", str(tmp_path / "not.tar"), "imp-bad")
+                            for tool in (BERTH, "docker"))
+    assert ours_bad.returncode == theirs_bad.returncode == 1
+    assert ours_bad.stderr.startswith("Error response from daemon: ") and ours_bad.stderr.count("\n") == 1
+    assert ours_bad.stderr == theirs_bad.stderr
+    tools.ok("docker", "rm", "imp-src")

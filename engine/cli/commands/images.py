@@ -143,3 +143,33 @@ def image_inspect(ctx: CLIContext, args: list[str]) -> int:
     from engine.cli.commands.inspect import inspect_objects
 
     return inspect_objects(ctx, "image inspect", args, fixed_type="image")
+
+
+def import_(ctx: CLIContext, args: list[str]) -> int:
+    p = ctx.parser("import", "Import the contents from a tarball to create a filesystem image")
+    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the "
+                                                                         "created image")
+    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
+    p.add_argument("--platform", help="Set platform if server is multi-platform capable")
+    p.add_argument("source", metavar="file|URL|-")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
+    opts = p.parse_args(args)
+    if opts.source != "-" and "://" not in opts.source:
+        try:
+            open(opts.source, "rb").close()
+        except OSError as exc:
+            raise StatusError(f"open {opts.source}: {exc.strerror or exc}", 1) from exc
+    # A file or stdin is the request body (fromSrc=-); a URL is the engine's to fetch, as docker's client.
+    body = None if "://" in opts.source else _read_chunks(None if opts.source == "-" else opts.source)
+    query = {"fromSrc": "-" if body is not None else opts.source, "repo": opts.reference or None,
+             "message": opts.message or None, "platform": opts.platform, "changes": opts.change or None}
+    stream = ctx.client.stream("POST", "/images/create", query, body=body, content_type="application/x-tar")
+    try:
+        for message in stream.json_lines():
+            if message.get("error"):
+                raise StatusError(f"Error response from daemon: {message['error']}", 1)
+            if message.get("status"):
+                ctx.print(str(message["status"]))
+    finally:
+        stream.close()
+    return 0
