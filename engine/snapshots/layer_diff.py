@@ -123,26 +123,6 @@ def lower_lstat(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
 
 def _in_lower_view(lowers: Sequence[Path], rel: str) -> bool:
     """Whether ``rel`` is visible in the overlay of ``lowers`` (top first), without following symlinks."""
-    parts = rel.split("/")
-    for lower in lowers:
-        cur = lower
-        blocked = False
-        for i, part in enumerate(parts):
-            cur = cur / part
-            try:
-                st = os.lstat(cur)
-            except FileNotFoundError:
-                break
-            if whiteouts.is_overlay_whiteout(st):
-                return False  # deleted here: nothing below can show it
-            if i == len(parts) - 1:
-                return True
-            if not stat.S_ISDIR(st.st_mode):
-                break
-            if _is_opaque(cur):
-                blocked = True  # nothing below this layer shows through this directory
-        if blocked:
-            return False
-    return False
+    return lower_lstat(lowers, rel) is not None
 
 
