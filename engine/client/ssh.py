@@ -47,6 +47,15 @@ class SSHError(ClientError):
     """The SSH leg failed: authentication, host key, or nothing to run on the remote."""
 
 
+class SSHUnreachable(EngineUnreachable):
+    """The SSH server does not answer: said so, without the hint to start a local berthd."""
+
+    def __init__(self, address: str, reason: str) -> None:
+        ClientError.__init__(self, f"Cannot connect to the Berth daemon at {address}: {reason}. "
+                                   "Is the host up, and its sshd listening? (`ssh` to it shows the same)")
+        self.address = address
+
+
 class _Session:
     """A logged-in SSH connection to one engine address."""
 
@@ -332,7 +341,7 @@ def _connect_client(client: paramiko.SSHClient, address: EngineAddress, config: 
     identities = [os.path.expanduser(p) for p in config.get("identityfile") or [] if os.path.isfile(
         os.path.expanduser(p))]
     only = str(config.get("identitiesonly") or "no").lower() == "yes"
-    wait = timeout or CONNECT_TIMEOUT
+    wait = timeout or float(config.get("connecttimeout") or CONNECT_TIMEOUT)
     try:
         client.connect(hostname, port=port, username=user, key_filename=identities or None,
                        allow_agent=not only, look_for_keys=not only or not identities, timeout=wait,
@@ -355,16 +364,19 @@ def _connect_client(client: paramiko.SSHClient, address: EngineAddress, config: 
         raise SSHError(f"ssh: cannot connect to {label}: {exc}") from None
     except socket.gaierror as exc:
         client.close()
-        raise EngineUnreachable(str(address), f"ssh: unknown host {hostname} ({exc.strerror})") from None
+        raise SSHUnreachable(str(address), f"ssh: unknown host {hostname} ({exc.strerror})") from None
     except TimeoutError as exc:
         client.close()
-        raise EngineUnreachable(str(address), f"ssh: timed out connecting to {hostname}:{port}") from exc
+        raise SSHUnreachable(str(address), f"ssh: timed out connecting to {hostname}:{port}") from exc
     except OSError as exc:
         client.close()
         # paramiko's NoValidConnectionsError holds one socket error per address it tried.
         first = next(iter(getattr(exc, "errors", {}).values()), exc)
         reason = (first.strerror or str(first)).lower() if isinstance(first, OSError) else str(first)
-        raise EngineUnreachable(str(address), f"ssh: {reason} ({hostname}:{port})") from None
+        raise SSHUnreachable(str(address), f"ssh: {reason} ({hostname}:{port})") from None
+    alive = int(config.get("serveraliveinterval") or 0)
+    if alive > 0:  # ServerAliveInterval: a long-lived client (the desktop) notices a dead link, keeps NATs open
+        client.get_transport().set_keepalive(alive)  # type: ignore[union-attr]
     return client
 
 
