@@ -146,6 +146,9 @@ class AsyncClient:
     def __init__(self, address: EngineAddress | None = None, version: str | None = None) -> None:
         self.address = address or default_address()
         self._version = version
+        # ssh:// only: the last connection, kept for the next request (HTTP keep-alive): each one there is a
+        # channel running dial-stdio on the remote, a process start per request for a desktop that polls.
+        self._idle: _AsyncExchange | None = None
 
     @property
     def host_header(self) -> str:
@@ -164,7 +167,9 @@ class AsyncClient:
                      content_type: str | None, headers: Mapping[str, str] | None, *, versioned: bool = True,
                      upgrade: bool = False) -> tuple[_AsyncExchange, int, dict[str, str]]:
         version = await self.version() if versioned else None
-        exchange = await _connect(self.address)
+        exchange, reused = self._take_idle(), True
+        if exchange is None:
+            exchange, reused = await _connect(self.address), False
         try:
             exchange.send(h11.Request(
                 method=method, target=protocol.target(version, path, query),
@@ -182,16 +187,54 @@ class AsyncClient:
                     return exchange, event.status_code, protocol.header_dict(event)
                 if isinstance(event, h11.ConnectionClosed):
                     raise EngineUnreachable(str(self.address), _closed_reason(exchange))
+        except EngineUnreachable:
+            await exchange.close()
+            if reused and method in ("GET", "HEAD"):  # the engine dropped the kept connection: a new one
+                return await self._start(method, path, query, body, content_type, headers, versioned=versioned,
+                                         upgrade=upgrade)
+            raise
         except BaseException:
             await exchange.close()
             raise
+
+    def _take_idle(self) -> _AsyncExchange | None:
+        exchange, self._idle = self._idle, None
+        if exchange is not None and (exchange.reader.at_eof() or exchange.writer.is_closing()):
+            exchange.writer.close()
+            return None
+        return exchange
+
+    async def _keep_or_close(self, exchange: _AsyncExchange) -> None:
+        connection = exchange.h11
+        if (self.address.scheme == "ssh" and connection.our_state is h11.DONE
+                and connection.their_state is h11.DONE):
+            connection.start_next_cycle()
+            previous, self._idle = self._idle, exchange
+            if previous is not None:
+                await previous.close()
+            return
+        await exchange.close()
+
+    async def close(self) -> None:
+        """Close the connection kept for reuse (ssh:// only)."""
+        exchange, self._idle = self._idle, None
+        if exchange is not None:
+            await exchange.close()
 
     async def _request(self, method: str, path: str, query: Mapping[str, Any] | None, body: bytes | None,
                        content_type: str | None, headers: Mapping[str, str] | None, *,
                        versioned: bool = True) -> protocol.Response:
         exchange, status, head = await self._start(method, path, query, body, content_type, headers,
                                                    versioned=versioned)
-        parts = [chunk async for chunk in AsyncStreamingResponse(exchange, status, head).chunks()]
+        parts: list[bytes] = []
+        try:
+            while not isinstance(event := await exchange.next_event(), h11.EndOfMessage | h11.ConnectionClosed):
+                if isinstance(event, h11.Data):
+                    parts.append(bytes(event.data))
+        except BaseException:
+            await exchange.close()
+            raise
+        await self._keep_or_close(exchange)
         response = protocol.Response(status, head, b"".join(parts))
         if status >= 400:
             raise protocol.error_from(status, response.body)

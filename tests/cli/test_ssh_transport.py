@@ -124,6 +124,10 @@ def test_async_client_streams_events_over_ssh(tools: Tools, busybox: str, sshd: 
     async def scenario() -> dict:
         client = AsyncClient(parse_host(sshd.url))
         assert await client.version() == "1.51"
+        kept = client._idle
+        assert kept is not None
+        await client.get("/info")
+        assert client._idle is kept  # keep-alive: the same channel served the next request
         stream = await client.stream("GET", "/events", {"filters": {"type": ["container"], "event": ["create"]}})
         try:
             for _ in range(400):
@@ -137,6 +141,7 @@ def test_async_client_streams_events_over_ssh(tools: Tools, busybox: str, sshd: 
                     return event
         finally:
             await stream.close()
+            await client.close()
         raise AssertionError("the event stream ended without the create")
 
     try:
