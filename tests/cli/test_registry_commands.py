@@ -272,3 +272,28 @@ def test_login_with_a_credential_helper(tools: Tools, registry_basic_auth: Local
     assert json.loads((bin_dir / "store.json").read_text()) == {}
     denied = run(BERTH, "push", name)
     assert denied.returncode == 1 and len(denied.stderr.strip().splitlines()) == 1
+
+
+def test_login_logout_are_shared_with_docker(tools: Tools, registry_basic_auth: LocalRegistry) -> None:
+    """One credential store: a login by either CLI lets the other push; a logout by either ends it for both."""
+    auth = registry_basic_auth.auth
+    assert auth is not None
+    host = registry_basic_auth.host
+    wrong = [tools.run(tool, "login", "-u", auth.username, "--password-stdin", host, stdin="not-it\n")
+             for tool in (BERTH, "docker")]
+    assert wrong[0].returncode == wrong[1].returncode == 1
+    assert wrong[0].stderr.strip() == wrong[1].stderr.strip().splitlines()[-1]
+    if tools.docker("image", "inspect", "busybox").returncode:
+        tools.ok("docker", "pull", "busybox")  # from the seeded registry mirror, as test_login_push_logout does
+    name = f"{host}/berthtest/shared-login:v1"
+    tools.ok("docker", "tag", "busybox", name)
+    for first, second in ((BERTH, "docker"), ("docker", BERTH)):
+        logged = tools.run(first, "login", "-u", auth.username, "--password-stdin", host, stdin=auth.password + "\n")
+        assert logged.returncode == 0 and "Login Succeeded" in logged.stdout, logged.stderr
+        pushed = tools.run(second, "push", name)
+        assert pushed.returncode == 0, pushed.stderr
+        out = tools.run(second, "logout", host)
+        assert (out.returncode, out.stdout.strip()) == (0, f"Removing login credentials for {host}")
+        assert host not in _config(tools)["auths"]  # type: ignore[operator]
+        denied = tools.run(first, "push", name)
+        assert denied.returncode == 1
