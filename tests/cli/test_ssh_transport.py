@@ -107,6 +107,10 @@ def test_ssh_context_create_use_ps(tools: Tools, busybox: str, sshd: SSHServer) 
         ok(berth("context", "use", "bt-remote"))
         assert "ctx-over-ssh" in ok(berth("ps", "-a", "--format", "{{.Names}}")).split()
         assert "ctx-over-ssh" in ok(berth("--context", "bt-remote", "ps", "-a", "--format", "{{.Names}}")).split()
+        # The same context serves the docker CLI (its own ssh, the wrapper on PATH, docker's dial-stdio there).
+        by_docker = subprocess.run(["docker", "--context", "bt-remote", "ps", "-a", "--format", "{{.Names}}"],
+                                   env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert "ctx-over-ssh" in ok(by_docker).split()
     finally:
         berth("context", "use", "default")
         berth("context", "rm", "bt-remote")
