@@ -155,10 +155,14 @@ class _Pump:
             self.sock.close()
 
     def to_remote(self) -> None:
+        drop = True
         try:
             while data := self.sock.recv(PUMP_CHUNK):
                 self.channel.sendall(data)
             self.channel.shutdown_write()  # the client's half-close (stdin EOF on attach) goes through
+            if not hasattr(select, "poll"):  # Windows: the channel ends with the remote's output instead
+                drop = False
+                return
             # Output may still come; the channel is dropped when the caller closes its end for good
             # (POLLHUP, which a mere half-close does not raise).
             poller = select.poll()
@@ -167,7 +171,8 @@ class _Pump:
         except OSError:
             pass
         finally:
-            self.channel.close()
+            if drop:
+                self.channel.close()
             self._done()
 
     def to_local(self) -> None:
