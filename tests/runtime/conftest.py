@@ -130,14 +130,19 @@ class RuntimeCLI:
         The CLI waits for the killed tasks to leave the cgroup; a zombie init
         only leaves once its parent (us, the subreaper) collects it.
         """
-        cmd = [sys.executable, "-m", "engine.runtime.cli", "--root", str(self.root), "delete", "--force", container_id]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while proc.poll() is None:
+        cmd = [sys.executable, "-m", "engine.runtime.cli", "--debug", "--root", str(self.root)]
+        cmd += ["delete", "--force", container_id]
+        with tempfile.TemporaryFile() as err:  # a file: the CLI's children may outlive it
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+            while proc.poll() is None:
+                if pid:
+                    reap_if_child(pid)
+                time.sleep(0.005)
             if pid:
                 reap_if_child(pid)
-            time.sleep(0.005)
-        if pid:
-            reap_if_child(pid)
+            if proc.returncode != 0:
+                err.seek(0)
+                print(f"delete --force {container_id} exited {proc.returncode}: {err.read().decode(errors='replace')}")
         return proc.returncode
 
     def state(self, container_id: str) -> dict[str, Any]:
