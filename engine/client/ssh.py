@@ -95,12 +95,12 @@ def connect(address: EngineAddress, timeout: float | None = None) -> socket.sock
 
 
 def _open_channel(address: EngineAddress, timeout: float | None) -> tuple[_Session, paramiko.Channel]:
-    import paramiko
-
     full: list[_Session] = []  # connections that refused one more channel
     dropped = False
     while True:
         session, fresh = _session(address, timeout, full)
+        import paramiko  # imported by the login above, the way _import_paramiko chose
+
         try:
             channel = session.client.get_transport().open_session(  # type: ignore[union-attr]
                 timeout=timeout or CONNECT_TIMEOUT)

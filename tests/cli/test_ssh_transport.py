@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -325,3 +326,12 @@ def test_dial_stdio_completes_and_has_help(tools: Tools) -> None:
     assert "dial-stdio" in _complete(tools, ["berth", "system", ""])
     assert "dial-stdio" in tools.ok("berth", "system", "--help")
     assert "Proxy the stdio stream" in tools.ok("berth", "system", "dial-stdio", "--help")
+
+
+def test_ssh_client_does_not_import_invoke(tools: Tools, sshd: SSHServer) -> None:
+    """paramiko wants `invoke` only for `Match exec` (~60 ms of start-up): not imported without one."""
+    code = ("import sys; from engine.cli.main import main; code = main(['-H', sys.argv[1], 'ps']); "
+            "print(code, 'invoke' in sys.modules, 'paramiko' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, sshd.url], env=sshd.env(tools.daemon.env()), text=True,
+                         capture_output=True, timeout=120, cwd=Path(BERTH).parents[2], stdin=subprocess.DEVNULL)
+    assert out.stdout.split()[-3:] == ["0", "False", "True"], out.stderr
