@@ -30,21 +30,36 @@ def become_subreaper() -> None:
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
 
+#: sizeof(sockaddr_un.sun_path), the terminating NUL included (unix(7)).
+SUN_PATH_MAX = 108
+
+
 @contextlib.contextmanager
 def console_listener(directory: str) -> Iterator[tuple[str, socket.socket]]:
-    """A temporary --console-socket for `run -t`/`exec -t` without one."""
+    """A temporary --console-socket for `run -t`/`exec -t` without one.
+
+    A socket path must fit sun_path (107 bytes): under a deep --root (a test's
+    tmp dir, a long data root) it goes into a fresh private directory in the
+    temp dir instead ("AF_UNIX path too long" otherwise).
+    """
     import tempfile  # only for `run -t` without --console-socket
 
     path = tempfile.mktemp(prefix="console-", suffix=".sock", dir=directory)
+    private_dir = None
+    if len(os.fsencode(path)) >= SUN_PATH_MAX:
+        private_dir = tempfile.mkdtemp(prefix="berth-console-")  # mode 0700
+        path = os.path.join(private_dir, "console.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
     try:
+        listener.bind(path)
+        listener.listen(1)
         yield path, listener
     finally:
         listener.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        if private_dir is not None:
+            os.rmdir(private_dir)
 
 
 def accept_master(listener: socket.socket) -> int:

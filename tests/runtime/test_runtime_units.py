@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from engine.runtime import syscalls as sc
 from engine.runtime.devices import resources_with_default_devices
 from engine.runtime.errors import ContainerExists, ContainerNotFound, InvalidSpec
+from engine.runtime.foreground import SUN_PATH_MAX, console_listener
 from engine.runtime.lifecycle import parse_signal
 from engine.runtime.mount_options import parse_mount_options, remount_flags
 from engine.runtime.namespaces import format_id_map, plan_namespaces
@@ -133,3 +135,19 @@ def test_plan_of_a_tmpfs_passes_its_data_and_flags_in_one_call() -> None:
     assert plan.kind == "filesystem" and plan.propagation == []
     assert plan.calls == [MountCall("shm", "/r/dev/shm", "tmpfs", sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV,
                                     "mode=1777,size=65536k")]
+
+
+def test_console_listener_fits_a_deep_state_directory(tmp_path: Path) -> None:
+    # `exec -t` without --console-socket listens in the container's state dir; a deep --root
+    # must not make it fail with "AF_UNIX path too long".
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    with console_listener(str(deep)) as (path, listener):
+        assert len(os.fsencode(path)) < SUN_PATH_MAX
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(path)
+            accepted, _ = listener.accept()
+            accepted.close()
+    assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
+    with console_listener(str(tmp_path)) as (short_path, _):
+        assert os.path.dirname(short_path) == str(tmp_path)  # a short one stays in the state dir
