@@ -192,6 +192,7 @@ class HealthMonitor:
         start = rfc3339_nano(time.time_ns())
         output = bytearray()
         try:
+            init_pid = self.containers.store.get(container_id).state.pid
             instance = self.execs.create(container_id, {"Cmd": config.command, "AttachStdout": True,
                                                         "AttachStderr": True, "Tty": False})
         except ContainerError as exc:
@@ -199,7 +200,7 @@ class HealthMonitor:
         pidfd: int | None = None
         try:
             shim = await self.execs.spawn(instance, with_stdin=False)
-            pidfd = probe_pidfd(instance.pid, self.containers.store.get(container_id).state.pid)
+            pidfd = probe_pidfd(instance.pid, init_pid)
             relay = asyncio.ensure_future(self.execs.relay(instance, shim, None, capture=output,
                                                                 capture_limit=MAX_OUTPUT_LEN))
             try:
