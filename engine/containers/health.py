@@ -258,7 +258,9 @@ def probe_pidfd(pid: int, init_pid: int) -> int | None:
         return None
     try:
         pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
+    except OSError as exc:  # gone already (ESRCH), or no pidfd to be had: nothing we may kill
+        if not isinstance(exc, ProcessLookupError):
+            log.warning("no pidfd for health probe %d: %s", pid, exc)
         return None
     try:
         ours = os.stat(f"/proc/{pid}/ns/pid").st_ino == os.stat(f"/proc/{init_pid}/ns/pid").st_ino
