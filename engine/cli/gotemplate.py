@@ -10,14 +10,14 @@ trim markers (`{{-`, `-}}`) and Go's value printing (`map[a:b]`, `[x y]`,
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 
+from engine.cli.gojson import dumps
 from engine.cli.rows import go_quote
 
 TYPE_CHECKING = False  # not typing's: the template engine is on the fast path (engine/cli/fast.py)
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable
     from typing import Any
 
@@ -42,20 +42,117 @@ _MISSING = object()
 
 
 # ---------------------------------------------------------------- lexing
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<str>"(?:[^"\\]|\\.)*") |
-        (?P<raw>`[^`]*`) |
-        (?P<num>-?\d+(?:\.\d+)?) |
-        (?P<field>(?:\$\w*)?(?:\.\w+)+|\.) |
-        (?P<var>\$\w*) |
-        (?P<assign>:=) |
-        (?P<punct>[|(),]) |
-        (?P<ident>[A-Za-z_]\w*)
-    )""",
-    re.X,
-)
+# By hand, not with `re`: importing and compiling it was most of what a --format cost the fast path.
+# The scanners match what these patterns match (tests/cli/test_gotemplate.py checks them against re):
+ACTION_PATTERN = r"\{\{(-\s)?(.*?)(\s-)?\}\}"  # re.S
+TOKEN_PATTERN = r"""\s*(?:
+    (?P<str>"(?:[^"\\]|\\.)*") |
+    (?P<raw>`[^`]*`) |
+    (?P<num>-?\d+(?:\.\d+)?) |
+    (?P<field>(?:\$\w*)?(?:\.\w+)+|\.) |
+    (?P<var>\$\w*) |
+    (?P<assign>:=) |
+    (?P<punct>[|(),]) |
+    (?P<ident>[A-Za-z_]\w*)
+)"""  # re.X
+
+
+class _Action:
+    """One `{{...}}`: where it starts and ends, its body's span, and its trim markers."""
+
+    __slots__ = ("body_end", "body_start", "end", "start", "trim_left", "trim_right")
+
+    def __init__(self, start: int, body_start: int, body_end: int, end: int, trim_left: bool,
+                 trim_right: bool) -> None:
+        self.start, self.body_start, self.body_end, self.end = start, body_start, body_end, end
+        self.trim_left, self.trim_right = trim_left, trim_right
+
+
+def _actions(source: str) -> list[_Action]:
+    """Every action, as ACTION_PATTERN's finditer finds them."""
+    found: list[_Action] = []
+    pos = 0
+    while (start := source.find("{{", pos)) >= 0:
+        body_start = start + 2
+        trim_left = source.startswith("-", body_start) and body_start + 1 < len(source) and \
+            source[body_start + 1].isspace()
+        if trim_left:
+            body_start += 2
+        close = source.find("}}", body_start)
+        if close < 0:
+            break
+        trim_right = close - 2 >= body_start and source[close - 1] == "-" and source[close - 2].isspace()
+        found.append(_Action(start, body_start, close - 2 if trim_right else close, close + 2, trim_left,
+                             trim_right))
+        pos = close + 2
+    return found
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _word_end(source: str, pos: int) -> int:
+    while pos < len(source) and _is_word(source[pos]):
+        pos += 1
+    return pos
+
+
+def _digits_end(source: str, pos: int) -> int:
+    while pos < len(source) and source[pos].isdecimal():
+        pos += 1
+    return pos
+
+
+def _quoted_end(source: str, pos: int) -> int:
+    """End of the "..." string at `pos` (escapes: a backslash and any character but a newline), or -1."""
+    pos += 1
+    while pos < len(source):
+        if source[pos] == '"':
+            return pos + 1
+        if source[pos] == "\\":
+            if pos + 1 >= len(source) or source[pos + 1] == "\n":
+                return -1
+            pos += 1
+        pos += 1
+    return -1
+
+
+def _fields_end(source: str, pos: int) -> int:
+    """End of one or more `.word` from `pos` (pos itself when there is none)."""
+    while source.startswith(".", pos) and pos + 1 < len(source) and _is_word(source[pos + 1]):
+        pos = _word_end(source, pos + 1)
+    return pos
+
+
+def _token_at(source: str, pos: int) -> tuple[str, int] | None:
+    """The kind and end of the token that starts at `pos` (TOKEN_PATTERN's alternatives, in order), or None."""
+    char = source[pos]
+    if char == '"':
+        end = _quoted_end(source, pos)
+        return ("str", end) if end > 0 else None
+    if char == "`":
+        end = source.find("`", pos + 1)
+        return ("raw", end + 1) if end > 0 else None
+    digits = pos + 1 if char == "-" else pos
+    if digits < len(source) and source[digits].isdecimal():
+        end = _digits_end(source, digits)
+        if source.startswith(".", end) and end + 1 < len(source) and source[end + 1].isdecimal():
+            end = _digits_end(source, end + 1)
+        return "num", end
+    if char in "$.":
+        var_end = _word_end(source, pos + 1) if char == "$" else pos
+        end = _fields_end(source, var_end)
+        if end > var_end:
+            return "field", end
+        return ("var", var_end) if char == "$" else ("field", pos + 1)
+    if source.startswith(":=", pos):
+        return "assign", pos + 2
+    if char in "|(),":
+        return "punct", pos + 1
+    if char.isascii() and (char.isalpha() or char == "_"):
+        return "ident", _word_end(source, pos + 1)
+    return None
 
 
 class Text:
@@ -124,12 +221,14 @@ def _tokens(source: str, base: int = 0) -> list[tuple[str, str, int]]:
     while pos < len(source):
         if not source[pos:].strip():
             break
-        match = _TOKEN.match(source, pos)
-        if not match or match.end() == pos:
+        while source[pos].isspace():
+            pos += 1
+        found = _token_at(source, pos)
+        if found is None:
             raise TemplateError(f"unexpected {source[pos:].strip()[:10]!r} in command")
-        kind = match.lastgroup or ""
-        out.append((kind, match.group(kind), base + match.start(kind)))
-        pos = match.end()
+        kind, end = found
+        out.append((kind, source[pos:end], base + pos))
+        pos = end
     return out
 
 
@@ -163,7 +262,12 @@ def _parse_pipeline(tokens: list[tuple[str, str, int]]) -> tuple[list[str], list
             continue
         commands[-1].words.append(value)
         if kind == "str":
-            commands[-1].append(json.loads(value))
+            import _json  # json's C string scanner: json itself imports re
+
+            try:
+                commands[-1].append(_json.scanstring(value, 1)[0])
+            except ValueError:
+                raise TemplateError(f"invalid syntax: {value}") from None
         elif kind == "raw":
             commands[-1].append(value[1:-1])
         elif kind == "num":
@@ -194,18 +298,19 @@ def parse(source: str) -> list[Any]:
     stack: list[tuple[Block | None, list[Any]]] = [(None, root)]
     pos = 0
     trim_next = False
-    for match in _ACTION.finditer(source):
-        text = source[pos:match.start()]
+    for action in _actions(source):
+        text = source[pos:action.start]
         if trim_next:
             text = text.lstrip()
-        if match.group(1):
+        if action.trim_left:
             text = text.rstrip()
         if text:
             stack[-1][1].append(Text(text))
-        trim_next = bool(match.group(3))
-        pos = match.end()
-        body = match.group(2).strip()
-        at = match.start(2) + len(match.group(2)) - len(match.group(2).lstrip())  # body's offset
+        trim_next = action.trim_right
+        pos = action.end
+        raw_body = source[action.body_start:action.body_end]
+        body = raw_body.strip()
+        at = action.body_start + len(raw_body) - len(raw_body.lstrip())  # body's offset
         if body.startswith("/*"):
             continue
         word, _, rest = body.partition(" ")
@@ -268,7 +373,7 @@ def _truthy(value: Any) -> bool:
     )
 
 
-_VERB = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])")
+_VERB = r"%([-+# 0]*)(\d+)?(?:\.(\d+))?([a-zA-Z%])"  # compiled by printf, the one user of re here
 
 
 def _go_type(value: Any) -> str:
@@ -302,7 +407,7 @@ def _verb(flags: str, width: str | None, precision: str | None, verb: str, value
     if verb == "x" and isinstance(value, str):
         text = value.encode().hex()
     elif verb == "q":
-        text = json.dumps(go_str(value), ensure_ascii=False)
+        text = dumps(go_str(value), ensure_ascii=False)
     elif (verb == "t" and isinstance(value, bool)) or verb in "vs":
         text = go_str(value)
         if precision is not None:
@@ -328,7 +433,9 @@ def _printf(fmt: str, *args: Any) -> str:
             return f"%!{verb}(MISSING)"
         return _verb(flags, width, precision, verb, value)
 
-    out = _VERB.sub(one, fmt)
+    import re
+
+    out = re.sub(_VERB, one, fmt)
     extra = list(values)
     if extra:
         out += "%!(EXTRA " + ", ".join(f"{_go_type(v)}={go_str(v)}" for v in extra) + ")"
@@ -337,11 +444,13 @@ def _printf(fmt: str, *args: Any) -> str:
 
 def _title(s: str) -> str:
     """strings.Title: the first letter of every word (words are split by anything but letters and digits)."""
+    import re
+
     return re.sub(r"(?<!\w)\w", lambda m: m.group().upper(), s)
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "json": lambda v: json.dumps(None if v is _MISSING else v, separators=(",", ":")),
+    "json": lambda v: dumps(None if v is _MISSING else v),
     "join": lambda items, sep: sep.join(go_str(i) for i in (items or [])),
     "split": lambda s, sep: s.split(sep),
     "upper": lambda s: go_str(s).upper(),

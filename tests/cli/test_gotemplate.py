@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli.gotemplate import TemplateError, render
+from engine.cli.gotemplate import ACTION_PATTERN, TOKEN_PATTERN, TemplateError, render
 from tests.api.conftest import RunningDaemon, start_berthd, stop
 
 TEMPLATES = [
@@ -74,3 +74,48 @@ def test_go_value_printing() -> None:
 def test_errors_are_template_errors(bad: str) -> None:
     with pytest.raises(TemplateError):
         render(bad, {"A": [1]})
+
+
+def _regex_tokens(source: str) -> list[tuple[str, str, int]]:
+    import re
+
+    pattern = re.compile(TOKEN_PATTERN, re.X)
+    out: list[tuple[str, str, int]] = []
+    pos = 0
+    while pos < len(source) and source[pos:].strip():
+        match = pattern.match(source, pos)
+        if not match or match.end() == pos:
+            return [*out, ("error", "", pos)]
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind), match.start(kind)))
+        pos = match.end()
+    return out
+
+
+SAMPLES = ['{{.A}}', '{{- .A -}}', '{{-.A-}}', '{{- -}}', '{{-}}', '{{{.A}}}', 'a{{ .B }}b{{', '{{.A}} }} {{',
+           '{{"a\\"b" `r` -1.5 $x.Y.Z $ . .5 := | ( ) , ident_9 é}}', '{{"\\\n"}}', '{{5abc -x}}', '{{.A.}}',
+           '{{$.A $x := .B}}', '{{ "unterminated }}', '{{ `open }}', '{{\n.A\n}}', '{{-\t.A\t-}}', '{{ -}}']
+
+
+def test_hand_scanners_match_the_regexes() -> None:
+    import random
+    import re
+
+    from engine.cli.gotemplate import _actions, _tokens
+
+    alphabet = list('{}-. $"`\\\n\t|(),:=aZ_9é5')
+    rng = random.Random(8)
+    samples = SAMPLES + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24))) for _ in range(3000)]
+    action = re.compile(ACTION_PATTERN, re.S)
+    for sample in samples:
+        expected = [(m.start(), m.start(2), m.end(2), m.end(), bool(m.group(1)), bool(m.group(3)))
+                    for m in action.finditer(sample)]
+        assert [(a.start, a.body_start, a.body_end, a.end, a.trim_left, a.trim_right)
+                for a in _actions(sample)] == expected, sample
+        wanted = _regex_tokens(sample)
+        try:
+            got = _tokens(sample)
+        except TemplateError:
+            assert wanted and wanted[-1][0] == "error", sample
+        else:
+            assert got == wanted, sample

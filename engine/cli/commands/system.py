@@ -67,6 +67,9 @@ def events(ctx: CLIContext, args: list[str]) -> int:
     stream = ctx.client.stream("GET", "/events", query)
     try:
         for event in stream.json_lines():
+            actor = event.get("Actor") or {}
+            if isinstance(actor.get("Attributes"), dict):  # a Go map: encoding/json writes its keys sorted
+                actor["Attributes"] = dict(sorted(actor["Attributes"].items()))
             if format_or_default(ctx, opts.format, event):
                 ctx.out.flush()  # a live stream: each event goes out as it comes, even into a pipe
                 continue
