@@ -34,6 +34,7 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,14 +115,15 @@ class CreateFailed(Exception):
     """The runtime's create failed (in the creating child); the message is the runtime's."""
 
 
-def _in_child(create: Any) -> Created:
-    """Run the runtime's `create` (or `exec`) in a short-lived child of the shim.
+def _start_child(create: Any, reaper: Reaper | None = None) -> tuple[int, int]:
+    """Fork a short-lived child of the shim that runs the runtime's `create` (or `exec`).
 
     Its allocations (the bundle's JSON, the seccomp program, mount and namespace plans) and
     the pages it dirties die with it, instead of staying resident in the shim for the
     container's whole life.  The process it starts is reparented to the shim, a subreaper.
-    `create` returns the runtime's record, or a pid.  Called outside the event loop's
-    SIGCHLD handling (before `serve`, or synchronously within it), so the child is ours to reap.
+    `create` returns the runtime's record, or a pid.  Returns the child's pid and the pipe its
+    one-line answer comes on (`_wait_child`, `_read_child`).  With a `reaper`, the child's own
+    exit is the reaper's to collect and forget.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -140,26 +142,74 @@ def _in_child(create: Any) -> Created:
         finally:
             os._exit(0)
     os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as result:
-        line = result.readline()
-    os.waitpid(pid, 0)
+    if reaper is not None:
+        reaper.ignore(pid)
+    return pid, read_fd
+
+
+def _child_answer(line: bytes) -> Created:
     reply = json.loads(line or b'{"error": "the creating process died without an answer"}')
     if "error" in reply:
         raise CreateFailed(str(reply["error"]))
     return Created(int(reply["pid"]), reply.get("cgroup_path"))
 
 
+def _wait_child(pid: int, read_fd: int) -> Created:
+    """Blocking: before the loop runs (a one-container shim's create), so the child is ours to reap."""
+    with os.fdopen(read_fd, "rb") as result:
+        line = result.readline()
+    os.waitpid(pid, 0)
+    return _child_answer(line)
+
+
+async def _read_child(read_fd: int) -> Created:
+    """The answer without blocking the loop (the other containers of a shim host go on meanwhile)."""
+    os.set_blocking(read_fd, False)
+    line = b""
+    try:
+        while not line.endswith(b"\n"):
+            try:
+                chunk = os.read(read_fd, 4096)
+            except BlockingIOError:
+                await _ready(read_fd, writing=False)
+                continue
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        os.close(read_fd)
+    return _child_answer(line)
+
+
 class Reaper:
     """The process's one SIGCHLD handler: reaps every exited child and hands each to the shim it
     belongs to (its container's init, or one of its execs).  A child nobody claims is just reaped."""
 
+    UNCLAIMED_S = 60.0  # how long an exit nobody claimed is kept for a shim about to learn its pid
+
     def __init__(self) -> None:
         self.shims: set[Shim] = set()
+        self.ignored: set[int] = set()  # creating children: their exits mean nothing
+        # pid -> (exit code, when): an init or exec that ended before its shim learnt its pid (its
+        # creating child reports the pid while the loop runs on); claimed at once, else dropped.
+        self.unclaimed: dict[int, tuple[int, float]] = {}
+
+    def ignore(self, pid: int) -> None:
+        self.ignored.add(pid)
+
+    def claim(self, pid: int) -> int | None:
+        """The exit code of `pid` if it already ended unclaimed."""
+        entry = self.unclaimed.pop(pid, None)
+        return None if entry is None else entry[0]
 
     def reap(self) -> None:
         from engine.runtime.procinfo import reap_exited
 
+        now = time.monotonic()
         for pid, code in reap_exited():
+            if pid in self.ignored:
+                self.ignored.discard(pid)
+                continue
             for shim in list(self.shims):
                 try:
                     if shim.child_exited(pid, code):
@@ -167,6 +217,12 @@ class Reaper:
                 except Exception:  # one container's fault is logged, the others' exits still land
                     log.exception("container %s: handling the exit of pid %d failed", shim.config.container_id,
                                   pid)
+                    break
+            else:
+                self.unclaimed[pid] = (code, now)
+        for pid, (_, when) in list(self.unclaimed.items()):
+            if now - when > self.UNCLAIMED_S:
+                del self.unclaimed[pid]
 
 
 def ignore_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
@@ -217,24 +273,50 @@ class Shim:
 
     # ------------------------------------------------------------ create (single-threaded)
     def create(self) -> None:
+        """Blocking, before the loop runs: a one-container shim."""
+        with self._creating(None) as (pid, read_fd, created):
+            created(_wait_child(pid, read_fd))
+
+    async def create_async(self) -> None:
+        """In a running loop shared with other containers (a shim host): the wait does not block it."""
+        with self._creating(self.reaper) as (_pid, read_fd, created):
+            created(await _read_child(read_fd))
+
+    @contextlib.contextmanager
+    def _creating(self, reaper: Reaper | None) -> Iterator[tuple[int, int, Callable[[Created], None]]]:
+        """Fork the creating child with the container's stdio ready for it; the caller waits for its
+        answer and passes it to the yielded callback."""
         from engine.runtime.create import CreateOptions, create_container
         from engine.runtime.state import StateStore
 
         store = StateStore(self.config.runtime_root)
+        cid, bundle = self.config.container_id, self.config.bundle
         if self.config.tty:
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.config.workdir)) as (path, listener):
-                record = _in_child(lambda: create_container(store, self.config.container_id, self.config.bundle,
-                                                            CreateOptions(console_socket=path)))
-                self.stdio.master = accept_master(listener)
-            os.set_blocking(self.stdio.master, False)
+                pid, read_fd = _start_child(
+                    lambda: create_container(store, cid, bundle, CreateOptions(console_socket=path)), reaper)
+
+                def with_master(record: Created) -> None:
+                    self.stdio.master = accept_master(listener)  # sent before the child answered
+                    os.set_blocking(self.stdio.master, False)
+                    self._created(record)
+
+                yield pid, read_fd, with_master
         else:
-            record = self._create_with_pipes(store, create_container, CreateOptions())
+            pid, read_fd = self._start_with_pipes(lambda: create_container(store, cid, bundle, CreateOptions()),
+                                                  reaper)
+            yield pid, read_fd, self._created
+
+    def _created(self, record: Created) -> None:
         self.init_pid = record.pid
         self.cgroup_path = record.cgroup_path
+        code = self.reaper.claim(record.pid)
+        if code is not None:  # it ended before we knew its pid
+            self.child_exited(record.pid, code)
 
-    def _create_with_pipes(self, store: Any, create: Any, options: Any) -> Any:
+    def _start_with_pipes(self, create: Any, reaper: Reaper | None) -> tuple[int, int]:
         stdin_r, stdin_w = os.pipe() if self.config.open_stdin else (os.open(os.devnull, os.O_RDONLY), -1)
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
@@ -243,7 +325,7 @@ class Shim:
             # The init inherits fds 0-2 (runc's detached mode): put the container's pipes there.
             for fd, target in ((stdin_r, 0), (stdout_w, 1), (stderr_w, 2)):
                 os.dup2(fd, target)
-            return _in_child(lambda: create(store, self.config.container_id, self.config.bundle, options))
+            return _start_child(create, reaper)
         finally:
             for fd, target in zip(saved, (0, 1, 2), strict=True):
                 os.dup2(fd, target)
@@ -462,17 +544,20 @@ class ExecSession:
         self.stdin_w: int | None = None
         self.outputs: list[tuple[int, int]] = []  # (fd, stream)
 
-    def _spawn(self) -> int:
+    async def _spawn(self) -> int:
         from engine.runtime.exec import exec_process
         from engine.runtime.state import StateStore
 
         store = StateStore(self.shim.config.runtime_root)
         cid = self.shim.config.container_id
+        reaper = self.shim.reaper
         if self.process.get("terminal"):
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.shim.config.workdir)) as (path, listener):
-                pid = _in_child(lambda: exec_process(store, cid, self.process, console_socket=path)).pid
+                _child, read_fd = _start_child(
+                    lambda: exec_process(store, cid, self.process, console_socket=path), reaper)
+                pid = (await _read_child(read_fd)).pid
                 self.master = accept_master(listener)
             os.set_blocking(self.master, False)
             self.stdin_w = self.master if self.want_stdin else None
@@ -482,15 +567,18 @@ class ExecSession:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         try:
-            pid = _in_child(lambda: exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w))).pid
+            try:
+                _child, read_fd = _start_child(
+                    lambda: exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w)), reaper)
+            finally:
+                for fd in (stdin_r, out_w, err_w):  # the child has its copies
+                    os.close(fd)
+            pid = (await _read_child(read_fd)).pid
         except BaseException:
             for fd in (stdin_w, out_r, err_r):
                 if fd >= 0:
                     os.close(fd)
             raise
-        finally:
-            for fd in (stdin_r, out_w, err_w):
-                os.close(fd)
         self.stdin_w = stdin_w if stdin_w >= 0 else None
         for fd in (out_r, err_r, *([stdin_w] if stdin_w >= 0 else [])):
             os.set_blocking(fd, False)
@@ -500,7 +588,7 @@ class ExecSession:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            pid = self._spawn()
+            pid = await self._spawn()
         except Exception as exc:
             self.writer.write(json.dumps({"error": str(exc)}).encode() + b"\n")
             await self.writer.drain()
@@ -511,6 +599,9 @@ class ExecSession:
         if self.master is not None:
             self.shim.exec_masters[pid] = self.master
         self.shim.reap()  # it may be gone already
+        code = self.shim.reaper.claim(pid)
+        if code is not None:  # gone before we knew its pid
+            self.shim.child_exited(pid, code)
         self.writer.write(json.dumps({"ok": True, "pid": pid}).encode() + b"\n")
         await self.writer.drain()
         outputs_done = asyncio.Event()
@@ -573,24 +664,29 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+async def _ready(fd: int, writing: bool) -> None:
+    """Until the loop's selector says `fd` can be written (or read)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+    (loop.add_writer if writing else loop.add_reader)(fd, _resolve, ready)
+    try:
+        await ready
+    finally:
+        (loop.remove_writer if writing else loop.remove_reader)(fd)
+
+
 async def write_all(fd: int, data: bytes) -> None:
     """Write to a non-blocking stdin pipe or pty master, waiting on the loop while it is full.
 
     Never blocks the loop: a container that does not read its stdin holds up only the client
     feeding it (which stops being read), not the other containers of a shim host.
     """
-    loop = asyncio.get_running_loop()
     view = memoryview(data)
     while view:
         try:
             written = os.write(fd, view)
         except BlockingIOError:
-            writable: asyncio.Future[None] = loop.create_future()
-            loop.add_writer(fd, _resolve, writable)
-            try:
-                await writable
-            finally:
-                loop.remove_writer(fd)
+            await _ready(fd, writing=True)
             continue
         except (BrokenPipeError, OSError):  # the reader is gone (EPIPE), or the pty hung up (EIO)
             return

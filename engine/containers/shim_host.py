@@ -69,6 +69,7 @@ class ShimHost:
         self.max_containers = max_containers
         self.reaper = Reaper()
         self.shims: dict[str, asyncio.Task[None]] = {}  # container id -> its supervising task
+        self.creating: set[str] = set()  # container ids being created right now
         self.adopted = 0
         self.controls = 0  # open control connections (berthd holds one while it runs)
         self.done = asyncio.Event()
@@ -78,7 +79,7 @@ class ShimHost:
         return 0 < self.max_containers <= self.adopted
 
     def _maybe_exit(self) -> None:
-        if not self.shims and (self.retired or self.controls == 0):
+        if not self.shims and not self.creating and (self.retired or self.controls == 0):
             self.done.set()
 
     async def serve(self, listener: socket.socket) -> None:
@@ -98,7 +99,7 @@ class ShimHost:
         try:
             while line := await reader.readline():
                 request = json.loads(line)
-                writer.write(json.dumps(self._handle(request)).encode() + b"\n")
+                writer.write(json.dumps(await self._handle(request)).encode() + b"\n")
                 await writer.drain()
         except (ConnectionError, ValueError) as exc:
             log.info("control connection: %s", exc)
@@ -107,7 +108,7 @@ class ShimHost:
             self.controls -= 1
             self._maybe_exit()
 
-    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "hello":
             return {"pid": os.getpid(), "containers": len(self.shims), "accepting": not self.retired}
@@ -115,29 +116,32 @@ class ShimHost:
             if self.retired:
                 return {"error": f"shim host {os.getpid()} is full", "kind": HOST_FULL}
             try:
-                return self._adopt([str(a) for a in request.get("argv") or []])
+                return await self._adopt([str(a) for a in request.get("argv") or []])
             except Exception as exc:  # a bad request fails that request only
                 log.exception("adopt failed")
                 return {"error": str(exc), "kind": type(exc).__name__}
         return {"error": f"unknown shim host operation {op!r}"}
 
-    def _adopt(self, argv: list[str]) -> dict[str, Any]:
+    async def _adopt(self, argv: list[str]) -> dict[str, Any]:
         try:
             config = parse_args(argv)
         except SystemExit:  # argparse's way to refuse; the host lives on
             raise ValueError(f"bad shim arguments: {argv}") from None
-        if config.container_id in self.shims:
+        if config.container_id in self.shims or config.container_id in self.creating:
             raise ValueError(f"container {config.container_id} is already supervised here")
         shim = Shim(config, self.reaper)
+        self.creating.add(config.container_id)
         try:
-            # Synchronous, like a per-container shim's create: the runtime forks (in a child, see
-            # shim._in_child) and the init is reparented to us, the subreaper.
+            # The runtime runs in a child (shim._start_child); its init is reparented to us, the
+            # subreaper.  Waiting for it does not hold up the other containers.
             shim.listen()
-            shim.create()
+            await shim.create_async()
         except Exception as exc:
             log.exception("container %s: create failed", config.container_id)
             shim.release()
             return {"error": str(exc), "kind": type(exc).__name__}
+        finally:
+            self.creating.discard(config.container_id)
         self.adopted += 1
         self.shims[config.container_id] = asyncio.ensure_future(self._supervise(shim))
         log.info("container %s adopted (init %d); %d supervised", config.container_id, shim.init_pid,
