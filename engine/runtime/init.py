@@ -64,6 +64,7 @@ class InitContext:
     no_pivot: bool = False  # runc --no-pivot: MS_MOVE + chroot instead of pivot_root
     setup_rootfs: bool = True  # False for exec: the container's rootfs is already there
     state_for_hooks: dict[str, Any] = record_field(default_factory=dict)
+    cgroup_v1_self_join: list[str] = record_field(default_factory=list)  # v1 dirs the bootstrap enters itself
 
 
 def bootstrap(ctx: InitContext) -> NoReturn:
@@ -73,7 +74,11 @@ def bootstrap(ctx: InitContext) -> NoReturn:
         if ctx.stdio is not None:
             for target, fd in enumerate(ctx.stdio):
                 os.dup2(fd, target)  # dup2 clears O_CLOEXEC on the copy
-        sync.expect(sock, "continue")  # the parent has put us in the container's cgroup
+        sync.expect(sock, "continue")  # the parent has put us in the container's cgroup (or cloned us into it)
+        if ctx.cgroup_v1_self_join:  # the v1 hierarchies, then: before CLONE_NEWCGROUP takes our place as its root
+            from .cgroups.base import join_v1_as_current_thread
+
+            join_v1_as_current_thread(ctx.cgroup_v1_self_join)
         join_namespaces(ctx.join_fds)
         if ctx.plan.new_user:
             sc.unshare(sc.CLONE_NEWUSER)

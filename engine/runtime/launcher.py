@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import init, sync
+from . import syscalls as sc
 from .cgroup_link import CgroupHandle
 from .errors import RuntimeFailure, SetupFailed
 from .init import InitContext
@@ -44,7 +45,7 @@ def launch(
     init.preload_for_child(ctx)
     parent_sock, child_sock = sync.channel()
     ctx.sync_sock = child_sock
-    bootstrap_pid = os.fork()
+    bootstrap_pid, migrate = _fork_into(cgroup, ctx)
     if bootstrap_pid == 0:
         parent_sock.close()
         init.bootstrap(ctx)
@@ -53,7 +54,7 @@ def launch(
         os.close(fd)
     init_pid = 0
     try:
-        if cgroup is not None:
+        if migrate and cgroup is not None:
             # Before the child unshares CLONE_NEWCGROUP, so its namespace root is the container cgroup.
             cgroup.add_process(bootstrap_pid)
         sync.send(parent_sock, "continue")
@@ -74,6 +75,35 @@ def launch(
     finally:
         _reap(bootstrap_pid)
     return init_pid, parent_sock
+
+
+def _fork_into(cgroup: CgroupHandle | None, ctx: InitContext) -> tuple[int, bool]:
+    """Fork the bootstrap; (its pid, or 0 in the child; whether the parent must still migrate it).
+
+    Where the kernel allows, the child is never migrated (cgroups/base.py join_plan: a migration
+    waits an RCU grace period): it is cloned into the v2 directory, then enters the v1 ones itself
+    before it unshares anything.  Otherwise a plain fork, and the parent moves it as before.
+    """
+    if cgroup is None:
+        return os.fork(), False
+    into, v1_dirs = cgroup.join_plan()
+    if into is None:
+        ctx.cgroup_v1_self_join = v1_dirs
+        return os.fork(), not v1_dirs
+    try:
+        fd = os.open(into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        log.debug("cannot open %s (%s): forking and migrating instead", into, exc)
+    else:
+        ctx.cgroup_v1_self_join = v1_dirs
+        try:
+            return sc.fork_into_cgroup(fd), False
+        except OSError as exc:
+            log.debug("%s: forking and migrating instead", exc)
+        finally:
+            os.close(fd)
+    ctx.cgroup_v1_self_join = []
+    return os.fork(), True
 
 
 def _reap(pid: int) -> None:

@@ -195,6 +195,54 @@ def raw_syscall(number: int, *args: int) -> int:
     return _check(ret, f"syscall({number})")
 
 
+# --- fork straight into a cgroup (launcher.py) ---
+
+SYS_CLONE3 = 435  # unified numbering
+CLONE_INTO_CGROUP = 0x200000000  # <linux/sched.h>, Linux 5.7
+_SIGCHLD = 17
+
+
+class _CloneArgs(ctypes.Structure):
+    """struct clone_args (<linux/sched.h>), CLONE_ARGS_SIZE_VER2: every field a __u64."""
+
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size", "tls",
+        "set_tid", "set_tid_size", "cgroup")]
+
+
+_pylibc: ctypes.PyDLL | None = None
+
+
+def fork_into_cgroup(cgroup_dir_fd: int) -> int:
+    """os.fork(), except that the child starts in the cgroup v2 directory ``cgroup_dir_fd``.
+
+    clone3(CLONE_INTO_CGROUP) places the child at creation, with no migration: moving a
+    process later (a write to cgroup.procs) takes the cgroup threadgroup lock for writing,
+    which waits for an RCU grace period (1-15 ms here) when no other move happened lately.
+    The child is made the way os.fork makes one: the GIL is held across the call (a PyDLL
+    function) and Python's own before/after-fork steps run around it (PyOS_BeforeFork,
+    PyOS_AfterFork_Child/_Parent: locks, at-fork callbacks).  Returns 0 in the child.
+    OSError if the kernel refuses (ENOSYS before 5.7, EBUSY/EOPNOTSUPP for a cgroup with
+    child cgroups or in threaded mode...): the caller then forks and migrates as before.
+    """
+    global _pylibc
+    if _pylibc is None:
+        _pylibc = ctypes.PyDLL("libc.so.6", use_errno=True)
+        _pylibc.syscall.restype = ctypes.c_long
+    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_dir_fd)
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = _pylibc.syscall(ctypes.c_long(SYS_CLONE3), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+    return int(pid)
+
+
 # --- in-root path resolution and the new mount API (engine/snapshots/) ---
 
 # Unified syscall numbers (the same on every architecture since Linux 5.1).

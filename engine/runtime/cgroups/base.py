@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.lazylog import getLogger
 
@@ -55,6 +56,18 @@ class Cgroup(abc.ABC):
     @abc.abstractmethod
     def add_process(self, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup in every hierarchy."""
+
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        """How a new child can enter this cgroup without being migrated by its parent.
+
+        (a cgroup v2 directory to create it in with clone3 CLONE_INTO_CGROUP, or None;
+        the v1 directories it then joins itself with ``join_v1_as_current_thread``).
+        Migrating a process (a pid written to cgroup.procs) takes the cgroup
+        threadgroup lock for writing, which waits for an RCU grace period
+        (1-15 ms on this host) unless another move just happened; neither of
+        these takes it.  The default: no v2 directory, nothing to join.
+        """
+        return None, []
 
     @abc.abstractmethod
     def set_resources(self, resources: Mapping[str, Any]) -> None:
@@ -113,3 +126,13 @@ class Cgroup(abc.ABC):
         finally:
             if froze or (was_frozen and sig == signal.SIGKILL):
                 self.thaw()
+
+
+def join_v1_as_current_thread(directories: list[str]) -> None:
+    """Move the calling (single-threaded) process into each cgroup v1 directory: "0" to its ``tasks``.
+
+    A thread moving itself takes no threadgroup lock (kernel/cgroup: cgroup_procs_write_start), so no
+    RCU grace period; for a single-threaded process it moves the whole process, as cgroup.procs would.
+    """
+    for directory in directories:
+        fsio.write(directory, "tasks", "0")

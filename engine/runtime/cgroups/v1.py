@@ -109,6 +109,10 @@ class V1Cgroup(Cgroup):
                 raise CgroupNotFound(f"cgroup {d} does not exist")
             fsio.write(d, "cgroup.procs", str(pid))
 
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        unified = self.dirs.get(UNIFIED)
+        return unified, [d for d in self._unique_dirs() if d != unified]
+
     def destroy(self) -> None:
         present = [d for d in self._unique_dirs() if os.path.isdir(d)]
         remaining = self.pids() if present else []

@@ -153,6 +153,9 @@ class V2Cgroup(Cgroup):
         self._require()
         fsio.write(self.dir, "cgroup.procs", str(pid))
 
+    def join_plan(self) -> tuple[str | None, list[str]]:
+        return self.dir, []
+
     def set_resources(self, resources: Mapping[str, Any]) -> None:
         self._require()
         plan = plan_v2(resources)
