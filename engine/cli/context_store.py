@@ -95,7 +95,9 @@ class ContextStore:
         try:
             meta = json.loads(self.meta_path(name).read_text())
         except FileNotFoundError:
-            raise ContextError(f"context {name!r} does not exist") from None
+            # docker's words, path included (its store's error), so either CLI says the same.
+            raise ContextError(f'context "{name}": context not found: open {self.meta_path(name)}: '
+                               "no such file or directory") from None
         except (OSError, ValueError) as exc:
             raise ContextError(f"cannot read context {name!r}: {exc}") from exc
         if not isinstance(meta, dict):

@@ -265,3 +265,18 @@ def test_update_is_what_docker_sees(tools: Tools, tmp_path: Path) -> None:
             assert ours.returncode == 1 and ours.stderr.count("\n") == 1
     finally:
         _run(tools, "berth", "context", "rm", "bt-upd", "bt-upd-docker")
+
+
+def test_missing_contexts_are_worded_like_docker(tools: Tools) -> None:
+    _run(tools, "docker", "context", "create", "bt-inuse", "--docker", "host=tcp://192.0.2.9:2375").check_returncode()
+    _run(tools, "docker", "context", "use", "bt-inuse").check_returncode()
+    try:
+        for args in (["use", "bt-nope"], ["export", "bt-nope", "-"], ["update", "bt-nope", "--description", "x"],
+                     ["rm", "bt-nope"], ["rm", "bt-inuse", "bt-nope"], ["create", "bt-x", "--from", "bt-nope"],
+                     ["inspect", "bt-nope"], ["inspect", "bt-inuse", "bt-nope"]):
+            ours, theirs = _run(tools, "berth", "context", *args), _run(tools, "docker", "context", *args)
+            assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout,
+                                                                   theirs.stderr), args
+    finally:
+        _run(tools, "docker", "context", "use", "default")
+        _run(tools, "docker", "context", "rm", "bt-inuse")

@@ -221,7 +221,7 @@ def rm(ctx: CLIContext, args: list[str]) -> int:
                 store.set_current(DEFAULT)
             store.remove(name)
         except ContextError as exc:
-            errors.append(f"failed to remove context {name}: {exc}")
+            errors.append(str(exc))  # docker 28 words each failure alone
             continue
         ctx.print(name)
     if errors:
@@ -238,7 +238,7 @@ def inspect(ctx: CLIContext, args: list[str]) -> int:
 
     store = _store(ctx)
     found = []
-    try:
+    try:  # docker prints what it found before the first missing one (`[]` if none), then the error
         for name in opts.names or [store.selected(ctx.options.context)]:
             if name == DEFAULT:
                 meta: dict[str, Any] = {"Name": DEFAULT, "Metadata": {}, "Endpoints": {
@@ -251,6 +251,7 @@ def inspect(ctx: CLIContext, args: list[str]) -> int:
             tls = {"docker": sorted(f"{kind}.pem" for kind in store.tls_material(name))} if name != DEFAULT else {}
             found.append(dict(meta, TLSMaterial=tls if tls.get("docker") else {}, Storage=storage))
     except ContextError as exc:
+        print_inspected(ctx, found, opts.format)
         raise _fail(exc) from exc
     print_inspected(ctx, found, opts.format)
     return 0
