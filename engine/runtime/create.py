@@ -106,12 +106,13 @@ def create_container(
             record.pid_start_time = start_time(init_pid)
             record.namespace_paths = _namespace_paths(init_pid, spec)
             store.save(record)
-            sync.expect(sock, "hooks")
-            state = hook_state(record, "creating")
-            # runtime.md#lifecycle step 5-6: prestart (deprecated) then createRuntime, in the runtime namespace.
-            hooks.run_hooks(hooks.hooks_of(spec, "prestart"), "prestart", state)
-            hooks.run_hooks(hooks.hooks_of(spec, "createRuntime"), "createRuntime", state)
-            sync.send(sock, "continue", state=hook_state(record, "created"))
+            if hooks.needs_setup_sync(spec):  # the init asks only then (init.py)
+                sync.expect(sock, "hooks")
+                state = hook_state(record, "creating")
+                # runtime.md#lifecycle step 5-6: prestart (deprecated) then createRuntime, in the runtime namespace.
+                hooks.run_hooks(hooks.hooks_of(spec, "prestart"), "prestart", state)
+                hooks.run_hooks(hooks.hooks_of(spec, "createRuntime"), "createRuntime", state)
+                sync.send(sock, "continue", state=hook_state(record, "created"))
             sync.expect(sock, "ready")
         if options.pid_file:
             _write_pid_file(options.pid_file, init_pid)

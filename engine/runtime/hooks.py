@@ -60,6 +60,16 @@ def hooks_of(spec: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
     return list((spec.get("hooks") or {}).get(kind, []) or [])
 
 
+# The hooks that need the container's state from the parent before the init goes on (create's "hooks" step).
+SETUP_HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer")
+
+
+def needs_setup_sync(spec: Mapping[str, Any]) -> bool:
+    """Whether create's parent and init must meet at the "hooks" step: only when one of these hooks runs
+    (the parent runs prestart/createRuntime; the init needs the state, with its pid, for the others)."""
+    return any(hooks_of(spec, kind) for kind in SETUP_HOOK_KINDS)
+
+
 def run_hooks_logged(spec: Mapping[str, Any], kind: str, state: Mapping[str, Any]) -> None:
     """poststart/poststop: failures are warnings, never errors."""
     try:

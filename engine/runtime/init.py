@@ -115,11 +115,12 @@ def container_init(ctx: InitContext) -> NoReturn:
         fifo_fd = None
         if ctx.setup_rootfs:
             rootfs.prepare_rootfs(ctx.rootfs, spec, ctx.bundle, in_user_ns=_in_user_ns(ctx.plan))
-            sync.send(sock, "hooks")
-            resumed = sync.expect(sock, "continue")  # prestart + createRuntime ran in the runtime namespace
-            ctx.state_for_hooks = resumed.get("state") or ctx.state_for_hooks  # now with our pid
-            # createContainer: path resolved in the runtime namespace, run in the container's (before pivot_root).
-            hooks.run_hooks(hooks.hooks_of(spec, "createContainer"), "createContainer", ctx.state_for_hooks)
+            if hooks.needs_setup_sync(spec):  # no hooks, no round trip (each costs two context switches)
+                sync.send(sock, "hooks")
+                resumed = sync.expect(sock, "continue")  # prestart + createRuntime ran in the runtime namespace
+                ctx.state_for_hooks = resumed.get("state") or ctx.state_for_hooks  # now with our pid
+                # createContainer: path resolved in the runtime namespace, run in the container's (before pivot_root).
+                hooks.run_hooks(hooks.hooks_of(spec, "createContainer"), "createContainer", ctx.state_for_hooks)
             if ctx.fifo_path is not None:
                 # O_PATH now; reopened through /proc/self/fd after pivot_root when the host path is gone.
                 fifo_fd = os.open(ctx.fifo_path, os.O_PATH | os.O_CLOEXEC)

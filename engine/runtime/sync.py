@@ -4,7 +4,7 @@ runc uses a similar typed sync pipe (libcontainer/sync.go: procReady,
 procHooks, procResume...).  Message types used by Berth:
   child -> parent: {"type": "pid", "pid": N}        bootstrap forked the init
                    {"type": "userns"}                unshared CLONE_NEWUSER, write my maps
-                   {"type": "hooks"}                 rootfs ready, run createRuntime hooks
+                   {"type": "hooks"}                 rootfs ready, run createRuntime hooks (only if hooks are set)
                    {"type": "ready"}                 waiting on exec.fifo
                    {"type": "error", "message": s}   setup failed
   parent -> child: {"type": "continue"}
