@@ -53,6 +53,16 @@ def add_flags(p: ArgumentParser) -> None:
                                         "(default 0s)")
     add("--health-retries", type=int, help="Consecutive failures needed to report unhealthy")
     add("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+    for flags, _, help_ in PASSTHROUGH:
+        if flags[-1] in _LISTS:
+            add(*flags, action="append", default=[], help=help_)
+        else:
+            add(*flags, help=help_)
+    add("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
+    add("--label-file", action="append", default=[], help="Read in a line delimited file of labels")
+    add("--domainname", help="Container NIS domain name")
+    add("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    add("--cidfile", help="Write the container ID to the file")
     add("--init", action="store_true", help="Run an init inside the container")
     add("--platform", help="Set platform if server is multi-platform capable")
     add("--rm", action="store_true", help="Automatically remove the container when it exits")
@@ -124,6 +134,102 @@ def restart_policy(value: str) -> dict[str, Any]:
         return {"Name": name, "MaximumRetryCount": int(count or 0)}
     except ValueError:
         raise UsageError(f"invalid restart policy format: maximum retry count must be an integer: {value}") from None
+
+
+# Flags that go to HostConfig as they are or through a small conversion: (flags, HostConfig key, help).
+PASSTHROUGH: list[tuple[tuple[str, ...], str, str]] = [
+    (("--add-host",), "ExtraHosts", "Add a custom host-to-IP mapping (host:ip)"),
+    (("--dns",), "Dns", "Set custom DNS servers"),
+    (("--dns-option",), "DnsOptions", "Set DNS options"),
+    (("--dns-search",), "DnsSearch", "Set custom DNS search domains"),
+    (("--group-add",), "GroupAdd", "Add additional groups to join"),
+    (("--security-opt",), "SecurityOpt", "Security Options"),
+    (("--volumes-from",), "VolumesFrom", "Mount volumes from the specified container(s)"),
+    (("--link",), "Links", "Add link to another container"),
+    (("--device-cgroup-rule",), "DeviceCgroupRules", "Add a rule to the cgroup allowed devices list"),
+    (("--device",), "Devices", "Add a host device to the container"),
+    (("--ulimit",), "Ulimits", "Ulimit options"),
+    (("--sysctl",), "Sysctls", "Sysctl options"),
+    (("--log-opt",), "LogConfig", "Log driver options"),
+    (("--storage-opt",), "StorageOpt", "Storage driver options for the container"),
+    (("--annotation",), "Annotations", "Add an annotation to the container (passed through to the OCI runtime)"),
+    (("--log-driver",), "LogConfig", "Logging driver for the container"),
+    (("--ipc",), "IpcMode", "IPC mode to use"),
+    (("--pid",), "PidMode", "PID namespace to use"),
+    (("--uts",), "UTSMode", "UTS namespace to use"),
+    (("--userns",), "UsernsMode", "User namespace to use"),
+    (("--cgroupns",), "CgroupnsMode", "Cgroup namespace to use (host|private)"),
+    (("--cgroup-parent",), "CgroupParent", "Optional parent cgroup for the container"),
+    (("--runtime",), "Runtime", "Runtime to use for this container"),
+    (("--cpuset-cpus",), "CpusetCpus", "CPUs in which to allow execution (0-3, 0,1)"),
+    (("--cpuset-mems",), "CpusetMems", "MEMs in which to allow execution (0-3, 0,1)"),
+    (("--volume-driver",), "VolumeDriver", "Optional volume driver for the container"),
+    (("-c", "--cpu-shares"), "CpuShares", "CPU shares (relative weight)"),
+    (("--cpu-period",), "CpuPeriod", "Limit CPU CFS (Completely Fair Scheduler) period"),
+    (("--cpu-quota",), "CpuQuota", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    (("--blkio-weight",), "BlkioWeight", "Block IO (relative weight), between 10 and 1000, or 0 to disable"),
+    (("--oom-score-adj",), "OomScoreAdj", "Tune host's OOM preferences (-1000 to 1000)"),
+    (("--memory-swappiness",), "MemorySwappiness", "Tune container memory swappiness (0 to 100)"),
+    (("--shm-size",), "ShmSize", "Size of /dev/shm"),
+    (("--memory-reservation",), "MemoryReservation", "Memory soft limit"),
+    (("--memory-swap",), "MemorySwap", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+]
+_LISTS = {"--add-host", "--dns", "--dns-option", "--dns-search", "--group-add", "--security-opt", "--volumes-from",
+          "--link", "--device-cgroup-rule", "--device", "--ulimit", "--sysctl", "--log-opt", "--storage-opt",
+          "--annotation"}
+_INTS = {"CpuShares", "CpuPeriod", "CpuQuota", "BlkioWeight", "OomScoreAdj", "MemorySwappiness"}
+_SIZES = {"ShmSize", "MemoryReservation", "MemorySwap"}
+
+
+def _attr(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def _ulimit(value: str) -> dict[str, Any]:
+    """`nofile=1024:2048` → {"Name", "Soft", "Hard"} (docker's units.ParseUlimit)."""
+    name, eq, limits = value.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        return {"Name": name, "Soft": int(soft), "Hard": int(hard or soft)} if eq else {}
+    except ValueError:
+        raise UsageError(f'invalid argument "{value}" for "--ulimit" flag: invalid ulimit argument: {value}') from None
+
+
+def _device(value: str) -> dict[str, str]:
+    """`/dev/x[:/dev/y][:rwm]` (docker's opts.ParseDevice)."""
+    parts = value.split(":")
+    permissions = parts.pop() if len(parts) > 1 and set(parts[-1]) <= set("rwm") and parts[-1] else "rwm"
+    host = parts[0]
+    return {"PathOnHost": host, "PathInContainer": parts[1] if len(parts) > 1 else host,
+            "CgroupPermissions": permissions}
+
+
+def _passthrough(opts: argparse.Namespace, host: dict[str, Any]) -> None:
+    for flags, key, _ in PASSTHROUGH:
+        value = getattr(opts, _attr(flags[-1]))
+        if value in (None, []):
+            continue
+        if flags[-1] == "--ulimit":
+            host[key] = [_ulimit(v) for v in value]
+        elif flags[-1] == "--device":
+            host[key] = [_device(v) for v in value]
+        elif flags[-1] in ("--sysctl", "--storage-opt", "--annotation"):
+            host[key] = dict(item.partition("=")[::2] for item in value)
+        elif flags[-1] == "--link":
+            host[key] = [v if ":" in v else f"{v}:{v}" for v in value]  # docker's ValidateLink
+        elif flags[-1] == "--log-driver":
+            host.setdefault(key, {"Type": "", "Config": {}})["Type"] = value
+        elif flags[-1] == "--log-opt":
+            host.setdefault(key, {"Type": "", "Config": {}})["Config"] = dict(i.partition("=")[::2] for i in value)
+        elif key in _INTS:
+            try:
+                host[key] = int(value)
+            except ValueError:
+                raise UsageError(f'invalid argument "{value}" for "{flags[-1]}" flag') from None
+        elif key in _SIZES:
+            host[key] = -1 if value == "-1" else ram_in_bytes(value)
+        else:
+            host[key] = value
 
 
 def _volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -331,7 +437,8 @@ def _health(opts: argparse.Namespace) -> dict[str, Any] | None:
 
 def build(opts: argparse.Namespace, image: str, command: list[str], environ: Mapping[str, str]) -> CreateRequest:
     env = env_entries(opts.env_file, opts.env, environ)
-    labels = dict(item.partition("=")[::2] for item in opts.label)
+    file_labels = [line for path in opts.label_file for line in read_env_file(path, {})]
+    labels = dict(item.partition("=")[::2] for item in [*file_labels, *opts.label])
     binds, anonymous = _volumes(opts.volume)
     host: dict[str, Any] = {
         "Binds": binds or None,
@@ -345,6 +452,9 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
         "Tmpfs": {d: o for d, _, o in (t.partition(":") for t in opts.tmpfs)} or None,
         "Mounts": [parse_mount(spec) for spec in opts.mount] or None,
     }
+    _passthrough(opts, host)
+    if opts.oom_kill_disable:
+        host["OomKillDisable"] = True
     exposed_ports, bindings = publish(opts.publish, opts.expose)
     if bindings:
         host["PortBindings"] = bindings
@@ -395,7 +505,12 @@ def build(opts: argparse.Namespace, image: str, command: list[str], environ: Map
     healthcheck = _health(opts)
     if healthcheck is not None:
         body["Healthcheck"] = healthcheck
-    if opts.network_alias:
-        # Aliases live on the endpoint of the network asked for (docker's parseNetworkOpts).
-        body["NetworkingConfig"] = {"EndpointsConfig": {opts.network or "default": {"Aliases": opts.network_alias}}}
+    if opts.domainname:
+        body["Domainname"] = opts.domainname
+    if opts.network_alias or opts.ip:
+        # Aliases and a fixed address live on the endpoint of the network asked for (docker's parseNetworkOpts).
+        endpoint: dict[str, Any] = {"Aliases": opts.network_alias} if opts.network_alias else {}
+        if opts.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
+        body["NetworkingConfig"] = {"EndpointsConfig": {opts.network or "default": endpoint}}
     return CreateRequest(opts.name, opts.platform, body)

@@ -27,7 +27,7 @@ COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; _berth; printf '%s\\n' "${{C
 
 def test_bash_completes_commands_from_the_table(tools: Tools) -> None:
     assert _complete(tools, ["berth", ""]) == sorted([*COMMANDS, *GROUPS])
-    assert _complete(tools, ["berth", "im"]) == ["image", "images"]
+    assert _complete(tools, ["berth", "im"]) == ["image", "images", "import"]
     assert _complete(tools, ["berth", "image", ""]) == sorted(GROUPS["image"])
 
 

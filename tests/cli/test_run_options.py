@@ -92,3 +92,39 @@ def test_published_port_is_reported_alike(tools: Tools, busybox: str) -> None:
     ours, theirs = tools.berth("port", "pub-run"), tools.docker("port", "pub-run")
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
     assert ours.stdout.startswith("8080/tcp -> 127.0.0.1:")
+
+
+def test_host_config_flags_agree_with_docker(tools: Tools, busybox: str, tmp_path: Path) -> None:
+    from engine.cli.container_options import PASSTHROUGH
+
+    (tmp_path / "labels").write_text("# a comment\nfrom.file=yes\nteam=ops\n")
+    flags = ["--add-host", "db.example:192.0.2.7", "--dns", "192.0.2.53", "--dns-option", "ndots:2",
+             "--dns-search", "example.org", "--group-add", "10", "--security-opt", "no-new-privileges",
+             "--ulimit", "nofile=1024:2048", "--ulimit", "nproc=512", "--sysctl", "net.ipv4.ip_forward=1",
+             "--log-driver", "json-file", "--log-opt", "max-size=1m", "--shm-size", "64m",
+             "--memory-reservation", "32m", "-c", "512", "--cpu-period", "100000", "--cpu-quota", "50000",
+             "--oom-score-adj", "100", "--uts", "host", "--domainname", "example.org", "--annotation", "a=b",
+             "--label-file", str(tmp_path / "labels"), "--label", "team=dev", "--oom-kill-disable",
+             "--device-cgroup-rule", "c 1:3 r", "--cgroupns", "private"]
+    found = []
+    for tool in ("berth", "docker"):
+        tools.ok(tool, "create", "--name", f"hcf-{tool[0]}", *flags, busybox, "true")
+        found.append(json.loads(tools.ok("docker", "inspect", f"hcf-{tool[0]}"))[0])
+    ours, theirs = found
+    given = {key for names, key, _ in PASSTHROUGH if set(names) & set(flags)} | {"OomKillDisable"}
+    for key in given:  # (docker also sends defaults of its own for the others, e.g. MemorySwappiness -1)
+        assert (ours["HostConfig"].get(key) or None) == (theirs["HostConfig"].get(key) or None), key
+    assert ours["HostConfig"]["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048},
+                                             {"Name": "nproc", "Soft": 512, "Hard": 512}]
+    for key in ("Domainname", "Labels"):
+        assert ours["Config"][key] == theirs["Config"][key], key
+    assert ours["Config"]["Labels"] == {"from.file": "yes", "team": "dev"}
+
+
+def test_cidfile_like_docker(tools: Tools, busybox: str, tmp_path: Path) -> None:
+    cidfile = tmp_path / "cid"
+    made = tools.ok("berth", "create", "--cidfile", str(cidfile), busybox, "true").strip()
+    assert cidfile.read_text() == made
+    ours = tools.berth("create", "--cidfile", str(cidfile), busybox, "true")
+    theirs = tools.docker("create", "--cidfile", str(cidfile), busybox, "true")
+    assert (ours.returncode, ours.stderr.strip()) == (theirs.returncode, theirs.stderr.strip())

@@ -55,7 +55,7 @@ def create(ctx: CLIContext, args: list[str]) -> int:
     from engine.cli.commands.run import create_container, parse_run_args
 
     opts, request = parse_run_args(ctx, "create", "Create a new container", args)
-    container_id = create_container(ctx, request, opts.pull)
+    container_id = create_container(ctx, request, opts.pull, opts.cidfile)
     ctx.print(container_id)
     return 0
 

@@ -54,9 +54,15 @@ def _with_tag(image: str) -> str:
     return f"{image}:latest"
 
 
-def create_container(ctx: CLIContext, request: CreateRequest, pull: str = "missing") -> str:
-    """POST /containers/create; a missing image is pulled first (docker's "Unable to find image")."""
+def create_container(ctx: CLIContext, request: CreateRequest, pull: str = "missing",
+                     cidfile: str | None = None) -> str:
+    """POST /containers/create; a missing image is pulled first (docker's "Unable to find image").
+    `--cidfile`: refused when the file exists, the container's id written there once created."""
     from engine.client.errors import APIError, NotFound
+
+    if cidfile and os.path.exists(cidfile):
+        raise StatusError(f"container ID file found, make sure the other container isn't running or delete "
+                          f"{cidfile}", 1)  # docker: a plain error (exit 1), before anything is created
 
     if pull == "always":
         _pull(ctx, request.image, request.platform)
@@ -73,6 +79,12 @@ def create_container(ctx: CLIContext, request: CreateRequest, pull: str = "missi
         raise StatusError(str(exc), EXIT_DAEMON) from exc
     for warning in created.get("Warnings") or []:
         ctx.warn(f"WARNING: {warning}")
+    if cidfile:
+        try:
+            with open(cidfile, "x") as out:
+                out.write(str(created["Id"]))
+        except OSError as exc:
+            raise StatusError(f"failed to write the container ID to the file: {exc}", EXIT_DAEMON) from exc
     return str(created["Id"])
 
 
@@ -91,7 +103,7 @@ def run(ctx: CLIContext, args: list[str]) -> int:
     elif streams:
         body["AttachStdout"], body["AttachStderr"] = "stdout" in streams, "stderr" in streams
     keys = parse_detach_keys(opts.detach_keys) if opts.detach_keys else DEFAULT_DETACH_KEYS
-    container_id = create_container(ctx, request, opts.pull)
+    container_id = create_container(ctx, request, opts.pull, opts.cidfile)
     if opts.detach:
         from engine.cli.attach_session import start_error_status
         from engine.client.errors import APIError
