@@ -39,10 +39,10 @@ def _leftovers(tools: Tools, tag: str) -> None:
 
 
 def test_system_df_agrees_with_docker(tools: Tools, busybox: str) -> None:
-    tools.ok("docker", "run", "--network", "none", "--name", "df-c", busybox, "sh", "-c", "echo x > /f")
-    tools.ok("docker", "volume", "create", "df-vol")
+    tools.ok("docker", "run", "--network", "none", "--name", "df-c", "-v", "df-vol:/data", busybox, "sh", "-c",
+             "head -c 12345 /dev/zero > /data/f; head -c 5000 /dev/zero > /f")
     for args in ([], ["--format", "json"], ["--format", "{{.Type}}: {{.Active}}/{{.TotalCount}} {{.Reclaimable}}"],
-                 ["--format", "table {{.Type}}\t{{.Size}}"]):
+                 ["--format", "table {{.Type}}\t{{.Size}}"], ["-v"], ["--verbose"]):
         ours, theirs = tools.berth("system", "df", *args), tools.docker("system", "df", *args)
         assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr), args
     tools.ok("docker", "rm", "df-c")

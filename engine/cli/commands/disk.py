@@ -62,11 +62,61 @@ def df_rows(usage: dict[str, Any]) -> list[dict[str, str]]:
 def df(ctx: CLIContext, args: list[str]) -> int:
     p = ctx.parser("system df", "Show docker disk usage")
     p.add_argument("--format", help="Format output using a custom template: 'table', 'json' or a Go template")
+    p.add_argument("-v", "--verbose", action="store_true", help="Show detailed information on space usage")
     opts = p.parse_args(args)
     from engine.cli.formatter import write_list
 
-    write_list(ctx, opts.format or DF_TABLE, df_rows(ctx.client.get("/system/df")), DF_HEADERS)
+    usage = ctx.client.get("/system/df")
+    if opts.verbose:
+        if opts.format:
+            from engine.cli.context import StatusError
+
+            raise StatusError("berth: --format with --verbose is not supported yet (the tables are)", 1)
+        _df_verbose(ctx, usage)
+        return 0
+    write_list(ctx, opts.format or DF_TABLE, df_rows(usage), DF_HEADERS)
     return 0
+
+
+# docker's verbose tables (cli/command/formatter/disk_usage.go).
+_DF_IMAGES = ("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}"
+              "\t{{.UniqueSize}}\t{{.Containers}}")
+_DF_CONTAINERS = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}"
+                  "\t{{.Status}}\t{{.Names}}")
+_DF_VOLUMES = "table {{.Name}}\t{{.Links}}\t{{.Size}}"
+_DF_CACHE = ("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}"
+             "\t{{.Shared}}")
+_CACHE_HEADERS = {"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED",
+                  "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"}
+
+
+def _df_verbose(ctx: CLIContext, usage: dict[str, Any]) -> None:
+    from engine.cli.commands.volumes import VOLUME_HEADERS, volume_row
+    from engine.cli.formatter import write_list
+    from engine.cli.rows import CONTAINER_HEADERS, IMAGE_HEADERS, ago, container_row, image_rows
+
+    ctx.print("Images space usage:\n")
+    write_list(ctx, _DF_IMAGES, [r for i in usage.get("Images") or [] for r in image_rows(i)], IMAGE_HEADERS)
+    ctx.print("\nContainers space usage:\n")
+    write_list(ctx, _DF_CONTAINERS, [container_row(c) for c in usage.get("Containers") or []], CONTAINER_HEADERS)
+    ctx.print("\nLocal Volumes space usage:\n")
+    write_list(ctx, _DF_VOLUMES, [volume_row(v) for v in usage.get("Volumes") or []], VOLUME_HEADERS)
+    cache = usage.get("BuildCache") or []
+    ctx.print(f"\nBuild cache usage: {_size(sum(int(c.get('Size') or 0) for c in cache))}\n")
+
+    def since(text: str | None) -> str:
+        from datetime import datetime
+
+        try:
+            return ago(datetime.fromisoformat(text).timestamp()) if text else ""
+        except ValueError:
+            return str(text)
+
+    rows = [{"ID": str(c.get("ID") or ""), "CacheType": str(c.get("Type") or ""),
+             "Size": human_size(int(c.get("Size") or 0)), "CreatedSince": since(c.get("CreatedAt")),
+             "LastUsedSince": since(c.get("LastUsedAt")), "UsageCount": str(c.get("UsageCount") or 0),
+             "Shared": "true" if c.get("Shared") else "false"} for c in cache]
+    write_list(ctx, _DF_CACHE, rows, _CACHE_HEADERS)
 
 
 def _section(ctx: CLIContext, title: str, lines: list[str]) -> None:

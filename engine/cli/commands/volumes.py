@@ -26,7 +26,7 @@ def volume_row(volume: Mapping[str, Any]) -> dict[str, str]:
         "Scope": str(volume.get("Scope") or ""), "Mountpoint": str(volume.get("Mountpoint") or ""),
         "Labels": labels_text(volume.get("Labels")),
         "Links": str(refs) if refs is not None and refs >= 0 else "N/A",
-        "Size": human_size(size) if size is not None and size >= 0 else "N/A",
+        "Size": human_size(size, precision=4) if size is not None and size >= 0 else "N/A",  # units.HumanSize
         "Group": "N/A", "Availability": "N/A", "Status": "N/A",  # cluster volumes only, as in docker
     }, volume.get("Labels"))
 
