@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,8 @@ from engine.runtime.cgroups import Cgroup, V1Cgroup, V2Cgroup
 from engine.runtime.cgroups.base import join_v1_as_current_thread
 from engine.runtime.cgroups.hierarchy import UNIFIED, parse_proc_cgroup
 from tests.runtime.cgroups.conftest import CgroupMaker
+from tests.runtime.conftest import Bundle
+from tests.runtime.forked import run_in_child
 
 pytestmark = pytest.mark.needs_root
 
@@ -64,3 +68,44 @@ def _joined_everywhere(pid: int, cg: Cgroup) -> bool:
 def test_a_refused_clone_raises_and_leaves_no_child() -> None:
     with pytest.raises(OSError):
         syscalls.fork_into_cgroup(os.open("/", os.O_RDONLY | os.O_DIRECTORY))  # not a cgroup directory
+
+
+@pytest.mark.parametrize("clone3", ["used", "refused"])
+def test_a_container_init_is_in_its_cgroup_either_way(
+    clone3: str, bundle: Bundle, run_tag: str, tmp_path: Path
+) -> None:
+    """Cloned into its cgroup, or (where the kernel refuses clone3) forked and migrated by the parent as before."""
+    cid = f"{run_tag}-join-{clone3}"
+    bundle.set_process(["sleep", "30"])
+    path = bundle.for_container(cid)
+
+    def create_and_look() -> dict[str, object]:
+        from engine.runtime import create, lifecycle, state
+        from engine.runtime.cgroups import open_cgroup
+        from engine.runtime.foreground import become_subreaper
+
+        if clone3 == "refused":
+
+            def refuse(cgroup_dir_fd: int) -> int:
+                raise OSError(errno.ENOSYS, "clone3 refused by the test")
+
+            syscalls.fork_into_cgroup = refuse
+        become_subreaper()
+        store = state.StateStore(str(tmp_path / "state"))
+        devnull = os.open(os.devnull, os.O_RDWR)
+        record = create.create_container(store, cid, str(path), create.CreateOptions(stdio=(devnull,) * 3))
+        try:
+            with open(f"/proc/{record.pid}/cgroup") as f:
+                seen = parse_proc_cgroup(f.read())
+            cg = open_cgroup(record.cgroup_path, cid)
+            assert isinstance(cg, (V1Cgroup, V2Cgroup))
+            wanted = cg.paths if isinstance(cg, V1Cgroup) else {UNIFIED: "/" + cg.cgroup_path.strip("/")}
+            joined = {k: seen.get(k) == wanted[k] for k in cg.directories()}
+            return {"joined": joined, "listed": record.pid in cg.pids()}
+        finally:
+            lifecycle.delete_container(store, cid, force=True)
+
+    result, status = run_in_child(create_and_look)
+    assert status == 0 and result is not None and "ok" in result, result
+    assert result["ok"]["listed"]
+    assert result["ok"]["joined"] and all(result["ok"]["joined"].values()), result["ok"]["joined"]
