@@ -39,16 +39,27 @@ FLAGS: dict[str, tuple[dict[str, str], dict[str, str], tuple[int, int]]] = {
     "version": ({}, {}, (0, 0)),
     "info": ({}, {}, (0, 0)),
     "inspect": ({}, {"-f": "--format"}, (1, 1 << 16)),
+    "container inspect": ({}, {"-f": "--format"}, (1, 1 << 16)),
+    "image inspect": ({}, {"-f": "--format"}, (1, 1 << 16)),
     "logs": ({"-t": "--timestamps", "--details": "--details"}, {"-n": "--tail"}, (1, 1)),
 }
 ALIASES = {("container", "ls"): "ps", ("container", "list"): "ps", ("container", "ps"): "ps",
            ("image", "ls"): "images", ("image", "list"): "images", ("system", "info"): "info",
-           ("container", "inspect"): "inspect", ("container", "logs"): "logs"}
+           ("container", "inspect"): "container inspect", ("image", "inspect"): "image inspect",
+           ("container", "logs"): "logs"}
+# What each inspect looks up, in the full path's order (engine/cli/commands/inspect.py): the first found wins.
+INSPECTED = {"inspect": ("/containers/{}/json", "/images/{}/json"), "container inspect": ("/containers/{}/json",),
+             "image inspect": ("/images/{}/json",)}
 # Names that reach the URL as they are (the full path percent-encodes anything else).
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+REFERENCE_CHARS = NAME_CHARS | frozenset(":/@")  # image references: kept as they are in the URL too
 
 class Unhandled(Exception):
     """Not a case for this path: engine.cli.main runs the command instead."""
+
+
+class Missing(Unhandled):
+    """A 404: an inspect may look for the name as another kind of object."""
 
 
 class Streamed(Exception):
@@ -101,8 +112,8 @@ def run(argv: list[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
         return _ps(flags, socket_path), ""
     if command == "images":
         return _images(flags, names, socket_path), ""
-    if command == "inspect":
-        return _inspect(flags, names, socket_path), ""
+    if command in INSPECTED:
+        return _inspect(flags, names, socket_path, INSPECTED[command]), ""
     if command == "logs":
         return _logs(flags, names[0], socket_path)
     if names or flags:
@@ -163,7 +174,8 @@ def parse_flags(command: str, args: list[str]) -> tuple[dict[str, list[str]], li
                 found.setdefault(valued["-" + letter], []).append(value)
         else:
             names.append(arg)
-    if not least <= len(names) <= most or any(set(name) - NAME_CHARS for name in names if command != "images"):
+    allowed = REFERENCE_CHARS if command in INSPECTED else NAME_CHARS
+    if not least <= len(names) <= most or any(set(name) - allowed for name in names if command != "images"):
         return None
     return found, names
 
@@ -231,7 +243,7 @@ def get(socket_path: str, target: str) -> tuple[Any, str]:
         status, headers = reader.read_head()
         version = headers.get("api-version", "")
         if status != 200 or not _version_ok(version):
-            raise Unhandled(f"status {status}, API version {version!r}")
+            raise (Missing if status == 404 else Unhandled)(f"status {status}, API version {version!r}")
         return parse_json(b"".join(reader.body("GET", status, headers))), version
     finally:
         sock.close()
@@ -295,11 +307,20 @@ def _images(flags: Mapping[str, list[str]], names: list[str], socket_path: str) 
     return _list(flags, template, IMAGE_HEADERS, rows, IMAGES_ERRORS)
 
 
-def _inspect(flags: Mapping[str, list[str]], names: list[str], socket_path: str) -> str:
-    """engine.cli.objects.print_inspected for containers that all exist (anything else is the full path's)."""
+def _inspect(flags: Mapping[str, list[str]], names: list[str], socket_path: str, paths: tuple[str, ...]) -> str:
+    """engine.cli.objects.print_inspected for objects that all exist as one of `paths`' kinds (anything else,
+    a name found as none of them included, is the full path's)."""
     from engine.cli.gojson import dumps, go_json
 
-    found = [get(socket_path, f"/containers/{name}/json")[0] for name in names]
+    def find(name: str) -> Any:
+        for path in paths[:-1]:
+            try:
+                return get(socket_path, path.format(name))[0]
+            except Missing:
+                continue
+        return get(socket_path, paths[-1].format(name))[0]
+
+    found = [find(name) for name in names]
     fmt = flags.get("--format", [""])[-1]
     if not fmt:
         return go_json(dumps(found, indent=4, ensure_ascii=False)) + "\n"

@@ -44,12 +44,16 @@ HANDLED = (["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "-q"], ["ps", "--all", "-
            ["inspect", "--format", "json", "fp-running"], ["inspect", "--format={{json .Config.Labels}}", "fp-running"],
            ["logs", "fp-logs"], ["logs", "-t", "fp-logs"], ["logs", "--tail", "2", "fp-logs"], ["logs", "-n", "1",
                                                                                                   "fp-logs"],
-           ["logs", "--details", "fp-logs"], ["container", "logs", "fp-exited"])
+           ["logs", "--details", "fp-logs"], ["container", "logs", "fp-exited"],
+           ["inspect", "busybox"], ["inspect", "fp-exited", "busybox:latest"],
+           ["image", "inspect", "fp-repo/busybox:v1"],
+           ["image", "inspect", "-f", "{{.Id}} {{.RepoTags}}", "busybox"])
 FALLBACK = (["ps", "--help"], ["ps", "-x"], ["ps", "stray"], ["ps", "--all=true"], ["images", "-h"], ["ps", "-"],
             ["ps", "--"], ["ps", "-n", "-1"], ["ps", "-f"], ["ps", "-fa", "status=exited"], ["ps", "--filter", "bad"],
             ["ps", "--format", "{{.Nope}}"], ["ps", "--format", "{{.ID"], ["inspect", "fp-none"],
             ["inspect", "--type", "container", "fp-running"], ["inspect", "-f", "{{index .Config.Cmd 9}}", "fp-exited"],
-            ["inspect", "busybox"], ["logs", "-f", "fp-exited"], ["logs", "--since", "1h", "fp-logs"],
+            ["image", "inspect", "fp-exited"], ["container", "inspect", "busybox"], ["logs", "-f", "fp-exited"],
+            ["logs", "--since", "1h", "fp-logs"],
             ["logs", "fp-none"],
             ["version", "-f", "{{.Server.Version}}"], ["version", "--format", "json"], ["version", "extra"],
             ["info", "-f", "{{.Containers}}"], ["system", "info", "--bogus"])
