@@ -137,3 +137,12 @@ def test_import_makes_the_image_docker_import_makes(tools: Tools, loaded: str, t
     assert ours_bad.stderr.startswith("Error response from daemon: ") and ours_bad.stderr.count("\n") == 1
     assert ours_bad.stderr == theirs_bad.stderr
     tools.ok("docker", "rm", "imp-src")
+
+
+def test_import_from_a_url_is_refused_plainly(tools: Tools) -> None:
+    # berthd fetches nothing itself: a URL source is a clear 400, the same to both CLIs.
+    ours, theirs = (tools.run(tool, "import", "http://192.0.2.1/rootfs.tar", "imp-url") for tool in (BERTH, "docker"))
+    assert ours.returncode == theirs.returncode == 1
+    assert ours.stderr == theirs.stderr
+    assert ours.stderr.startswith("Error response from daemon: importing from 'http://192.0.2.1/rootfs.tar' is not "
+                                  "supported by Berth")
