@@ -361,7 +361,7 @@ def _logs(flags: Mapping[str, list[str]], name: str, socket_path: str) -> tuple[
                     target.write(payload)
                     target.flush()
                     written = True
-        except (OSError, ValueError) as exc:  # a broken stream: say so once, never print it again
+        except Exception as exc:  # a broken stream (reset, bad chunking...): say so once, never print it again
             if written:
                 raise Streamed(f"error reading the logs: {exc}") from exc
             raise
