@@ -79,6 +79,9 @@ def main() -> int:
     except Streamed as exc:
         sys.stderr.write(f"berth: {exc}\n")
         return 1
+    except BrokenPipeError:  # `berth logs x | head` left while the logs streamed: quietly, as below
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:  # Unhandled, a refused connection, a bad body: the full path says it its way
         printed = None
     if printed is None:
@@ -361,6 +364,8 @@ def _logs(flags: Mapping[str, list[str]], name: str, socket_path: str) -> tuple[
                     target.write(payload)
                     target.flush()
                     written = True
+        except BrokenPipeError:
+            raise  # our reader left: main() ends quietly
         except Exception as exc:  # a broken stream (reset, bad chunking...): say so once, never print it again
             if written:
                 raise Streamed(f"error reading the logs: {exc}") from exc

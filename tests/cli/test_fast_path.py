@@ -160,3 +160,14 @@ def test_json_scanner_reads_what_json_reads() -> None:
     assert parsed["a"] == json.loads(body)["a"] and parsed["b"] != parsed["b"]
     with pytest.raises(fast.Unhandled):
         fast.parse_json(b"[1] [2]")
+
+
+def test_logs_into_a_closed_pipe_end_quietly(listed: Tools) -> None:
+    listed.ok("docker", "run", "--network", "none", "--name", "fp-biglog", "busybox", "seq", "200000")
+    out = subprocess.run(["sh", "-c", f"{BERTH} logs fp-biglog | head -n 2"],
+                         env=listed.daemon.env(), capture_output=True, text=True, timeout=60)
+    assert (out.stdout, out.stderr) == ("1\n2\n", "")
+    status = subprocess.run(["bash", "-c", f"{BERTH} logs fp-biglog | head -n 1 >/dev/null; "
+                                           "echo ${PIPESTATUS[0]}"], env=listed.daemon.env(), capture_output=True,
+                            text=True, timeout=60)
+    assert status.stdout == "0\n" and status.stderr == ""
