@@ -85,7 +85,12 @@ def create_device(rootfs: str, node: DeviceNode, bind_from_host: bool) -> None:
 
 
 def create_dev_symlinks(rootfs: str) -> None:
-    for source, link in DEV_SYMLINKS:
+    links = list(DEV_SYMLINKS)
+    # runc's setupDevSymlinks: kcore can be compiled out (CONFIG_PROC_KCORE), so /dev/core is
+    # linked only when this kernel's /proc has it (caught by the runc cross-check in the v2 guest).
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    for source, link in links:
         target = resolve_parent_in_root(rootfs, link)
         if os.path.lexists(target):
             if link == "/dev/ptmx":
