@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             print(kernel.fetch(args.cache).vmlinuz)
             return 0
-        with tempfile.TemporaryDirectory(prefix="berthtest-vm-") as work:
+        with tempfile.TemporaryDirectory(prefix="berth-vm-") as work:
             boot = job_guest.prepare(args.cache, Path(work))
             result = job_guest.run_job(
                 boot,

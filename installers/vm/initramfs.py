@@ -21,8 +21,10 @@ from installers.vm.kernel import GuestKernel
 
 #: Modules the guest loads, in this order, by name; their dependencies come first automatically.
 #: 9p reaches the host's files; virtio_blk + ext4 the scratch disk that backs /tmp (crc32c_generic
-#: first: ext4 asks the crypto API for crc32c, and the initramfs has no modprobe to autoload it).
-GUEST_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "crc32c_generic", "ext4")
+#: first: ext4 and libcrc32c ask the crypto API for crc32c, and there is no modprobe to autoload
+#: it); nf_tables lets the host's iptables (nft backend) work in the guest, as the tests' cleanup
+#: sweep expects.
+GUEST_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "crc32c_generic", "ext4", "nf_tables")
 INIT_SCRIPT = Path(__file__).with_name("guest_init.sh")
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static (installers/linux/host-deps.sh)
 

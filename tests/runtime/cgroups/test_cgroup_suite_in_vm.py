@@ -47,6 +47,10 @@ RUNTIME_TESTS = {
         "test_update_changes_the_memory_limit_seen_inside",
         "test_events_stats_reports_the_containers_usage",
     ],
+    # The init cloned straight into its v2 cgroup (clone3 CLONE_INTO_CGROUP), and the fork+migrate fallback.
+    "tests/runtime/cgroups/test_cgroup_join.py": ["test_a_container_init_is_in_its_cgroup_either_way"],
+    # Everything a process sees, berth-runtime vs runc on one bundle (cgroup namespace included).
+    "tests/runtime/test_runtime_vs_runc.py": ["test_same_bundle_same_container_under_runc"],
 }
 
 #: Every v2 controller behaviour the suite has; each must have RUN and passed in the guest.
@@ -66,6 +70,7 @@ MUST_PASS_ON_V2 = [
     "test_dockers_default_device_list_allows_its_devices_only",
     "test_hugepage_limit_lands_in_the_hugetlb_controller",
     "test_nesting_under_a_caller_that_holds_processes",
+    "test_a_child_joined_by_the_plan_is_in_every_hierarchy_of_the_cgroup",
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(GUEST_TIMEOUT_S + 120)]
