@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.timing import report, run_quiet, time_interleaved
 
 REPO = Path(__file__).resolve().parents[1]
+CGROUP_PARENT = f"berth-bench-cli-{os.getpid()}"  # its containers' cgroups: removed when the bench ends
 SCENARIOS = (["version"], ["info"], ["ps"], ["ps", "-a"], ["images"],
              # The everyday forms beyond the plain lists (issue #8): filters, formats, inspect, logs.
              ["ps", "-q"], ["ps", "-a", "-n", "5"], ["ps", "-a", "--filter", "status=exited"],
@@ -64,7 +65,7 @@ def main() -> int:
         sock = Path(tmp) / "berth.sock"
         daemon = subprocess.Popen(
             [sys.executable, "-m", "engine.daemon.main", "-H", f"unix://{sock}", "--data-root", f"{tmp}/data",
-             "--exec-root", f"{tmp}/run", "--bridge=none", "--iptables=false"],
+             "--exec-root", f"{tmp}/run", "--bridge=none", "--iptables=false", "--cgroup-parent", CGROUP_PARENT],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=f"{tmp}/docker-config")
         try:
@@ -89,7 +90,18 @@ def main() -> int:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             daemon.terminate()
             daemon.wait(10)
+            _remove_cgroups(CGROUP_PARENT)
     return 0
+
+
+def _remove_cgroups(name: str) -> None:
+    """The (empty) cgroup directories named `name` that berthd made in each hierarchy, deepest first."""
+    for top in Path("/sys/fs/cgroup").rglob(name):
+        for path, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+            try:
+                os.rmdir(path)
+            except OSError as exc:
+                print(f"(cgroup {path} left: {exc.strerror})")
 
 
 if __name__ == "__main__":
