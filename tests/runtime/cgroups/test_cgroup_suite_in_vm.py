@@ -153,3 +153,12 @@ def test_guest_pytest_run_exits_zero(guest_run: GuestRun) -> None:
     assert guest_run.result.exit_status == 0, (
         f"pytest exited {guest_run.result.exit_status} in the guest\n{guest_run.tail}"
     )
+
+
+def test_a_missing_qemu_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: no qemu"):
+        _unavailable("no qemu")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no qemu"):
+        _unavailable("no qemu")
