@@ -471,8 +471,11 @@ def test_syscalls_newer_than_the_profile_get_enosys_not_eperm(default_bpf: bytes
     control, _ = run_in_child(probes)
     filtered, _ = run_in_child(_under_default(default_bpf, probes))
     assert filtered["ok"]["mseal_len0"] == filtered["ok"]["unassigned"] == "ENOSYS"
-    assert filtered["ok"]["newest_known"] not in ("ENOSYS", "EPERM")  # allowed: the kernel answers
-    assert control["ok"]["mseal_len0"] == "ok"  # this kernel has mseal: only the filter says ENOSYS
+    # Allowed: the kernel answers, as it does unfiltered (ENOSYS itself on a kernel older than
+    # the syscall, e.g. 6.1 in the v2 QEMU guest).
+    assert filtered["ok"]["newest_known"] == control["ok"]["newest_known"] != "EPERM"
+    if control["ok"]["mseal_len0"] == "ok":  # this kernel has mseal: only the filter says ENOSYS
+        assert filtered["ok"]["mseal_len0"] == "ENOSYS"
 
 
 def test_trap_raises_a_catchable_sigsys_and_trace_without_tracer_is_enosys() -> None:
