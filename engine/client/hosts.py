@@ -59,6 +59,10 @@ class EngineAddress(NamedTuple):
         return f"{self.host}:{self.port}" if self.scheme == "tcp" else "docker"
 
 
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:%")  # names, IPv4/6
+_USER_CHARS = _HOST_CHARS | frozenset("@+=,")
+
+
 def parse_host(value: str, tls: TLSConfig | None = None) -> EngineAddress:
     if value.startswith("/"):
         return EngineAddress("unix", path=value)
@@ -80,6 +84,12 @@ def parse_host(value: str, tls: TLSConfig | None = None) -> EngineAddress:
             raise ClientError(f"invalid ssh engine address {value!r}: want ssh://[user@]host[:port]")
         if parts.password is not None:
             raise ClientError(f"invalid ssh engine address {value!r}: a password in the address is not allowed")
+        # The host and user reach a ProxyCommand (%h, %r: split into arguments) or a `Match exec` command
+        # from ~/.ssh/config: refused with a shell's or ssh's metacharacters or a leading '-', as OpenSSH
+        # does since 9.6 (CVE-2023-51385) and Go's url.Parse does for the docker CLI.
+        for part, text, allowed in (("host", parts.hostname, _HOST_CHARS), ("user", parts.username or "", _USER_CHARS)):
+            if text.startswith("-") or set(text) - allowed:
+                raise ClientError(f"invalid ssh engine address {value!r}: characters not allowed in the {part}")
         return EngineAddress("ssh", host=parts.hostname, port=port, user=parts.username or "")
     raise ClientError(f"unsupported engine address {value!r}: want unix:///path, tcp://host:port "
                       "or ssh://[user@]host[:port]")

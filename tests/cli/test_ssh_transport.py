@@ -335,3 +335,22 @@ def test_ssh_client_does_not_import_invoke(tools: Tools, sshd: SSHServer) -> Non
     out = subprocess.run([sys.executable, "-c", code, sshd.url], env=sshd.env(tools.daemon.env()), text=True,
                          capture_output=True, timeout=120, cwd=Path(BERTH).parents[2], stdin=subprocess.DEVNULL)
     assert out.stdout.split()[-3:] == ["0", "False", "True"], out.stderr
+
+
+def test_an_ssh_host_cannot_inject_into_a_proxy_command(tmp_path: Path) -> None:
+    """A host (or user) with spaces or shell characters would reach a ProxyCommand's `%h` as extra words
+    (paramiko splits the command): refused as an address, as OpenSSH >= 9.6 does; nothing runs."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text("Host *\n    ProxyCommand nice %h\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    for host in ("ssh://touch injected", "ssh://x injected@example.org", "ssh://-oProxyCommand=x"):
+        out = subprocess.run([BERTH, "-H", host, "ps"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                             timeout=60, stdin=subprocess.DEVNULL)
+        assert out.returncode != 0
+        assert "invalid ssh engine address" in out.stderr and "characters not allowed" in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert not (tmp_path / "injected").exists()
+    with pytest.raises(Exception, match="characters not allowed in the user"):
+        parse_host("ssh://a$(id)@example.org")
+    assert parse_host("ssh://deploy.bot@[::1]:2222").host == "::1"
