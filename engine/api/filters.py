@@ -62,7 +62,7 @@ def until_ns(value: str, now_ns: int | None = None) -> int:
     import time
 
     from engine.api.events import parse_timestamp
-    from engine.build.go_duration import parse_duration
+    from engine.go_duration import parse_duration
 
     try:
         ago = parse_duration(value)

@@ -18,11 +18,11 @@ from engine.build import instructions as ins
 from engine.build.directives import Directives
 from engine.build.errors import DockerfileError
 from engine.build.flags import Flags, Kind, parse_flags
-from engine.build.go_duration import parse_duration
 from engine.build.heredoc import Heredoc, try_parse_marker
 from engine.build.logical_lines import LogicalLine, split_lines
 from engine.build.run_mounts import parse_mount
 from engine.build.words import NotStringArray, extract_flags, parse_json_array, parse_words, split_whitespace
+from engine.go_duration import parse_duration
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 # A stage name (`FROM x AS name`): instructions/parse.go validStageName.

@@ -420,7 +420,7 @@ def _health(opts: argparse.Namespace) -> dict[str, Any] | None:
     for key, value in durations.items():
         if value is None:
             continue
-        from engine.build.go_duration import parse_duration  # Go's time.ParseDuration, a pure function (decimal)
+        from engine.go_duration import parse_duration
 
         try:
             nanoseconds = parse_duration(value)
