@@ -12,7 +12,7 @@ import base64
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import BinaryIO
 
 from engine.api.errors import InvalidParameter
@@ -53,7 +53,8 @@ def register(router: Router, service: ContainerService) -> None:
                 return Response(200, b"", "", [header])
             # dockerd's events: archive-path as the copy starts, extract-to-dir once done, export at the end.
             service.publish_event(record, "archive-path")
-            await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header])
+            await _stream_from_thread(conn, lambda out: fs.write_archive(record, path, out), [header],
+                                      _bound(record, "a copy from the container"))
         return None
 
     async def archive_put(request: Request, conn: HTTPConnection) -> Response:
@@ -67,6 +68,7 @@ def register(router: Router, service: ContainerService) -> None:
         no_overwrite = request.flag("noOverwriteDirNonDir")
         copy_uid_gid = request.flag("copyUIDGID")
         read_fd, write_fd = os.pipe()
+        chunks = _bounded_chunks(request, _bound(record, "a copy into the container"))
 
         def extract() -> None:
             with os.fdopen(read_fd, "rb") as stream:
@@ -77,15 +79,21 @@ def register(router: Router, service: ContainerService) -> None:
 
         job = asyncio.ensure_future(asyncio.to_thread(extract))
         try:
-            async for chunk in request.body_chunks():
+            async for chunk in chunks:
                 if job.done():
                     break
                 try:
                     await asyncio.to_thread(_write_all, write_fd, chunk)
                 except BrokenPipeError:
                     break  # the extraction failed: its error is the answer
-        finally:
+        except BaseException:
+            # The client went away or stalled: the extraction ends on the truncated tar before the
+            # lock goes (it works in the container's rootfs, which a start waiting on the lock mounts).
             os.close(write_fd)
+            with contextlib.suppress(Exception):
+                await job
+            raise
+        os.close(write_fd)
         try:
             await job
         except Exception:
@@ -93,7 +101,7 @@ def register(router: Router, service: ContainerService) -> None:
             # first, or the client may hit a closed socket while still sending and never see why
             # (the docker CLI then says "broken pipe").  Past the limit the connection is closed.
             total = 0
-            async for chunk in request.body_chunks():
+            async for chunk in chunks:
                 total += len(chunk)
                 if total > _DISCARD_LIMIT:
                     break
@@ -101,7 +109,8 @@ def register(router: Router, service: ContainerService) -> None:
 
     async def export(request: Request, conn: HTTPConnection) -> None:
         async with locked(request) as record:
-            await _stream_from_thread(conn, lambda out: fs.write_export(record, out))
+            await _stream_from_thread(conn, lambda out: fs.write_export(record, out), None,
+                                      _bound(record, "an export"))
         service.publish_event(record, "export")
 
     async def changes(request: Request, conn: HTTPConnection) -> Response:
@@ -110,14 +119,37 @@ def register(router: Router, service: ContainerService) -> None:
         # dockerd answers null, not [], when nothing changed (a nil Go slice).
         return Response.json([{"Path": c.path, "Kind": c.kind} for c in found] or None)
 
+    def _bound(record: ContainerRecord, what: str) -> Callable[[Awaitable[None]], Awaitable[None]]:
+        """A transfer step of an operation holding the container's lock, which a stalled client keeps
+        no longer than the lock's patience once a start/rm waits (container_locks.py)."""
+        return lambda step: service.locks.bounded(record.id, step, what)
+
     router.add("GET", "/containers/{id}/archive", archive_get)
     router.add("PUT", "/containers/{id}/archive", archive_put)
     router.add("GET", "/containers/{id}/export", export)
     router.add("GET", "/containers/{id}/changes", changes)
 
 
+async def _bounded_chunks(request: Request, bound: Callable[[Awaitable[None]], Awaitable[None]]
+                          ) -> AsyncIterator[bytes]:
+    """The request body's chunks, each read through `bound`."""
+    body = request.body_chunks()
+    chunk = b""
+
+    async def read() -> None:
+        nonlocal chunk
+        chunk = await anext(body, b"")
+
+    while True:
+        await bound(read())
+        if not chunk:
+            return
+        yield chunk
+
+
 async def _stream_from_thread(conn: HTTPConnection, produce: Callable[[BinaryIO], None],
-                              extra: list[tuple[str, str]] | None = None) -> None:
+                              extra: list[tuple[str, str]] | None = None,
+                              bound: Callable[[Awaitable[None]], Awaitable[None]] | None = None) -> None:
     """Run ``produce(out)`` in a thread and stream what it writes as the response body.
 
     A producer that fails after the headers went out makes the handler raise,
@@ -137,9 +169,10 @@ async def _stream_from_thread(conn: HTTPConnection, produce: Callable[[BinaryIO]
         chunk = await asyncio.to_thread(os.read, read_fd, _CHUNK)
         if not chunk:
             await task
-        await conn.start_stream(200, "application/x-tar", extra)
+        send = bound or (lambda step: step)
+        await send(conn.start_stream(200, "application/x-tar", extra))
         while chunk:
-            await conn.write_chunk(chunk)
+            await send(conn.write_chunk(chunk))
             chunk = await asyncio.to_thread(os.read, read_fd, _CHUNK)
     except BaseException:
         os.close(read_fd)  # a producer still writing gets EPIPE and stops

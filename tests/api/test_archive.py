@@ -485,3 +485,45 @@ def test_rm_waits_for_a_copy_out_of_the_stopped_container(run_tag: str) -> None:
         assert copied == files
         assert docker_cli(daemon, "inspect", "cp-rm").returncode != 0
         assert _mounts_under(daemon.root) == mounts_before
+
+
+@pytest.mark.parametrize("direction", ["out", "in"])
+def test_a_stalled_copy_does_not_keep_start_waiting(run_tag: str, monkeypatch: pytest.MonkeyPatch,
+                                                     direction: str) -> None:
+    """A `docker cp` whose client stops reading (out) or sending (in) mid-copy holds the stopped
+    container's lock: once `docker start` waits for it, the stalled client is dropped after the lock's
+    patience (1 s here; BERTH_COPY_STALL_SECONDS) and the start goes through, nothing left mounted.
+    Before, the start waited for as long as the stalled connection lived."""
+    from tests.api.conftest import load_images, seed_archives
+    from tests.api.test_containers import _wait_for
+
+    monkeypatch.setenv("BERTH_COPY_STALL_SECONDS", "1")
+    with running_berthd(run_tag, "--debug") as daemon:
+        load_images(daemon, seed_archives("busybox"))
+        ok(docker_cli(daemon, "create", "--name", "cp-stall", "busybox", "sleep", "300"))
+        files = {f"many/f{i:03d}": os.urandom(64 << 10) for i in range(256)}  # far beyond the buffers
+        payload = tar_of(*(entry(name, data) for name, data in files.items()))
+        status, _, _ = api(daemon, "PUT", "/v1.51/containers/cp-stall/archive?path=/", payload)
+        assert status == 200
+        mounts_before = _mounts_under(daemon.root)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(daemon.socket))
+            if direction == "out":
+                sock.sendall(b"GET /v1.51/containers/cp-stall/archive?path=/many HTTP/1.1\r\nHost: berth\r\n"
+                             b"Connection: close\r\n\r\n")
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200")  # under way, then blocked on us
+            else:
+                sock.sendall(b"PUT /v1.51/containers/cp-stall/archive?path=/tmp HTTP/1.1\r\nHost: berth\r\n"
+                             b"Content-Type: application/x-tar\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(payload) + payload[:len(payload) // 2])
+                _wait_for(lambda: "PUT /v1.51/containers/cp-stall/archive" in daemon.log_text(),
+                          "the copy to reach berthd")
+            started = docker_cli(daemon, "start", "cp-stall", timeout=120)
+            assert started.returncode == 0, started.stderr
+            sock.settimeout(120)
+            while sock.recv(1 << 20):  # dropped: the connection ends, the tar (or the answer) incomplete
+                pass
+        assert "stalled" in daemon.log_text()
+        assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "cp-stall").stdout.strip() == "running"
+        ok(docker_cli(daemon, "rm", "-f", "cp-stall"))
+        assert _mounts_under(daemon.root) == mounts_before
