@@ -275,6 +275,90 @@ class _AcceptPolicy:
                          f"(StrictHostKeyChecking no): {key.fingerprint}\n")
 
 
+class _AcceptNewPolicy:
+    """`StrictHostKeyChecking accept-new`: an unknown host's key is appended to known_hosts, as ssh does.
+
+    Not paramiko's AutoAddPolicy: it rewrites the whole file from what it parsed, dropping the lines it
+    cannot read (comments, `@revoked`/`@cert-authority` markers, key types it does not know).
+    """
+
+    def __init__(self, known_hosts: str) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        try:
+            fd = os.open(self.known_hosts, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as file:
+                if file.tell() and not _ends_with_newline(self.known_hosts):
+                    file.write("\n")
+                file.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        except OSError as exc:
+            raise SSHError(f"ssh: cannot record the host key of {hostname} in {self.known_hosts}: {exc}") from None
+        sys.stderr.write(f"Warning: Permanently added '{hostname}' ({key.get_name()}) to the list of known hosts.\n")
+
+
+class _RefuseRevoked:
+    """A key marked `@revoked` in known_hosts is refused before anything else, whatever the policy."""
+
+    def __init__(self, policy: Any, revoked: list[paramiko.PKey]) -> None:
+        self.policy = policy
+        self.revoked = revoked
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if any(key == bad for bad in self.revoked):
+            raise SSHError(f"ssh: the host key of {hostname} ({key.get_name()} {key.fingerprint}) is marked "
+                           "@revoked in known_hosts; refusing to connect")
+        self.policy.missing_host_key(client, hostname, key)
+
+
+def _load_known_hosts(client: paramiko.SSHClient, paths: list[str]) -> list[paramiko.PKey]:
+    """known_hosts files read as ssh reads them: their keys into the client's, the `@revoked` keys returned
+    (never added).  paramiko's own loader fails on the first marker line (InvalidHostKey: every ssh://
+    connection failed with an unexpected error); `@cert-authority` lines and lines it cannot read are
+    skipped (those hosts are then unknown to us)."""
+    from paramiko.hostkeys import HostKeyEntry
+
+    known: list[tuple[str, paramiko.PKey]] = []
+    revoked: list[paramiko.PKey] = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                lines = file.read().splitlines()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise SSHError(f"ssh: cannot read the known hosts file {path}: {exc.strerror}") from None
+        for number, raw in enumerate(lines, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            marker = ""
+            if line.startswith("@"):
+                marker, _, line = line.partition(" ")
+            try:
+                entry = HostKeyEntry.from_line(line.strip(), number)
+            except Exception as exc:  # paramiko's InvalidHostKey and the decoders' errors under it
+                logging.getLogger(__name__).debug("%s:%d: skipped (%s)", path, number, exc)
+                continue
+            if entry is None or entry.key is None or marker == "@cert-authority":
+                continue
+            if marker == "@revoked":
+                revoked.append(entry.key)
+            elif not marker:
+                known += [(name, entry.key) for name in entry.hostnames]
+    keys = client.get_host_keys()
+    for name, key in known:
+        if not any(key == bad for bad in revoked):  # a revoked key does not count as known for any host
+            keys.add(name, key.get_name(), key)
+    return revoked
+
+
+def _ends_with_newline(path: str) -> bool:
+    with open(path, "rb") as file:
+        file.seek(-1, os.SEEK_END)
+        return file.read(1) == b"\n"
+
+
 def _login(address: EngineAddress, timeout: float | None, jump: str | None = None) -> _Session:
     """Connect and authenticate; `jump` overrides the config's ProxyJump ("none": direct)."""
     config = _ssh_config(address.host)  # imports paramiko (the config decides how)
@@ -287,26 +371,23 @@ def _login(address: EngineAddress, timeout: float | None, jump: str | None = Non
     label = f"{user}@{hostname}" + (f":{port}" if port != 22 else "")
     client = paramiko.SSHClient()
     known_hosts = os.path.expanduser("~/.ssh/known_hosts")
-    try:
-        client.load_system_host_keys()  # ~/.ssh/known_hosts (paramiko's "system" keys are the user's)
-        for named in str(config.get("userknownhostsfile") or "").split():
-            extra = os.path.expanduser(named)
-            if os.path.isfile(extra):
-                client.load_host_keys(extra)
-                known_hosts = extra
-    except OSError as exc:
-        raise SSHError(f"ssh: cannot read the known hosts file: {exc}") from exc
+    files = [known_hosts]
+    for named in str(config.get("userknownhostsfile") or "").split():
+        extra = os.path.expanduser(named)
+        if os.path.isfile(extra):
+            files.append(extra)
+            known_hosts = extra
+    revoked = _load_known_hosts(client, files)
     strict = str(config.get("stricthostkeychecking") or "yes").lower()
+    policy: Any
     if strict in ("no", "off"):
-        client.set_missing_host_key_policy(_AcceptPolicy())  # type: ignore[arg-type]
+        policy = _AcceptPolicy()
     elif strict == "accept-new":
-        if not os.path.exists(known_hosts):  # ssh creates it for the first key it saves
-            os.makedirs(os.path.dirname(known_hosts), mode=0o700, exist_ok=True)
-            os.close(os.open(known_hosts, os.O_WRONLY | os.O_CREAT, 0o600))
-        client.load_host_keys(known_hosts)  # where AutoAddPolicy saves the new key
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        os.makedirs(os.path.dirname(known_hosts), mode=0o700, exist_ok=True)  # ssh makes it for the first key
+        policy = _AcceptNewPolicy(known_hosts)
     else:
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        policy = paramiko.RejectPolicy()
+    client.set_missing_host_key_policy(_RefuseRevoked(policy, revoked))  # type: ignore[arg-type]
     jump = str(config.get("proxyjump") or "none") if jump is None else jump
     proxy: Any = None
     via: _Session | None = None
@@ -351,6 +432,9 @@ def _connect_client(client: paramiko.SSHClient, address: EngineAddress, config: 
         client.connect(hostname, port=port, username=user, key_filename=identities or None,
                        allow_agent=not only, look_for_keys=not only or not identities, timeout=wait,
                        banner_timeout=wait, auth_timeout=wait, sock=proxy)  # type: ignore[arg-type]
+    except SSHError:  # from our host key policies
+        client.close()
+        raise
     except paramiko.BadHostKeyException as exc:
         client.close()
         raise SSHError(f"ssh: the host key of {_known_name(hostname, port)} has CHANGED since it was recorded in "

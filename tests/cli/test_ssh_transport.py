@@ -354,3 +354,37 @@ def test_an_ssh_host_cannot_inject_into_a_proxy_command(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="characters not allowed in the user"):
         parse_host("ssh://a$(id)@example.org")
     assert parse_host("ssh://deploy.bot@[::1]:2222").host == "::1"
+
+
+def test_accept_new_appends_to_known_hosts_and_keeps_what_is_there(tools: Tools, sshd: SSHServer,
+                                                                   tmp_path: Path) -> None:
+    """accept-new adds the new key as ssh does, at the end: the lines paramiko cannot parse (comments, a
+    `@revoked` marker, a key type it does not know) stay as they were.  paramiko's AutoAddPolicy rewrote
+    the file from what it parsed, so a revocation the user had recorded was silently dropped."""
+    stranger = (sshd.home / ".ssh" / "stranger.pub").read_text().split()
+    before = (f"# my hosts\n@revoked * {stranger[0]} {stranger[1]}\n"
+              "other.example sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t\n"
+              f"old.example {stranger[0]} {stranger[1]}")  # no newline at the end
+    home = client_home(sshd, tmp_path, before, "Host 127.0.0.1\n    StrictHostKeyChecking accept-new\n")
+    out = berth_ps(tools, sshd, sshd.url, home)
+    assert out.returncode == 0, out.stderr
+    after = (home / ".ssh" / "known_hosts").read_text()
+    assert after.startswith(before + "\n")
+    added = after[len(before) + 1:].splitlines()
+    assert len(added) == 1 and added[0].startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    assert berth_ps(tools, sshd, sshd.url, home).returncode == 0  # known now: nothing more added
+    assert (home / ".ssh" / "known_hosts").read_text() == after
+
+
+@pytest.mark.parametrize("strict", ["yes", "accept-new", "no"])
+def test_a_revoked_host_key_is_refused(tools: Tools, sshd: SSHServer, tmp_path: Path, strict: str) -> None:
+    """known_hosts marks the server's key `@revoked`: refused in one line whatever StrictHostKeyChecking
+    says, even with a plain entry for it too (paramiko's loader failed on the marker line instead)."""
+    server_key = " ".join((sshd.home / ".ssh" / "known_hosts").read_text().split()[1:3])
+    known = f"@revoked * {server_key}\n[127.0.0.1]:{sshd.port} {server_key}\n"
+    home = client_home(sshd, tmp_path, known, f"Host 127.0.0.1\n    StrictHostKeyChecking {strict}\n")
+    out = berth_ps(tools, sshd, sshd.url, home)
+    assert out.returncode == 1
+    assert "is marked @revoked in known_hosts; refusing to connect" in out.stderr, out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert (home / ".ssh" / "known_hosts").read_text() == known
