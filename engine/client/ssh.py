@@ -78,7 +78,8 @@ class _Session:
 # The logged-in connections per address.  Usually one; another when sshd refuses more channels on the
 # ones there are (its MaxSessions, 10 by default: a desktop with many streams open).
 _SESSIONS: dict[tuple[str, str, int], list[_Session]] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards _SESSIONS and _LOGINS; never held across network calls
+_LOGINS: dict[tuple[str, str, int], threading.Lock] = {}  # one login at a time per address
 # Why a channel ended before the engine said anything (from its remote stderr), by the caller's socket.
 _FAILURES: weakref.WeakKeyDictionary[socket.socket, SSHError] = weakref.WeakKeyDictionary()
 
@@ -222,15 +223,27 @@ def _key(address: EngineAddress) -> tuple[str, str, int]:
 
 
 def _session(address: EngineAddress, timeout: float | None, full: list[_Session]) -> tuple[_Session, bool]:
-    """A logged-in connection not in `full` (and whether it was made just now)."""
+    """A logged-in connection not in `full` (and whether it was made just now).
+
+    Logins to one address are made one at a time (a second caller then finds the first's connection),
+    under that address's lock only: a host that hangs mid-login (up to its ConnectTimeout) does not hold
+    up the connections to other engines (a desktop watching several)."""
+    key = _key(address)
     with _LOCK:
-        sessions = _SESSIONS.setdefault(_key(address), [])
-        sessions[:] = [session for session in sessions if session.alive]
-        for session in sessions:
-            if session not in full:
-                return session, False
+        login_lock = _LOGINS.setdefault(key, threading.Lock())
+    with login_lock:
+        with _LOCK:
+            sessions = _SESSIONS.setdefault(key, [])
+            dead = [session for session in sessions if not session.alive]
+            sessions[:] = [session for session in sessions if session not in dead]
+            found = next((session for session in sessions if session not in full), None)
+        for session in dead:  # its ProxyJump hop or ProxyCommand may still be up
+            session.close()
+        if found is not None:
+            return found, False
         session = _login(address, timeout)
-        sessions.append(session)
+        with _LOCK:
+            _SESSIONS.setdefault(key, []).append(session)
         return session, True
 
 

@@ -388,3 +388,43 @@ def test_a_revoked_host_key_is_refused(tools: Tools, sshd: SSHServer, tmp_path: 
     assert "is marked @revoked in known_hosts; refusing to connect" in out.stderr, out.stderr
     assert len(out.stderr.splitlines()) == 1, out.stderr
     assert (home / ".ssh" / "known_hosts").read_text() == known
+
+
+def test_a_host_hanging_mid_login_does_not_hold_up_other_engines(tools: Tools, sshd: SSHServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One process, two engines: while the login to a host that never sends its SSH banner hangs (up to
+    its 30 s ConnectTimeout), a request to the other engine goes through.  The logins shared one global
+    lock, so every engine's new connection waited for the hung one."""
+    import socket
+
+    from engine.client import Client, ssh
+
+    monkeypatch.setenv("HOME", str(sshd.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    hung_error: list[BaseException] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def login_to_hung() -> None:
+            try:
+                ssh.connect(parse_host(f"ssh://root@127.0.0.1:{listener.getsockname()[1]}"), None)
+            except BaseException as exc:  # the hung host's failure, checked below
+                hung_error.append(exc)
+
+        hung = threading.Thread(target=login_to_hung, daemon=True)
+        hung.start()
+        conn, _ = listener.accept()  # the login is under way now, waiting for a banner that never comes
+        try:
+            answered: list[int] = []
+            other = threading.Thread(target=lambda: answered.append(Client(parse_host(sshd.url)).ping().status),
+                                     daemon=True)
+            other.start()
+            other.join(20)  # well under the hung login's 30 s
+            assert answered == [200], "the other engine waited for the hung login"
+            assert hung.is_alive()
+        finally:
+            conn.close()  # the hung login ends: no banner
+            hung.join(60)
+            ssh.close_all()
+    assert hung_error and "banner" in str(hung_error[0]).lower()
