@@ -521,8 +521,11 @@ def test_a_stalled_copy_does_not_keep_start_waiting(run_tag: str, monkeypatch: p
             started = docker_cli(daemon, "start", "cp-stall", timeout=120)
             assert started.returncode == 0, started.stderr
             sock.settimeout(120)
-            while sock.recv(1 << 20):  # dropped: the connection ends, the tar (or the answer) incomplete
-                pass
+            try:
+                while sock.recv(1 << 20):  # dropped: the connection ends, the tar (or the answer) incomplete
+                    pass
+            except ConnectionResetError:
+                pass  # closed with bytes of ours unread: a reset rather than an EOF, dropped all the same
         assert "stalled" in daemon.log_text()
         assert docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", "cp-stall").stdout.strip() == "running"
         ok(docker_cli(daemon, "rm", "-f", "cp-stall"))
