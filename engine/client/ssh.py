@@ -80,6 +80,7 @@ class _Session:
 _SESSIONS: dict[tuple[str, str, int], list[_Session]] = {}
 _LOCK = threading.Lock()  # guards _SESSIONS and _LOGINS; never held across network calls
 _LOGINS: dict[tuple[str, str, int], threading.Lock] = {}  # one login at a time per address
+_IMPORT_LOCK = threading.Lock()
 # Why a channel ended before the engine said anything (from its remote stderr), by the caller's socket.
 _FAILURES: weakref.WeakKeyDictionary[socket.socket, SSHError] = weakref.WeakKeyDictionary()
 
@@ -248,17 +249,20 @@ def _session(address: EngineAddress, timeout: float | None, full: list[_Session]
 
 
 def _import_paramiko(config_text: str) -> Any:
-    """paramiko, without `invoke` unless the config has a `Match exec` (its only use; ~60 ms of start-up)."""
-    if "paramiko" in sys.modules or "invoke" in sys.modules or "exec" in config_text.lower():
-        import paramiko
+    """paramiko, without `invoke` unless the config has a `Match exec` (its only use; ~60 ms of start-up).
 
+    Under a lock: logins to two addresses run at once, and the placeholder must be set and removed once."""
+    with _IMPORT_LOCK:
+        if "paramiko" in sys.modules or "invoke" in sys.modules or "exec" in config_text.lower():
+            import paramiko
+
+            return paramiko
+        sys.modules["invoke"] = None  # type: ignore[assignment]  # paramiko.config then imports without it
+        try:
+            import paramiko
+        finally:
+            del sys.modules["invoke"]
         return paramiko
-    sys.modules["invoke"] = None  # type: ignore[assignment]  # paramiko.config then imports without it
-    try:
-        import paramiko
-    finally:
-        del sys.modules["invoke"]
-    return paramiko
 
 
 def _ssh_config(host: str) -> dict[str, Any]:
