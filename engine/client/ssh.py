@@ -112,8 +112,12 @@ def _open_channel(address: EngineAddress, timeout: float | None) -> tuple[_Sessi
             if fresh:
                 raise SSHError(f"ssh: {session.label} refused to open a session channel ({exc})") from None
             full.append(session)
-        except Exception as exc:  # SSHException or a socket error: the connection dropped (once: log in again)
-            _forget(address, session)
+        except Exception as exc:  # SSHException or a socket error
+            if session.alive:  # the connection is up (a slow remote timed the open out): its other channels
+                # (streams of this process) go on; closing it would cut them for one failed open
+                raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})"
+                                        ) from exc
+            _forget(address, session)  # the connection dropped: once, log in again
             if dropped or fresh:
                 raise EngineUnreachable(str(address), f"ssh: cannot open a channel ({exc or type(exc).__name__})"
                                         ) from exc

@@ -428,3 +428,53 @@ def test_a_host_hanging_mid_login_does_not_hold_up_other_engines(tools: Tools, s
             hung.join(60)
             ssh.close_all()
     assert hung_error and "banner" in str(hung_error[0]).lower()
+
+
+def _read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a process that ended meanwhile
+        return b""
+
+
+def _descendants(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children] + [d for child in children for d in _descendants(int(child))]
+
+
+def test_a_channel_open_that_times_out_leaves_the_connections_streams_alone(
+        tools: Tools, busybox: str, sshd: SSHServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A channel open that times out on a connection that is still up (the remote slow: here its sshd
+    session processes stopped) fails that one request; the streams already on the connection go on
+    once the remote does.  The whole connection was closed for it, cutting every stream of the process."""
+    import os
+    import signal
+
+    from engine.client import Client, EngineUnreachable, ssh
+
+    monkeypatch.setenv("HOME", str(sshd.home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    name = "slow-remote"
+    client = Client(parse_host(sshd.url))
+    stream = client.stream("GET", "/events", {"filters": {"container": [name]}})
+    config = str(sshd.log.parent / "server" / "sshd_config")
+    master = next(int(pid) for pid in os.listdir("/proc")  # its title is rewritten: "sshd: ... [listener] ..."
+                  if pid.isdigit() and config.encode() in _read_or_empty(Path(f"/proc/{pid}/cmdline")))
+    sessions = [pid for pid in _descendants(master)  # this module's only live SSH connection: the stream's
+                if _read_or_empty(Path(f"/proc/{pid}/cmdline")).startswith(b"sshd")]
+    assert sessions
+    try:
+        for pid in sessions:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(EngineUnreachable, match="cannot open a channel"):
+                ssh.connect(parse_host(sshd.url), 1)  # the open's timeout
+        finally:
+            for pid in sessions:
+                os.kill(pid, signal.SIGCONT)
+        tools.ok("docker", "create", "--name", name, busybox, "true")
+        assert next(stream.json_lines())["Action"] == "create"  # the stream lived through it
+    finally:
+        stream.close()
+        tools.docker("rm", "-f", name)
+        ssh.close_all()
