@@ -44,6 +44,16 @@ stage1() {
         $BB mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /newroot/tmp || fail "tmpfs /tmp"
     fi
     $BB mount -t tmpfs -o mode=755,nosuid,nodev tmpfs /newroot/run || fail "tmpfs /run"
+    # A checkout under /tmp or /run, hidden by the mounts above, comes back through its own share
+    # (job_guest.py passes its path as berth.checkout=).
+    for arg in $($BB cat /proc/cmdline); do
+        case "$arg" in berth.checkout=/*) checkout="${arg#berth.checkout=}" ;; esac
+    done
+    if [ -n "${checkout:-}" ]; then
+        $BB mkdir -p "/newroot$checkout" || fail "mkdir $checkout"
+        $BB mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose checkout "/newroot$checkout" \
+            || fail "mount the checkout share (9p tag checkout) on $checkout"
+    fi
     $BB mount -t proc proc /newroot/proc || fail "proc"
     $BB mount -t sysfs sysfs /newroot/sys || fail "sysfs"
     $BB mount -t devtmpfs devtmpfs /newroot/dev || fail "devtmpfs"

@@ -26,7 +26,7 @@ from vmbackend import qemu
 
 #: Where the job share is mounted in the guest (guest_init.sh's $JOB).
 GUEST_JOB_DIR = "/run/berth-job"
-#: Host paths the guest covers with its own tmpfs: a checkout there would be invisible.
+#: Host paths the guest covers with its own file systems: a checkout there gets its own share.
 GUEST_TMPFS = ("/tmp", "/run")
 KERNEL_ARGS = "console=ttyS0 panic=-1 quiet"
 
@@ -73,12 +73,20 @@ def scratch_disk(path: Path, size_mib: int) -> Path:
     return path
 
 
-def check_visible(path: Path) -> None:
-    """Refuse paths the guest cannot see: its tmpfs hides the host's /tmp and /run."""
+def checkout_share(path: Path) -> tuple[tuple[qemu.Share, ...], str]:
+    """The extra share and kernel argument that make ``path`` visible in the guest.
+
+    The guest covers the host's /tmp and /run with its own file systems, and CI
+    may check the project out under /tmp: such a checkout is shared on its own
+    (tag "checkout", read-only) and guest_init.sh mounts it back at the same path.
+    """
     resolved = path.resolve()
-    for hidden in GUEST_TMPFS:
-        if resolved.is_relative_to(hidden):
-            raise qemu.QemuError(f"{resolved} is under {hidden}, which the guest covers with its own tmpfs")
+    if not any(resolved.is_relative_to(hidden) for hidden in GUEST_TMPFS):
+        return (), ""
+    if any(ch.isspace() for ch in str(resolved)):
+        # The path travels on the kernel command line, which splits on white space.
+        raise qemu.QemuError(f"{resolved}: a checkout under {' or '.join(GUEST_TMPFS)} must not contain white space")
+    return (qemu.Share(resolved, "checkout"),), f" berth.checkout={resolved}"
 
 
 def run_job(
@@ -97,7 +105,7 @@ def run_job(
 
     The guest's /tmp is an ext4 scratch disk of ``scratch_mib`` (sparse, in ``job_dir``; 0: tmpfs).
     """
-    check_visible(cwd)
+    extra_shares, extra_args = checkout_share(cwd)
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / "job.sh").write_text(job_script(argv, cwd, env))
     disks = (scratch_disk(job_dir / "scratch.img", scratch_mib),) if scratch_mib else ()
@@ -105,12 +113,12 @@ def run_job(
     spec = qemu.DirectBoot(
         kernel=boot.kernel.vmlinuz,
         initrd=boot.initrd,
-        append=KERNEL_ARGS,
+        append=KERNEL_ARGS + extra_args,
         serial_log=console,
         accel=qemu.probe_accelerator(),
         memory_mib=memory_mib,
         cpus=cpus,
-        shares=(qemu.Share(Path("/"), "hostroot"), qemu.Share(job_dir, "job", readonly=False)),
+        shares=(qemu.Share(Path("/"), "hostroot"), qemu.Share(job_dir, "job", readonly=False), *extra_shares),
         disks=disks,
     )
     finished = qemu.run(qemu.command_line(spec, qemu.qemu_binary()), timeout, job_dir / "qemu.log")
