@@ -26,8 +26,22 @@ from .namespaces import write_id_maps
 log = getLogger(__name__)
 
 
+def other_threads() -> int:
+    """Threads of this process besides the calling one, as the kernel counts them.
+
+    procfs gives /proc/self/task two links plus one per thread: one stat, no
+    threading import.  `_thread._count()` would be wrong in a child forked from
+    a threaded process (it keeps the parent's count), which is where runtimes
+    embedded in tests and tools call from.
+    """
+    try:
+        return os.stat("/proc/self/task").st_nlink - 3
+    except OSError:  # no procfs: Python's own count of the threads it started
+        return int(_thread._count())
+
+
 def check_single_threaded() -> None:
-    if _thread._count() > 0:  # threads other than the main one (threading.active_count() - 1, without threading)
+    if other_threads() > 0:
         raise RuntimeFailure(
             "container setup needs a single-threaded process (fork/unshare); "
             "call it from the fork server or a subprocess"
