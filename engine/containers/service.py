@@ -107,6 +107,7 @@ class ContainerService:
         # Set by the daemon (shim-mode "shared"): a shared shim host adopts each container; None, or a
         # host that cannot be reached or started: one shim per container, as above.
         self.shim_host: HostClient | None = None
+        self.shutting_down = False  # stop_all_for_shutdown ran: exits restart nothing
         self.locks = ContainerLocks()  # start vs cp/export on one container (engine/containers/container_locks.py)
 
     def live_state(self, container_id: str) -> Live:
@@ -445,7 +446,7 @@ class ContainerService:
         if record.host_config.get("AutoRemove"):
             with contextlib.suppress(NoSuchContainer):
                 await self.remove(container_id, force=True, volumes=True)
-        elif should_restart(record):
+        elif should_restart(record) and not self.shutting_down:
             self._schedule_restart(record, live)
 
     def _schedule_restart(self, record: ContainerRecord, live: Live) -> None:
@@ -526,17 +527,34 @@ class ContainerService:
         record.manually_stopped = True
         self.store.save(record)
 
-    async def stop(self, ref: str, timeout: int | None, sig: str | None = None) -> None:
+    async def stop_all_for_shutdown(self) -> None:
+        """dockerd without live-restore: every container stops with the daemon, each by its own stop
+        signal and timeout.  Not a user's stop: restart policies bring them back at the next start."""
+        self.shutting_down = True
+        running = [r for r in self.store.all() if r.state.status in ("running", "paused", "restarting")]
+        timeouts = [r.config.get("StopTimeout") for r in running]
+        results = await asyncio.gather(*(self.stop(r.id, t if isinstance(t, int) else None, by_user=False)
+                                         for r, t in zip(running, timeouts, strict=True)),
+                                       return_exceptions=True)
+        for record, result in zip(running, results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, AlreadyStopped):
+                log.warning("shutdown: container %s did not stop: %s", record.id[:12], result)
+
+    async def stop(self, ref: str, timeout: int | None, sig: str | None = None, *, by_user: bool = True) -> None:
         record = self.store.get(ref)
         if record.state.status == "restarting":
             # Between two runs: there is no process to stop, only the pending restart to cancel.
             record.state.status = "exited"
-            self._mark_manually_stopped(record)
+            if by_user:
+                self._mark_manually_stopped(record)
+            else:
+                self.store.save(record)
             self.publish_event(record, "stop")
             return
         if record.state.status not in ("running", "paused"):
             raise AlreadyStopped(record.id)
-        self._mark_manually_stopped(record)
+        if by_user:
+            self._mark_manually_stopped(record)
         live = self.live_state(record.id)
         stop_signal = parse_signal(sig or record.config.get("StopSignal") or "SIGTERM")
         grace = 10 if timeout is None else timeout

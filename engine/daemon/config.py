@@ -58,7 +58,9 @@ class DaemonConfig:
     default_runtime: str = "berth"
     runtimes: dict[str, Any] = field(default_factory=dict)
     log_opts: dict[str, str] = field(default_factory=dict)
-    live_restore: bool = False
+    # Berth keeps containers running across its own restarts by default (dockerd: false);
+    # daemon.json "live-restore": false stops them at shutdown as dockerd does.
+    live_restore: bool = True
     debug: bool = False
     pidfile: Path | None = None
     group: str | None = None
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", action="append", dest="registry_mirrors", default=None)
     p.add_argument("--insecure-registry", action="append", dest="insecure_registries", default=None)
     p.add_argument("--default-runtime", "--runtime", dest="default_runtime")
-    p.add_argument("--live-restore", action="store_true", default=None)
+    p.add_argument("--live-restore", type=_bool_flag, nargs="?", const=True, default=None, dest="live_restore",
+                   help="keep containers running while berthd is down (default true)")
     p.add_argument("-D", "--debug", action="store_true", default=None)
     p.add_argument("-p", "--pidfile", type=Path)
     p.add_argument("-G", "--group", help="group owning the unix socket")

@@ -97,6 +97,9 @@ class Daemon:
     def cgroup_version(self) -> str:
         return "2" if _pure_cgroup2() else "1"
 
+    def live_restore(self) -> bool:
+        return self.config.live_restore
+
     def registry_mirrors(self) -> list[str]:
         return list(self.config.registry_mirrors)
 

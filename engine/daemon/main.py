@@ -82,6 +82,8 @@ async def serve(config: DaemonConfig) -> None:
     finally:
         log.info("shutting down")
         await server.close()
+        if not config.live_restore:
+            await daemon.containers.stop_all_for_shutdown()
         # Containers keep running under their shims; the next berthd reconnects to them
         # (their veths and rules stay; proxies and DNS servers stop until then).
         await daemon.networks.close()
