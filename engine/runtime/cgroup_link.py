@@ -9,10 +9,15 @@ needs a cgroup (pause, resume, update, resources) fails with a clear
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 from .errors import Unsupported
 from .lazylog import getLogger
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # CgroupHandle is a structural type for mypy; nothing checks it at run time
 
 log = getLogger(__name__)
 

@@ -14,9 +14,12 @@ decoder names ``Process.process.args`` in its errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from .errors import InvalidSpec
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 DEVICE_TYPES = ("c", "b", "u", "p")
@@ -24,7 +27,7 @@ PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave", "
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 _UINT32_MAX = 2**32 - 1
 
-Check = Callable[[str, Any], object]  # return values (the checked container) are ignored
+Check = Callable[[str, "Any"], object]  # return values (the checked container) are ignored
 
 
 def _describe(value: Any) -> str:

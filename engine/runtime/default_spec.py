@@ -7,10 +7,13 @@ runc's three, so a bundle made with it behaves like a `docker run` container.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from .capabilities import DEFAULT_CAPABILITIES
 from .process import DEFAULT_PATH
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 MASKED_PATHS = [
     "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .capabilities import _CAPABILITY_NAMES
 from .hooks import HOOK_KINDS
 from .mount_options import _FLAGS, _PROPAGATION
 from .namespaces import CLONE_FLAGS
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def features() -> dict[str, Any]:

@@ -13,10 +13,13 @@ import json
 import os
 import signal
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from .errors import HookFailed
 from .lazylog import getLogger
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

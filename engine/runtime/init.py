@@ -29,7 +29,6 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
 
 # Everything the child needs is imported here, in the parent: after
 # pivot_root the host's site-packages are gone and a lazy import would fail.
@@ -40,6 +39,10 @@ from .console import become_controlling_terminal, bind_console, open_pty, send_m
 from .lazylog import DEBUG, getLogger
 from .namespaces import NamespacePlan, join_namespaces
 from .record import record, record_field
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 log = getLogger(__name__)
 

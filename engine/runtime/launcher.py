@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from . import init, sync
 from . import syscalls as sc
@@ -22,6 +21,10 @@ from .errors import RuntimeFailure, SetupFailed
 from .init import InitContext
 from .lazylog import getLogger
 from .namespaces import write_id_maps
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

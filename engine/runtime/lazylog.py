@@ -15,7 +15,10 @@ tests — every call goes to the real logger, with the caller's file and line.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40  # logging's levels, without importing it
 

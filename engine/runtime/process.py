@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from .errors import InvalidSpec, SetupFailed
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

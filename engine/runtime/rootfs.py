@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from . import syscalls as sc
 from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
@@ -23,6 +22,10 @@ from .errors import SetupFailed
 from .lazylog import getLogger
 from .mount_options import MountCall, MountOptions, parse_mount_options, plan_mount, propagation_flag
 from .paths_in_root import make_target, resolve_in_root
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

@@ -36,7 +36,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
-from typing import Any
 
 import pyseccomp
 
@@ -53,6 +52,10 @@ from engine.runtime.seccomp_bpf import (
     seccomp_cache_key,
 )
 from engine.runtime.seccomp_enosys import enosys_prologue
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

@@ -13,14 +13,17 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from .config_check import NAMESPACE_TYPES, check_config, check_process
 from .errors import InvalidSpec
 
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["NAMESPACE_TYPES", "Spec", "check_container_id", "load_spec", "rootfs_path", "validate_spec"]
 
-Spec = dict[str, Any]
+Spec = dict[str, "Any"]
 
 SUPPORTED_MAJOR = "1."
 # runc (libcontainer/container_linux.go) restricts ids to this alphabet so

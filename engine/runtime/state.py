@@ -19,12 +19,15 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
 
 from .errors import ContainerExists, ContainerNotFound
 from .lazylog import getLogger
 from .record import record, record_field, record_fields
 from .spec import Spec, check_container_id
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

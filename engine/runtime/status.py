@@ -8,11 +8,14 @@ whether it is paused (runc's container.currentStatus does the same).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from .cgroup_link import open_container_cgroup
 from .procinfo import is_running
 from .state import ContainerRecord, StateStore
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.2.0"
 

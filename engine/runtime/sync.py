@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import socket
-from typing import Any
 
 from .errors import SetupFailed
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX = 65536
 

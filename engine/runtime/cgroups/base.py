@@ -7,11 +7,14 @@ import os
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.lazylog import getLogger
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:  # stats.py is imported by stats() itself: `run` never needs it
     from engine.runtime.cgroups.stats import CgroupStats

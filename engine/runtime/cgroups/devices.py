@@ -10,10 +10,13 @@ devices.rst); v2 has no files and needs an eBPF program (devices_bpf.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.record import record
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record(frozen=True)

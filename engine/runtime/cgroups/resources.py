@@ -8,11 +8,14 @@ without root.  The managers (v1.py, v2.py) only carry them out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.lazylog import getLogger
 from engine.runtime.record import record
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = getLogger(__name__)
 

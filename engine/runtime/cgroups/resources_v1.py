@@ -8,7 +8,6 @@ memory+swap limit (memory.memsw.limit_in_bytes), not the swap alone.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from engine.runtime.cgroups.devices import parse_rules
 from engine.runtime.cgroups.errors import InvalidResources
@@ -20,6 +19,10 @@ from engine.runtime.cgroups.resources import (
     integer,
     section,
 )
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 _THROTTLE_FILES = {
     "throttleReadBpsDevice": "blkio.throttle.read_bps_device",

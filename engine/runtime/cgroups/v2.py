@@ -6,7 +6,6 @@ import errno
 import os
 import signal
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from engine.runtime import syscalls
 from engine.runtime.cgroups import fsio
@@ -18,6 +17,10 @@ from engine.runtime.cgroups.hierarchy import UNIFIED, CgroupMount
 from engine.runtime.cgroups.resources import FileWrite
 from engine.runtime.cgroups.resources_v2 import plan_v2
 from engine.runtime.lazylog import getLogger
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from engine.runtime.cgroups.stats import CgroupStats

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 from ..errors import InvalidState
 from ..events import container_stats
 from ..state import StateStore
+
+TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(sub: Any) -> None:
