@@ -177,14 +177,20 @@ def names_from_mask(mask: int) -> tuple[str, ...]:
     return tuple(name for number, name in enumerate(_CAPABILITY_NAMES) if mask >> number & 1)
 
 
+_last_cap: int | None = None  # a kernel's value: read once per process (the init asked twice per container)
+
+
 def last_supported_capability() -> int:
     """The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError) as exc:
-        log.debug("cannot read cap_last_cap (%s); assuming %d", exc, LAST_KNOWN_CAPABILITY)
-        return LAST_KNOWN_CAPABILITY
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+                _last_cap = int(f.read().strip())
+        except (OSError, ValueError) as exc:
+            log.debug("cannot read cap_last_cap (%s); assuming %d", exc, LAST_KNOWN_CAPABILITY)
+            return LAST_KNOWN_CAPABILITY
+    return _last_cap
 
 
 @record(frozen=True)

@@ -38,6 +38,7 @@ class CreateOptions:
     stdio: tuple[int, int, int] | None = None  # the container's stdin/stdout/stderr (default: ours)
     no_pivot: bool = False
     seccomp_program: bytes | None = None  # precompiled by the caller (the daemon caches them)
+    spec: Spec | None = None  # the bundle's config.json as load_spec returned it, when the caller already read it
 
 
 def create_container(
@@ -46,7 +47,7 @@ def create_container(
     options = options or CreateOptions()
     check_container_id(container_id)
     bundle = os.path.abspath(bundle)
-    spec = load_spec(bundle)
+    spec = options.spec if options.spec is not None else load_spec(bundle)
     root = rootfs_path(bundle, spec)
     linux = spec.get("linux", {}) or {}
     plan = plan_namespaces(linux.get("namespaces", []) or [])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -331,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, 1)
         os.close(devnull)
 
+    # Everything imported so far lives as long as the server: out of the collector's sight, so neither
+    # the server's collections nor a forked child's touch (and copy) those pages.
+    gc.freeze()
     try:
         server.serve(ready)
     except KeyboardInterrupt:

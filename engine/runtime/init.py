@@ -24,6 +24,7 @@ from __future__ import annotations
 # Codecs are imported lazily by open(): preload them, the host tree is gone after pivot_root.
 import encodings.ascii
 import encodings.utf_8  # noqa: F401
+import gc
 import os
 import signal
 import socket
@@ -72,6 +73,7 @@ class InitContext:
 
 def bootstrap(ctx: InitContext) -> NoReturn:
     """Stage 1 (see module docstring).  Exits 0 after reporting the init's pid."""
+    gc.disable()  # this child and the init it forks live until _exit/execve: a collection would only copy pages
     sock = ctx.sync_sock
     try:
         if ctx.stdio is not None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import argparse
 
     from ..create import CreateOptions
+    from ..spec import Spec
 
 
 def register(sub: Any) -> None:
@@ -46,7 +47,7 @@ def create_command(args: argparse.Namespace, store: StateStore) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace, console_socket: str | None = None) -> CreateOptions:
+def _options(args: argparse.Namespace, console_socket: str | None = None, spec: Spec | None = None) -> CreateOptions:
     from ..create import CreateOptions
 
     return CreateOptions(
@@ -54,6 +55,7 @@ def _options(args: argparse.Namespace, console_socket: str | None = None) -> Cre
         pid_file=os.path.abspath(args.pid_file) if args.pid_file else None,
         preserve_fds=args.preserve_fds,
         no_pivot=args.no_pivot,
+        spec=spec,
     )
 
 
@@ -70,14 +72,15 @@ def run_command(args: argparse.Namespace, store: StateStore) -> int:
         start_container(store, args.container_id)
         return 0
     become_subreaper()
-    terminal = bool(load_spec(os.path.abspath(args.bundle)).get("process", {}).get("terminal"))
+    spec = load_spec(os.path.abspath(args.bundle))  # read once: for process.terminal here, then by create
+    terminal = bool(spec.get("process", {}).get("terminal"))
     os.makedirs(store.root, mode=0o711, exist_ok=True)
     with contextlib.ExitStack() as stack:
         listener = None
         console_path = args.console_socket
         if terminal and not console_path:
             console_path, listener = stack.enter_context(console_listener(store.root))
-        record = create_container(store, args.container_id, args.bundle, _options(args, console_path))
+        record = create_container(store, args.container_id, args.bundle, _options(args, console_path, spec))
         try:
             master = accept_master(listener) if listener is not None else None
             with forwarding_signals(record.pid):
