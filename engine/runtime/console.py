@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import struct
 import termios
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from .paths_in_root import make_target
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 # <asm-generic/ioctls.h>
@@ -47,11 +47,15 @@ def bind_console(slave_path: str) -> None:
 
 
 def send_master(sock: socket.socket, master: int, name: str) -> None:
+    import socket  # terminals only: not on every berth-runtime call (sync.py)
+
     socket.send_fds(sock, [name.encode()], [master])
 
 
 def receive_master(sock: socket.socket) -> tuple[int, str]:
     """What a --console-socket listener does: one message, one fd."""
+    import socket  # terminals only: not on every berth-runtime call (sync.py)
+
     msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
     if not fds:
         raise OSError("no file descriptor received on the console socket")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
+from contextlib import closing
 
 from . import sync
 from .cgroup_link import open_container_cgroup
@@ -77,7 +78,7 @@ def exec_process(
         )
         ctx.sync_sock.close()
         pid, sock = launch(ctx, cgroup)
-        with sock:
+        with closing(sock):
             sync.expect(sock, "ready")
     finally:
         if console is not None:

@@ -27,7 +27,6 @@ import encodings.utf_8  # noqa: F401
 import gc
 import os
 import signal
-import socket
 import sys
 from collections.abc import Mapping
 
@@ -43,6 +42,7 @@ from .record import record, record_field
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
+    import socket
     from typing import Any, NoReturn
 
 log = getLogger(__name__)
@@ -58,7 +58,7 @@ class InitContext:
     bundle: str
     rootfs: str
     plan: NamespacePlan
-    sync_sock: socket.socket
+    sync_sock: sync.Socket
     join_fds: list[tuple[str, int]] = record_field(default_factory=list)
     fifo_path: str | None = None  # None for `exec`: no create/start split
     console_sock: socket.socket | None = None
@@ -246,7 +246,7 @@ def _setgroups_denied() -> bool:
         return False
 
 
-def _report_and_exit(sock: socket.socket, exc: BaseException) -> NoReturn:
+def _report_and_exit(sock: sync.Socket, exc: BaseException) -> NoReturn:
     message = str(exc) or type(exc).__name__
     try:
         sync.send(sock, "error", message=message)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import _thread
 import os
 import signal
-import socket
 from collections.abc import Mapping, Sequence
 
 from . import init, sync
@@ -56,7 +55,7 @@ def launch(
     cgroup: CgroupHandle | None,
     uid_maps: Sequence[Mapping[str, Any]] = (),
     gid_maps: Sequence[Mapping[str, Any]] = (),
-) -> tuple[int, socket.socket]:
+) -> tuple[int, sync.Socket]:
     """Fork the bootstrap, feed it, and return (init pid, sync socket to the init)."""
     check_single_threaded()
     init.preload_for_child(ctx)

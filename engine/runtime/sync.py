@@ -12,8 +12,9 @@ procHooks, procResume...).  Message types used by Berth:
 
 from __future__ import annotations
 
+import _socket
 import json
-import socket
+import os
 
 from .errors import SetupFailed
 
@@ -23,19 +24,24 @@ if TYPE_CHECKING:
 
 _MAX = 65536
 
+# The C module's socket type, which socket.socket subclasses: the channel needs only socketpair, send,
+# recv and close, and `import socket` (selectors, array, an enum per constant family) is ~2 ms of every
+# berth-runtime call.  It has no `with` support nor set_inheritable: contextlib.closing, os.set_inheritable.
+Socket = _socket.socket
 
-def channel() -> tuple[socket.socket, socket.socket]:
+
+def channel() -> tuple[Socket, Socket]:
     """(parent end, child end); the child end is inherited across fork."""
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    child.set_inheritable(True)
+    parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    os.set_inheritable(child.fileno(), True)
     return parent, child
 
 
-def send(sock: socket.socket, msg_type: str, **fields: Any) -> None:
+def send(sock: Socket, msg_type: str, **fields: Any) -> None:
     sock.send(json.dumps({"type": msg_type, **fields}).encode())
 
 
-def receive(sock: socket.socket) -> dict[str, Any]:
+def receive(sock: Socket) -> dict[str, Any]:
     raw = sock.recv(_MAX)
     if not raw:
         raise SetupFailed("container init exited before reporting (see its stderr)")
@@ -43,7 +49,7 @@ def receive(sock: socket.socket) -> dict[str, Any]:
     return msg
 
 
-def expect(sock: socket.socket, msg_type: str) -> dict[str, Any]:
+def expect(sock: Socket, msg_type: str) -> dict[str, Any]:
     """Receive the next message; an error report from the child becomes SetupFailed."""
     msg = receive(sock)
     if msg.get("type") == "error":
