@@ -12,12 +12,12 @@ import contextlib
 import errno
 import os
 import select
-import signal
 import termios
 import tty
 from collections.abc import Iterator
 from types import FrameType
 
+from . import signals
 from . import syscalls as sc
 from .console import receive_master
 
@@ -25,8 +25,8 @@ TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-
 if TYPE_CHECKING:
     import socket
 
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-              signal.SIGWINCH)
+_FORWARDED = (signals.SIGINT, signals.SIGTERM, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1, signals.SIGUSR2,
+              signals.SIGWINCH)
 
 
 def become_subreaper() -> None:
@@ -83,12 +83,12 @@ def forwarding_signals(pid: int) -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    previous = {s: signal.signal(s, forward) for s in _FORWARDED}
+    previous = {s: signals.signal(s, forward) for s in _FORWARDED}
     try:
         yield
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            signals.signal(s, handler)
 
 
 def wait_for_child(pid: int, master: int | None = None) -> int:

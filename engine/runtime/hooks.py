@@ -9,11 +9,10 @@ MUST log a warning").
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import signal
 from collections.abc import Mapping, Sequence
 
+from . import fastjson, signals
 from .errors import HookFailed
 from .lazylog import getLogger
 
@@ -33,7 +32,7 @@ def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str,
     # run after pivot_root, so init.preload_for_child imports it beforehand.
     import subprocess
 
-    payload = json.dumps(state).encode()
+    payload = fastjson.dumps(state).encode()
     for hook in hooks:
         path = str(hook["path"])
         args = [str(a) for a in hook.get("args", []) or []] or [path]
@@ -50,7 +49,7 @@ def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str,
             # The hook's own session: kill everything it started, or a grandchild holding
             # its stdout would keep us waiting after the timeout.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signals.SIGKILL)
             proc.communicate()
             raise HookFailed(f"{kind} hook {path} timed out after {timeout}s") from None
         result = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)

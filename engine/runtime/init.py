@@ -26,13 +26,12 @@ import encodings.ascii
 import encodings.utf_8  # noqa: F401
 import gc
 import os
-import signal
 import sys
 from collections.abc import Mapping
 
 # Everything the child needs is imported here, in the parent: after
 # pivot_root the host's site-packages are gone and a lazy import would fail.
-from . import hooks, process, rootfs, sync
+from . import hooks, process, rootfs, signals, sync
 from . import syscalls as sc
 from .capabilities import apply_capabilities
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
@@ -111,8 +110,8 @@ def container_init(ctx: InitContext) -> NoReturn:
     linux: Mapping[str, Any] = spec.get("linux", {}) or {}
     try:
         # Python ignores SIGPIPE/SIGXFSZ; ignored signals survive execve, so restore them.
-        for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_DFL)
+        for signum in (signals.SIGPIPE, signals.SIGXFSZ, signals.SIGINT, signals.SIGTERM):
+            signals.signal(signum, signals.SIG_DFL)
         os.setsid()  # leave the caller's session: its terminal's signals are not ours
         # Wait until the parent has our pid from the bootstrap: we share its socket and
         # must not speak first.

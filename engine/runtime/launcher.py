@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import _thread
 import os
-import signal
 from collections.abc import Mapping, Sequence
 
-from . import init, sync
+from . import init, signals, sync
 from . import syscalls as sc
 from .cgroup_link import CgroupHandle
 from .errors import RuntimeFailure, SetupFailed
@@ -137,7 +136,7 @@ def kill_quietly(pid: int) -> None:
     if pid <= 0:
         return
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signals.SIGKILL)
     except ProcessLookupError:
         return
     try:

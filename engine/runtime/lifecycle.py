@@ -8,11 +8,10 @@ from __future__ import annotations
 import errno
 import os
 import select
-import signal
 import time
 from collections.abc import Mapping
 
-from . import hooks
+from . import hooks, signals
 from .cgroup_link import CgroupHandle, open_container_cgroup, require_cgroup
 from .errors import InvalidState
 from .lazylog import getLogger
@@ -71,6 +70,8 @@ def _release_init(fifo: str, record: ContainerRecord) -> None:
 
 def parse_signal(value: str | int) -> int:
     """runc accepts "KILL", "SIGKILL" or "9"."""
+    import signal  # its Signals enum for names: kill only, not the run path (signals.py)
+
     if isinstance(value, int) or str(value).isdigit():
         number = int(value)
         signal.Signals(number)
@@ -85,7 +86,7 @@ def parse_signal(value: str | int) -> int:
 
 
 def kill_container(
-    store: StateStore, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False
+    store: StateStore, container_id: str, sig: int = signals.SIGTERM, all_processes: bool = False
 ) -> None:
     record = store.load(container_id)
     status = container_status(store, record)
@@ -96,7 +97,7 @@ def kill_container(
         if cgroup is not None:
             for pid in cgroup.pids():
                 _signal(pid, sig)
-            if status == "paused" and sig == signal.SIGKILL:
+            if status == "paused" and sig == signals.SIGKILL:
                 cgroup.thaw()  # frozen tasks act on SIGKILL only once thawed (runc does the same)
             return
     if status != "stopped":
@@ -157,10 +158,10 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
 def _kill_everything(record: ContainerRecord, cgroup: CgroupHandle | None) -> None:
     if cgroup is not None:
         for pid in cgroup.pids():
-            _signal(pid, signal.SIGKILL)
+            _signal(pid, signals.SIGKILL)
         if cgroup.is_frozen():
             cgroup.thaw()  # SIGKILL is only delivered to thawed tasks
-    _signal(record.pid, signal.SIGKILL)
+    _signal(record.pid, signals.SIGKILL)
     wait_for_exit(record.pid, record.pid_start_time)
 
 

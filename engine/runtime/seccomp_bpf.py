@@ -16,12 +16,11 @@ import ctypes
 import errno
 import functools
 import hashlib
-import json
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
-from engine.runtime import syscalls
+from engine.runtime import fastjson, syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed, Unsupported
 from engine.runtime.lazylog import getLogger
 
@@ -95,7 +94,7 @@ def _library_fingerprint() -> str:
 
 def seccomp_cache_key(seccomp: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of ``seccomp`` and the libseccomp that compiles it."""
-    canonical = json.dumps(seccomp, sort_keys=True, separators=(",", ":"))
+    canonical = fastjson.dumps(seccomp, sort_keys=True, separators=(",", ":"))
     material = f"{_PROGRAM_FORMAT}\0{canonical}\0{_library_fingerprint()}"
     return hashlib.sha256(material.encode()).hexdigest()
 

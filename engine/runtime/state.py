@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 
+from . import fastjson
 from .errors import ContainerExists, ContainerNotFound
 from .lazylog import getLogger
 from .record import record, record_field, record_fields
@@ -107,17 +107,17 @@ class StateStore:
 
     def save(self, record: ContainerRecord) -> None:
         path = os.path.join(self.container_dir(record.id), STATE_FILE)
-        atomic_write(path, json.dumps(record.to_json()).encode())
+        atomic_write(path, fastjson.dumps(record.to_json()).encode())
 
     def save_config(self, container_id: str, spec: Spec) -> None:
         path = os.path.join(self.container_dir(container_id), CONFIG_FILE)
-        atomic_write(path, json.dumps(spec).encode())
+        atomic_write(path, fastjson.dumps(spec).encode())
 
     def load(self, container_id: str) -> ContainerRecord:
         path = os.path.join(self.container_dir(container_id), STATE_FILE)
         try:
             with open(path, encoding="utf-8") as f:
-                return ContainerRecord.from_json(json.load(f))
+                return ContainerRecord.from_json(fastjson.load(f))
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None
 
@@ -125,7 +125,7 @@ class StateStore:
         path = os.path.join(self.container_dir(container_id), CONFIG_FILE)
         try:
             with open(path, encoding="utf-8") as f:
-                spec: Spec = json.load(f)
+                spec: Spec = fastjson.load(f)
                 return spec
         except FileNotFoundError:
             raise ContainerNotFound(container_id) from None

@@ -13,9 +13,9 @@ procHooks, procResume...).  Message types used by Berth:
 from __future__ import annotations
 
 import _socket
-import json
 import os
 
+from . import fastjson
 from .errors import SetupFailed
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
@@ -38,14 +38,14 @@ def channel() -> tuple[Socket, Socket]:
 
 
 def send(sock: Socket, msg_type: str, **fields: Any) -> None:
-    sock.send(json.dumps({"type": msg_type, **fields}).encode())
+    sock.send(fastjson.dumps({"type": msg_type, **fields}).encode())
 
 
 def receive(sock: Socket) -> dict[str, Any]:
     raw = sock.recv(_MAX)
     if not raw:
         raise SetupFailed("container init exited before reporting (see its stderr)")
-    msg: dict[str, Any] = json.loads(raw)
+    msg: dict[str, Any] = fastjson.loads(raw)
     return msg
 
 

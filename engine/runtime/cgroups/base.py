@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import abc
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 
+from engine.runtime import signals
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.lazylog import getLogger
@@ -127,7 +127,7 @@ class Cgroup(abc.ABC):
                 except ProcessLookupError:
                     continue
         finally:
-            if froze or (was_frozen and sig == signal.SIGKILL):
+            if froze or (was_frozen and sig == signals.SIGKILL):
                 self.thaw()
 
 

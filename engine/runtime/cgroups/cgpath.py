@@ -23,12 +23,18 @@ Semantics follow runc (runtime-spec config-linux.md#cgroups-path):
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable, Mapping
 
 from engine.runtime.cgroups.errors import InvalidResources
 
-_RESOLVED_ENTRY = re.compile(r"^[a-z0-9_,]*:/")
+# An entry like "memory,cpu:/path" (^[a-z0-9_,]*:/), checked without re: importing it (and enum)
+# is ~2 ms of every berth-runtime call.
+_CONTROLLER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_,")
+
+
+def _is_resolved_entry(entry: str) -> bool:
+    controllers, colon, path = entry.partition(":")
+    return bool(colon) and path.startswith("/") and all(c in _CONTROLLER_CHARS for c in controllers)
 
 
 def _clean(path: str) -> str:
@@ -64,7 +70,7 @@ def systemd_to_path(spec: str) -> str:
 
 
 def is_resolved_form(spec: str) -> bool:
-    return bool(spec) and all(_RESOLVED_ENTRY.match(e) for e in spec.split(";"))
+    return bool(spec) and all(_is_resolved_entry(e) for e in spec.split(";"))
 
 
 def is_systemd_form(spec: str) -> bool:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 from collections.abc import Iterable, Mapping
 
-from engine.runtime import syscalls
+from engine.runtime import signals, syscalls
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.base import FREEZE_TIMEOUT_S, Cgroup, wait_for
 from engine.runtime.cgroups.devices import parse_rules
@@ -231,7 +230,7 @@ class V2Cgroup(Cgroup):
     def kill_all(self, sig: int) -> None:
         # cgroup.kill (kernel >= 5.14) SIGKILLs the whole subtree atomically, even
         # processes forking at that moment; other signals take the generic path.
-        if sig == signal.SIGKILL and os.path.exists(os.path.join(self.dir, "cgroup.kill")):
+        if sig == signals.SIGKILL and os.path.exists(os.path.join(self.dir, "cgroup.kill")):
             fsio.write(self.dir, "cgroup.kill", "1")
             return
         super().kill_all(sig)
