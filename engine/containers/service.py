@@ -32,7 +32,8 @@ from engine.containers.errors import InvalidConfig, NoSuchContainer, StartFailed
 from engine.containers.json_log import LogOptions, parse_rfc3339_nano, rfc3339_nano
 from engine.containers.names import generate_name, validate_name
 from engine.containers.records import ZERO_TIME, ContainerRecord, ContainerState
-from engine.containers.shim import EXIT_FILE, SHIM_SOCKET, read_exit_record, read_report
+from engine.containers.runtimes import BERTH, OCIRuntime, RuntimeFailed, Runtimes
+from engine.containers.shim import CGROUP_FILE, EXIT_FILE, SHIM_SOCKET, read_exit_record, read_report
 from engine.containers.store import ContainerStore
 from engine.images.rootfs_prepare import prepare_rootfs
 from engine.volumes.mount_spec import MountSpec, resolve_mounts
@@ -109,6 +110,7 @@ class ContainerService:
         self.shim_host: HostClient | None = None
         self.shutting_down = False  # stop_all_for_shutdown ran: exits restart nothing
         self.locks = ContainerLocks()  # start vs cp/export on one container (engine/containers/container_locks.py)
+        self.runtimes = Runtimes()  # set by the daemon: --runtime, daemon.json runtimes (runtimes.py)
 
     def live_state(self, container_id: str) -> Live:
         return self.live.setdefault(container_id, Live())
@@ -144,6 +146,7 @@ class ContainerService:
         oci_spec.command_line(merged, {})
         validate_restart_policy(host_config.get("RestartPolicy") or {}, bool(host_config.get("AutoRemove")))
         health.validate(merged.get("Healthcheck"))
+        host_config = {**host_config, "Runtime": self.runtimes.resolve(host_config.get("Runtime"))}
         container_name = validate_name(name) if name else generate_name(self.store.names())
         container_id = secrets.token_hex(32)
         record = ContainerRecord(
@@ -279,10 +282,14 @@ class ContainerService:
             await reader.readline()
             live.exited = asyncio.Event()
             await live.hub.connect(reader, writer, bool(record.config.get("StdinOnce")))
-            from engine.runtime.lifecycle import start_container
-            from engine.runtime.state import StateStore
+            external = self.external_runtime(record)
+            if external is not None:
+                await asyncio.to_thread(external.start, record.id)
+            else:
+                from engine.runtime.lifecycle import start_container
+                from engine.runtime.state import StateStore
 
-            await asyncio.to_thread(start_container, StateStore(str(self.paths.runtime_root)), record.id)
+                await asyncio.to_thread(start_container, StateStore(str(self.paths.runtime_root)), record.id)
         except BaseException as exc:
             await asyncio.to_thread(self._cleanup_run, record)
             await self._release_network(record.id)
@@ -331,11 +338,14 @@ class ContainerService:
     def _spawn_shim(self, record: ContainerRecord, bundle: Path, exec_dir: Path) -> tuple[int, int]:
         log_config = record.host_config.get("LogConfig") or {}
         log_opts = dict(log_config.get("Config") or self.log_opts)
-        args = ["--runtime-root", str(self.paths.runtime_root),
+        external = self.external_runtime(record)
+        args = ["--runtime-root", str(self.paths.runtime_root if external is None else external.root),
                 "--id", record.id, "--bundle", str(bundle), "--workdir", str(exec_dir),
                 "--log-path", str(self.paths.log_path(record.id)), "--log-opts", json.dumps(log_opts)]
         if record.config.get("Tty"):
             args.append("--tty")
+        if external is not None:
+            args += ["--oci-runtime", external.path, "--oci-runtime-args", json.dumps(external.args)]
         if record.config.get("OpenStdin"):
             args.append("--open-stdin")
             if record.config.get("StdinOnce"):
@@ -494,7 +504,11 @@ class ContainerService:
         # reboot-like stop, `kill -9`) leaves it, and the processes with it: end them, like
         # containerd does for a task whose shim died, so the next start can use the id.
         try:
-            delete_container(StateStore(str(self.paths.runtime_root)), record.id, force=True)
+            external = self.external_runtime(record)
+            if external is not None:
+                external.delete(record.id)
+            else:
+                delete_container(StateStore(str(self.paths.runtime_root)), record.id, force=True)
         except ContainerNotFound:
             pass
         except Exception:
@@ -519,8 +533,12 @@ class ContainerService:
         from engine.runtime.state import StateStore
 
         try:
-            kill_container(StateStore(str(self.paths.runtime_root)), container_id, number, all_processes=False)
-        except (ContainerNotFound, InvalidState) as exc:  # it stopped between our check and the signal
+            external = self.external_runtime(self.store.get(container_id))
+            if external is not None:
+                external.kill(container_id, number)
+            else:
+                kill_container(StateStore(str(self.paths.runtime_root)), container_id, number, all_processes=False)
+        except (ContainerNotFound, InvalidState, RuntimeFailed, NoSuchContainer) as exc:  # stopped meanwhile
             log.info("kill %s: %s", container_id, exc)
 
     def _mark_manually_stopped(self, record: ContainerRecord) -> None:
@@ -580,7 +598,11 @@ class ContainerService:
         if record.state.status != "running":
             raise StateConflict(f"Container {record.id} is not running" if record.state.status != "paused"
                                 else f"Container {record.id} is already paused")
-        await asyncio.to_thread(pause_container, StateStore(str(self.paths.runtime_root)), record.id)
+        external = self.external_runtime(record)
+        if external is not None:
+            await asyncio.to_thread(external.pause, record.id)
+        else:
+            await asyncio.to_thread(pause_container, StateStore(str(self.paths.runtime_root)), record.id)
         record.state.status = "paused"
         self.store.save(record)
         self.publish_event(record, "pause")
@@ -592,7 +614,11 @@ class ContainerService:
         record = self.store.get(ref)
         if record.state.status != "paused":
             raise StateConflict(f"Container {record.id} is not paused")
-        await asyncio.to_thread(resume_container, StateStore(str(self.paths.runtime_root)), record.id)
+        external = self.external_runtime(record)
+        if external is not None:
+            await asyncio.to_thread(external.resume, record.id)
+        else:
+            await asyncio.to_thread(resume_container, StateStore(str(self.paths.runtime_root)), record.id)
         record.state.status = "running"
         self.store.save(record)
         self.publish_event(record, "unpause")
@@ -684,7 +710,12 @@ class ContainerService:
             from engine.runtime.lifecycle import update_container
             from engine.runtime.state import StateStore
 
-            await asyncio.to_thread(update_container, StateStore(str(self.paths.runtime_root)), record.id, resources)
+            external = self.external_runtime(record)
+            if external is not None:
+                await asyncio.to_thread(external.update, record.id, resources)
+            else:
+                await asyncio.to_thread(update_container, StateStore(str(self.paths.runtime_root)), record.id,
+                                        resources)
         record.host_config = host
         self.store.save(record)
         self.publish_event(record, "update")
@@ -696,13 +727,28 @@ class ContainerService:
             raise StateConflict(f"Container {record.id} is not running")
         return record
 
+    def external_runtime(self, record: ContainerRecord) -> OCIRuntime | None:
+        """The external runtime the container was created with (HostConfig.Runtime); None: Berth's library."""
+        name = str(record.host_config.get("Runtime") or BERTH)
+        if name == BERTH:
+            return None
+        spec = self.runtimes.external.get(name)
+        if spec is None:
+            raise StateConflict(f"container {record.id[:12]} uses runtime {name!r}, which is no longer configured "
+                                "(daemon.json runtimes)")
+        return OCIRuntime.of(spec, self.paths.exec_root / "runtimes" / name)
+
     async def top(self, ref: str) -> dict[str, Any]:
         from engine.containers.inspection import top
         from engine.runtime.lifecycle import container_pids
         from engine.runtime.state import StateStore
 
         record = self._require_running(ref)
-        pids = await asyncio.to_thread(container_pids, StateStore(str(self.paths.runtime_root)), record.id)
+        external = self.external_runtime(record)
+        if external is not None:
+            pids = await asyncio.to_thread(external.pids, record.id)
+        else:
+            pids = await asyncio.to_thread(container_pids, StateStore(str(self.paths.runtime_root)), record.id)
         return await asyncio.to_thread(top, pids)
 
     async def stats(self, ref: str, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -711,8 +757,11 @@ class ContainerService:
         from engine.runtime.state import StateStore
 
         record = self._require_running(ref)
-        runtime_record = StateStore(str(self.paths.runtime_root)).load(record.id)
-        cgroup = open_cgroup(runtime_record.cgroup_path, record.id)
+        if self.external_runtime(record) is not None:  # its shim wrote the cgroup the runtime made
+            cgroup_path: str | None = (self.paths.exec_dir(record.id) / CGROUP_FILE).read_text()
+        else:
+            cgroup_path = StateStore(str(self.paths.runtime_root)).load(record.id).cgroup_path
+        cgroup = open_cgroup(cgroup_path, record.id)
         stats = await asyncio.to_thread(cgroup.stats)
         return stats_json(record.id, record.name, stats, previous)
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.containers.json_log import JSONLogWriter, LogOptions, rfc3339_nano
+from engine.containers.runtimes import OCIRuntime
 from engine.stdcopy import STDERR, STDOUT, encode_frame
 
 log = logging.getLogger("berth-shim")
@@ -47,6 +48,7 @@ log = logging.getLogger("berth-shim")
 SHIM_SOCKET = "shim.sock"
 EXEC_EXIT_STREAM = 9  # Berth-private stdcopy stream id: the exec's exit status, last on its connection
 EXIT_FILE = "exit.json"
+CGROUP_FILE = "cgroup.path"  # an external runtime's container: its cgroup, as open_cgroup reopens it
 READ_CHUNK = 32 * 1024
 
 
@@ -62,6 +64,9 @@ class ShimConfig:
     open_stdin: bool = False
     stdin_once: bool = False
     report_fd: int = -1
+    # An external OCI runtime (engine/containers/runtimes.py): its binary and global args; "" = the library.
+    oci_runtime: str = ""
+    oci_runtime_args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -291,12 +296,18 @@ class Shim:
 
         store = StateStore(self.config.runtime_root)
         cid, bundle = self.config.container_id, self.config.bundle
+        external = self.external_runtime()
+
+        def create(console_socket: str | None) -> Any:
+            if external is not None:
+                return external.create(cid, bundle, self.config.workdir, console_socket)
+            return create_container(store, cid, bundle, CreateOptions(console_socket=console_socket))
+
         if self.config.tty:
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.config.workdir)) as (path, listener):
-                pid, read_fd = _start_child(
-                    lambda: create_container(store, cid, bundle, CreateOptions(console_socket=path)), reaper)
+                pid, read_fd = _start_child(lambda: create(path), reaper)
 
                 def with_master(record: Created) -> None:
                     self.stdio.master = accept_master(listener)  # sent before the child answered
@@ -305,13 +316,19 @@ class Shim:
 
                 yield pid, read_fd, with_master
         else:
-            pid, read_fd = self._start_with_pipes(lambda: create_container(store, cid, bundle, CreateOptions()),
-                                                  reaper)
+            pid, read_fd = self._start_with_pipes(lambda: create(None), reaper)
             yield pid, read_fd, self._created
+
+    def external_runtime(self) -> OCIRuntime | None:
+        if not self.config.oci_runtime:
+            return None
+        return OCIRuntime(self.config.oci_runtime, self.config.oci_runtime_args, Path(self.config.runtime_root))
 
     def _created(self, record: Created) -> None:
         self.init_pid = record.pid
         self.cgroup_path = record.cgroup_path
+        if self.config.oci_runtime and record.cgroup_path:  # the daemon's stats read it (no library state)
+            _write_atomic(self.config.workdir / CGROUP_FILE, record.cgroup_path.encode())
         code = self.reaper.claim(record.pid)
         if code is not None:  # it ended before we knew its pid
             self.child_exited(record.pid, code)
@@ -445,8 +462,12 @@ class Shim:
         from engine.runtime.state import StateStore
 
         assert self.exit is not None
+        external = self.external_runtime()
         try:
-            delete_container(StateStore(self.config.runtime_root), self.config.container_id, force=True)
+            if external is not None:
+                external.delete(self.config.container_id)
+            else:
+                delete_container(StateStore(self.config.runtime_root), self.config.container_id, force=True)
         except Exception as exc:
             log.exception("runtime delete of %s failed", self.config.container_id)
             self.exit.error = f"cleanup after exit failed: {exc}"
@@ -551,12 +572,18 @@ class ExecSession:
         store = StateStore(self.shim.config.runtime_root)
         cid = self.shim.config.container_id
         reaper = self.shim.reaper
+        external = self.shim.external_runtime()
+
+        def spawn(console_socket: str | None = None, stdio: tuple[int, int, int] | None = None) -> int:
+            if external is not None:
+                return external.exec(cid, self.process, self.shim.config.workdir, console_socket, stdio)
+            return exec_process(store, cid, self.process, console_socket=console_socket, stdio=stdio)
+
         if self.process.get("terminal"):
             from engine.runtime.foreground import accept_master, console_listener
 
             with console_listener(str(self.shim.config.workdir)) as (path, listener):
-                _child, read_fd = _start_child(
-                    lambda: exec_process(store, cid, self.process, console_socket=path), reaper)
+                _child, read_fd = _start_child(lambda: spawn(console_socket=path), reaper)
                 pid = (await _read_child(read_fd)).pid
                 self.master = accept_master(listener)
             os.set_blocking(self.master, False)
@@ -568,8 +595,7 @@ class ExecSession:
         err_r, err_w = os.pipe()
         try:
             try:
-                _child, read_fd = _start_child(
-                    lambda: exec_process(store, cid, self.process, stdio=(stdin_r, out_w, err_w)), reaper)
+                _child, read_fd = _start_child(lambda: spawn(stdio=(stdin_r, out_w, err_w)), reaper)
             finally:
                 for fd in (stdin_r, out_w, err_w):  # the child has its copies
                     os.close(fd)
@@ -705,9 +731,11 @@ def parse_args(argv: list[str]) -> ShimConfig:
     p.add_argument("--open-stdin", action="store_true")
     p.add_argument("--stdin-once", action="store_true")
     p.add_argument("--report-fd", type=int, default=-1)  # -1: adopted by a shim host, which answers itself
+    p.add_argument("--oci-runtime", default="")  # an external runtime's binary (runc's CLI); none: the library
+    p.add_argument("--oci-runtime-args", default="[]")
     a = p.parse_args(argv)
     return ShimConfig(a.runtime_root, a.id, a.bundle, a.workdir, a.log_path, json.loads(a.log_opts), a.tty,
-                      a.open_stdin, a.stdin_once, a.report_fd)
+                      a.open_stdin, a.stdin_once, a.report_fd, a.oci_runtime, json.loads(a.oci_runtime_args))
 
 
 def main(argv: list[str] | None = None) -> int:

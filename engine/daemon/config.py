@@ -136,12 +136,23 @@ def load_config(argv: list[str] | None) -> tuple[DaemonConfig, argparse.Namespac
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
+    check_runtimes(config)
     if config.shim_mode not in ("shared", "per-container"):
         raise ConfigError(f"invalid shim-mode {config.shim_mode!r}: use 'shared' or 'per-container'")
     if not isinstance(config.shim_host_max_containers, int) or config.shim_host_max_containers < 0:
         raise ConfigError(f"invalid shim-host-max-containers {config.shim_host_max_containers!r}: "
                           "a number of containers (0: no limit)")
     return config, args
+
+
+def check_runtimes(config: DaemonConfig) -> None:
+    """--runtime / default-runtime names a known runtime; each runtimes entry has a path that exists."""
+    from engine.containers.runtimes import RuntimeConfigError, Runtimes
+
+    try:
+        Runtimes.from_config(config.default_runtime, config.runtimes)
+    except RuntimeConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _bool_flag(text: str) -> bool:

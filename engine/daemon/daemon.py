@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.containers.execs import ExecService
 from engine.containers.health import HealthMonitor
+from engine.containers.runtimes import Runtimes
 from engine.containers.service import ContainerService, ServicePaths
 from engine.containers.shim_host import HostClient
 from engine.containers.store import ContainerStore
@@ -55,6 +56,7 @@ class Daemon:
                                    self.registry_config)
         self.containers.health = HealthMonitor(self.containers, self.execs)
         self.containers.zygote = ZygoteClient(str(config.exec_root / ZYGOTE_SOCKET))
+        self.containers.runtimes = Runtimes.from_config(config.default_runtime, config.runtimes)
         if config.shim_mode == "shared":
             self.containers.shim_host = HostClient(config.exec_root, config.shim_host_max_containers,
                                                    self.containers.zygote)
@@ -99,6 +101,10 @@ class Daemon:
 
     def live_restore(self) -> bool:
         return self.config.live_restore
+
+    def runtimes(self) -> dict[str, Any]:
+        """/info's Runtimes and DefaultRuntime."""
+        return self.containers.runtimes.info()
 
     def registry_mirrors(self) -> list[str]:
         return list(self.config.registry_mirrors)
