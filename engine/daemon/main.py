@@ -101,8 +101,19 @@ def _reload(daemon: Daemon) -> None:
     except ConfigError as exc:
         log.error("SIGHUP: keeping the old configuration: %s", exc)
         return
-    live = {k: v for k, v in raw.items() if k in ("registry-mirrors", "insecure-registries", "debug", "log-opts")}
+    from engine.containers.runtimes import RuntimeConfigError, Runtimes
+
+    try:  # runtimes and default-runtime, like dockerd: containers created from now on choose among them
+        runtimes = Runtimes.from_config(str(raw.get("default-runtime") or config.default_runtime),
+                                        raw.get("runtimes") or {})
+    except RuntimeConfigError as exc:
+        log.error("SIGHUP: keeping the old configuration: %s", exc)
+        return
+    live = {k: v for k, v in raw.items() if k in ("registry-mirrors", "insecure-registries", "debug", "log-opts",
+                                                  "default-runtime", "runtimes")}
     apply_file(config, live)
+    config.runtimes = dict(raw.get("runtimes") or {})
+    daemon.containers.runtimes = runtimes
     logging.getLogger().setLevel(logging.DEBUG if config.debug else logging.INFO)
     daemon.containers.log_opts = dict(config.log_opts)  # containers created from now on (the service's copy)
     log.info("SIGHUP: reloaded %s", ", ".join(sorted(live)) or "nothing")
@@ -116,6 +127,8 @@ def _reload(daemon: Daemon) -> None:
             "registry-mirrors": json.dumps(config.registry_mirrors),
             "insecure-registries": json.dumps(config.insecure_registries),
             "debug": str(config.debug).lower(),
+            "default-runtime": runtimes.default,
+            "runtimes": ", ".join(runtimes.names()),
         },
     )
 

@@ -64,6 +64,19 @@ def test_run_rm_echo_through_runc(runc_default: RunningDaemon) -> None:
     assert "err\n" in out.stderr
 
 
+def test_missing_command_is_the_users_error(runc_default: RunningDaemon) -> None:
+    out = docker_cli(runc_default, "run", "--rm", "busybox", "nosuchcmd")
+    assert out.returncode == 127, out.stderr
+    assert "executable file not found" in out.stderr
+    docker_cli(runc_default, "run", "-d", "--name", "rc-missing", "busybox", "sleep", "300")
+    try:
+        missing = docker_cli(runc_default, "exec", "rc-missing", "nosuchcmd")
+        assert missing.returncode == 127
+        assert "executable file not found" in missing.stdout + missing.stderr
+    finally:
+        docker_cli(runc_default, "rm", "-f", "rc-missing")
+
+
 def test_detached_exec_logs_pause_stats_stop(runc_default: RunningDaemon) -> None:
     d = runc_default
     out = docker_cli(d, "run", "-d", "--name", "rc1", "--memory", "64m", "busybox", "sh", "-c",
@@ -164,3 +177,29 @@ def test_runc_container_survives_a_berthd_kill(run_tag: str) -> None:
         assert docker_cli(d, "stop", "-t", "1", "survivor").returncode == 0
         assert docker_cli(d, "inspect", "-f", "{{.State.Status}}", "survivor").stdout.strip() == "exited"
         _wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "the container's init to be gone")
+
+
+def test_sighup_reloads_runtimes(run_tag: str) -> None:
+    runc = shutil.which("runc")
+    archives = seed_archives("busybox")
+    with running_berthd(run_tag, config={"debug": False}) as d:
+        try:
+            load_images(d, archives)
+            assert "late" in docker_cli(d, "run", "--rm", "--runtime", "late", "busybox", "true").stderr
+            (d.root / "daemon.json").write_text(json.dumps({"runtimes": {"late": {"path": runc}}}))
+            d.proc.send_signal(signal.SIGHUP)
+
+            def listed() -> bool:
+                info = json.loads(docker_cli(d, "info", "--format", "{{json .}}").stdout)
+                return "late" in info["Runtimes"]
+
+            _wait_for(listed, "the reloaded runtimes in /info")
+            out = docker_cli(d, "run", "--rm", "--runtime", "late", "busybox", "echo", "reloaded")
+            assert (out.returncode, out.stdout) == (0, "reloaded\n"), out.stderr
+            # A broken entry keeps the old set (and the daemon up).
+            (d.root / "daemon.json").write_text(json.dumps({"runtimes": {"late": {"path": "/nonexistent/rt"}}}))
+            d.proc.send_signal(signal.SIGHUP)
+            _wait_for(lambda: "SIGHUP: keeping the old configuration" in d.log_text(), "the refused reload")
+            assert listed()
+        finally:
+            remove_all_containers(d)
