@@ -91,6 +91,10 @@ def test_detached_exec_logs_pause_stats_stop(runc_default: RunningDaemon) -> Non
         ex = docker_cli(d, "exec", "rc1", "sh", "-c", "echo in-exec; cat /proc/1/cmdline | tr '\\0' ' '; exit 4")
         assert ex.returncode == 4 and ex.stdout.startswith("in-exec\nsh -c echo started"), ex.stderr
         assert docker_cli(d, "exec", "-i", "rc1", "cat", input="piped\n").stdout == "piped\n"
+        assert docker_cli(d, "exec", "-u", "nobody", "-w", "/tmp", "rc1", "sh", "-c",
+                          "id -u; pwd").stdout == "65534\n/tmp\n"
+        screen, code = _drive_pty(["docker", "exec", "-it", "rc1", "sh"], d.env(), b"tty; exit 6\n")
+        assert code == 6 and "/dev/pts/" in screen, screen
         _wait_for(lambda: "started" in docker_cli(d, "logs", "rc1").stdout, "the container's first output")
         stats = json.loads(docker_cli(d, "stats", "--no-stream", "--format", "{{json .}}", "rc1").stdout)
         assert stats["MemUsage"].endswith("/ 64MiB")  # the cgroup runc made, read by berthd
@@ -201,5 +205,34 @@ def test_sighup_reloads_runtimes(run_tag: str) -> None:
             d.proc.send_signal(signal.SIGHUP)
             _wait_for(lambda: "SIGHUP: keeping the old configuration" in d.log_text(), "the refused reload")
             assert listed()
+        finally:
+            remove_all_containers(d)
+
+
+@pytest.mark.skipif(shutil.which("crun") is None, reason="crun not installed")
+def test_an_external_runtimes_own_error_reaches_the_client(runc_default: RunningDaemon) -> None:
+    """crun 1.8 on this host refuses (hybrid cgroups; Berth's spec says ociVersion 1.2.0, which it does not
+    know): its own message, from its --log, is the start error, and the container is left created."""
+    d = runc_default
+    out = docker_cli(d, "run", "--name", "viacrun", "--runtime", "crun", "busybox", "true")
+    assert out.returncode != 0
+    assert "failed to create task for container: " in out.stderr
+    assert "crun create exited with" not in out.stderr  # crun's words, not a bare exit status
+    state = docker_cli(d, "inspect", "-f", "{{.State.Status}} {{.HostConfig.Runtime}}", "viacrun").stdout.split()
+    assert state == ["created", "crun"]
+    assert docker_cli(d, "rm", "viacrun").returncode == 0
+
+
+def test_per_container_shims_drive_runc_too(run_tag: str) -> None:
+    archives = seed_archives("busybox")
+    with running_berthd(run_tag, config={"shim-mode": "per-container", "default-runtime": "runc"}) as d:
+        try:
+            load_images(d, archives)
+            out = docker_cli(d, "run", "--rm", "busybox", "sh", "-c", "echo hi; exit 2")
+            assert (out.returncode, out.stdout) == (2, "hi\n"), out.stderr
+            screen, code = _drive_pty(["docker", "run", "-it", "--rm", "busybox", "sh"], d.env(),
+                                      b"echo $((6*7)); exit 5\n")
+            assert code == 5, screen
+            assert "42" in [line.strip() for line in screen.splitlines()]
         finally:
             remove_all_containers(d)
