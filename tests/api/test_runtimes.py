@@ -77,6 +77,16 @@ def test_missing_command_is_the_users_error(runc_default: RunningDaemon) -> None
         docker_cli(runc_default, "rm", "-f", "rc-missing")
 
 
+def test_oom_kill_is_reported_from_runcs_cgroup(runc_default: RunningDaemon) -> None:
+    out = docker_cli(runc_default, "run", "--name", "hog", "--memory", "16m", "--memory-swap", "16m", "busybox",
+                     "sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived")
+    try:
+        assert out.returncode == 137, (out.stdout, out.stderr)
+        assert docker_cli(runc_default, "inspect", "-f", "{{.State.OOMKilled}}", "hog").stdout.strip() == "true"
+    finally:
+        docker_cli(runc_default, "rm", "-f", "hog")
+
+
 def test_detached_exec_logs_pause_stats_stop(runc_default: RunningDaemon) -> None:
     d = runc_default
     out = docker_cli(d, "run", "-d", "--name", "rc1", "--memory", "64m", "busybox", "sh", "-c",
