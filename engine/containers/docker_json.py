@@ -35,7 +35,7 @@ def inspect_json(record: ContainerRecord, paths: dict[str, str], mounts: list[di
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": None,
-        "HostConfig": host,
+        "HostConfig": {**host, "Runtime": host.get("Runtime") or "berth"},  # records from before runtimes
         "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": paths.get("rootfs", "")}},
         "Mounts": mounts,
         "Config": config,
