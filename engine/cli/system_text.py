@@ -68,6 +68,7 @@ def info_text(data: Mapping[str, Any]) -> tuple[str, str]:
         ("Logging Driver", data["LoggingDriver"]),
         ("Cgroup Driver", data["CgroupDriver"]),
         ("Cgroup Version", data["CgroupVersion"]),
+        ("Runtimes", " ".join(sorted(data.get("Runtimes") or {}))),
         ("Default Runtime", data["DefaultRuntime"]),
         ("Kernel Version", data["KernelVersion"]),
         ("Operating System", data["OperatingSystem"]),

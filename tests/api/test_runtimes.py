@@ -56,6 +56,11 @@ def test_info_lists_the_runtimes_and_the_default(runc_default: RunningDaemon) ->
     assert info["DefaultRuntime"] == "runc"
     assert set(info["Runtimes"]) >= {"berth", "runc"}
     assert info["Runtimes"]["runc"]["path"] == shutil.which("runc")
+    from tests.cli.conftest import BERTH
+
+    text = subprocess.run([BERTH, "info"], env=runc_default.env(), capture_output=True, text=True,
+                          timeout=60).stdout
+    assert "Default Runtime: runc" in text and "Runtimes: berth " in text and " runc" in text
 
 
 def test_run_rm_echo_through_runc(runc_default: RunningDaemon) -> None:
