@@ -178,6 +178,10 @@ def _store_bytes(sink: BlobSink, digest: str, data: bytes) -> None:
         writer.commit()
 
 
+class _BadPartial(DigestMismatch):
+    """A resumed ingest failed verification; only the partial's head can be at fault."""
+
+
 class _Downloader:
     def __init__(self, repo: Repository, sink: BlobSink, options: PullOptions) -> None:
         self.repo = repo
@@ -200,6 +204,16 @@ class _Downloader:
             await self._download_locked(blob, emit)
 
     async def _download_locked(self, blob: Descriptor, emit: ProgressCallback) -> None:
+        try:
+            await self._download_once(blob, emit)
+        except _BadPartial as exc:
+            # A pull cancelled after writing bytes (or a disk fault) left a partial that is
+            # not the blob.  The sink has discarded it, so this second go starts from zero;
+            # failing here instead would break every later pull of the image too.
+            log.warning("%s; downloading it again from the start", exc)
+            await self._download_once(blob, emit)
+
+    async def _download_once(self, blob: Descriptor, emit: ProgressCallback) -> None:
         algorithm = blob.digest.split(":", 1)[0]
         ingest = await _open_writer(self.sink, blob.digest, blob.size)
         with ingest as writer:
@@ -210,7 +224,8 @@ class _Downloader:
                 return
             # With a partial from an earlier ingest we cannot hash its head here; the
             # sink's commit verifies the whole blob then.
-            state = _Ingest(writer, writer.offset, hashlib.new(algorithm) if writer.offset == 0 else None)
+            resumed = writer.offset > 0
+            state = _Ingest(writer, writer.offset, None if resumed else hashlib.new(algorithm))
             if state.position:
                 log.info("blob %s: resuming at %d of %d bytes", blob.digest, state.position, blob.size)
             attempt = 0
@@ -238,6 +253,8 @@ class _Downloader:
                 # The sink verifies too, and discards a bad ingest so no resume reuses it.
                 await asyncio.to_thread(writer.commit)
             except image_errors.DigestMismatch as exc:
+                if resumed:
+                    raise _BadPartial(f"blob {blob.digest}: resumed ingest: {exc}") from exc
                 raise DigestMismatch(f"blob {blob.digest}: {exc}") from exc
             if actual != blob.digest:
                 raise DigestMismatch(f"blob {blob.digest}: digest mismatch: downloaded content is {actual}")

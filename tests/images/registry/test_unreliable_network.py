@@ -122,6 +122,29 @@ def test_corrupted_blob_fails_its_digest_and_nothing_is_committed(
     )
 
 
+@pytest.mark.parametrize("partial_bytes", ["all", "half"])
+def test_bad_partial_left_by_an_earlier_pull_is_downloaded_again(
+    registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path, partial_bytes: str
+) -> None:
+    # A pull cancelled after writing corrupt bytes (its sibling blob failed first) keeps
+    # its partial for a resume; the next pull must not fail on it forever.
+    image = _seed(registry, tmp_path, "flaky/stale", (10_000,))
+    for blob in (image.config, *image.layers):
+        length = blob.size if partial_bytes == "all" else blob.size // 2
+        writer = store.writer(blob.digest, blob.size)
+        writer.write(b"\xff" * length)
+        writer.abort()
+
+    pulled = _pull(proxy.host, "flaky/stale:v1", store)
+
+    assert pulled.digest == image.digest
+    assert all(compute(store, d) == d for d in image.blob_digests)
+    ranged = [r for r in proxy.seen if r.method == "GET" and "/blobs/" in r.path and r.range]
+    fresh = [r for r in proxy.seen if r.method == "GET" and "/blobs/" in r.path and not r.range]
+    assert {r.path.rsplit("/", 1)[1] for r in fresh} == set(image.blob_digests)
+    assert len(ranged) == (0 if partial_bytes == "all" else len(image.blob_digests))
+
+
 def test_manifest_not_matching_docker_content_digest_is_refused(
     registry: LocalRegistry, proxy: FlakyProxy, store: ContentStore, tmp_path: Path
 ) -> None:
