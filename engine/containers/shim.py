@@ -230,6 +230,26 @@ class Reaper:
                 del self.unclaimed[pid]
 
 
+@contextlib.contextmanager
+def private_console_listener(directory: str) -> Iterator[tuple[str, socket.socket]]:
+    """The runtime's temporary --console-socket, its file 0600 from the moment it exists.
+
+    Whoever connects first is handed the container's pty (or hands us a pty of its own): bound
+    under umask 077 (this process is single-threaded: the umask is back before anything else
+    runs), not chmod'ed after the bind.  (Under a long workdir it is bound in a fresh private
+    directory instead, which this umask makes 0600: root, the only user of it, searches it all the same.)
+    """
+    from engine.runtime.foreground import console_listener
+
+    with contextlib.ExitStack() as stack:
+        old = os.umask(0o177)
+        try:
+            path, listener = stack.enter_context(console_listener(directory))
+        finally:
+            os.umask(old)
+        yield path, listener
+
+
 def ignore_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(sig, lambda: None)  # the containers, not their supervisor, decide when to stop
@@ -272,8 +292,10 @@ class Shim:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Linux gives the socket file the socket inode's mode (less the umask) at bind: made 0600
+        # before bind, it is never connectable by anyone else, not even between a bind and a chmod.
+        os.fchmod(self.listener.fileno(), 0o600)
         self.listener.bind(str(path))
-        os.chmod(path, 0o600)
         self.listener.listen(16)
 
     # ------------------------------------------------------------ create (single-threaded)
@@ -304,9 +326,9 @@ class Shim:
             return create_container(store, cid, bundle, CreateOptions(console_socket=console_socket))
 
         if self.config.tty:
-            from engine.runtime.foreground import accept_master, console_listener
+            from engine.runtime.foreground import accept_master
 
-            with console_listener(str(self.config.workdir)) as (path, listener):
+            with private_console_listener(str(self.config.workdir)) as (path, listener):
                 pid, read_fd = _start_child(lambda: create(path), reaper)
 
                 def with_master(record: Created) -> None:
@@ -580,9 +602,9 @@ class ExecSession:
             return exec_process(store, cid, self.process, console_socket=console_socket, stdio=stdio)
 
         if self.process.get("terminal"):
-            from engine.runtime.foreground import accept_master, console_listener
+            from engine.runtime.foreground import accept_master
 
-            with console_listener(str(self.shim.config.workdir)) as (path, listener):
+            with private_console_listener(str(self.shim.config.workdir)) as (path, listener):
                 _child, read_fd = _start_child(lambda: spawn(console_socket=path), reaper)
                 pid = (await _read_child(read_fd)).pid
                 self.master = accept_master(listener)

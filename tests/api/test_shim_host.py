@@ -254,3 +254,38 @@ def test_a_container_that_does_not_read_its_stdin_stalls_no_other(run_tag: str) 
         finally:
             stuck.kill()
             stuck.wait()
+
+
+def test_control_sockets_are_private_from_their_creation(run_tag: str, tmp_path: Path) -> None:
+    if shutil.which("runc") is None:
+        pytest.skip("runc not installed")
+    # The runtime is a wrapper that records the mode of the console socket it is handed, as it is
+    # then: a socket chmod'ed after bind would show the umask's mode (berthd runs under umask 000).
+    modes = tmp_path / "modes"
+    spy = tmp_path / "spy-runc"
+    spy.write_text("#!/bin/sh\nprev=\nfor a; do [ \"$prev\" = --console-socket ] && stat -c %a \"$a\" >> "
+                   f"{modes}; prev=$a; done\nexec {shutil.which('runc')} \"$@\"\n")
+    spy.chmod(0o755)
+    with contextlib.ExitStack() as stack:
+        old = os.umask(0)
+        try:
+            berthd = stack.enter_context(restartable_berthd(run_tag, "busybox",
+                                                            config={"runtimes": {"spy": {"path": str(spy)}}}))
+        finally:
+            os.umask(old)
+        daemon = berthd.daemon
+        for name, runtime in (("lib", "berth"), ("ext", "spy")):
+            out = docker_cli(daemon, "run", "-d", "-t", "--runtime", runtime, "--name", name, "busybox",
+                             "sleep", "300")
+            assert out.returncode == 0, out.stderr
+            assert docker_cli(daemon, "exec", "-t", name, "echo", "x").stdout.strip() == "x"
+        assert modes.read_text().split() == ["600", "600"]  # the create's, the exec's
+
+        sockets = [p for p in (daemon.root / "run").rglob("*") if p.is_socket()]
+        names = {p.name for p in sockets}
+        assert {"shim.sock", "berth.sock"} <= names and any(p.parent.name == "shimhosts" for p in sockets)
+        for path in sockets:
+            mode = path.stat().st_mode & 0o777
+            assert mode & 0o007 == 0, f"{path} is {mode:o}"
+            if path.name != "berth.sock":  # the API socket is 0660 (docker's group)
+                assert mode == 0o600, f"{path} is {mode:o}"
