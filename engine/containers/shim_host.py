@@ -72,29 +72,42 @@ class ShimHost:
         self.creating: set[str] = set()  # container ids being created right now
         self.adopted = 0
         self.controls = 0  # open control connections (berthd holds one while it runs)
-        self.done = asyncio.Event()
+        self.control_tasks: set[asyncio.Task[None]] = set()
+        self.server: asyncio.AbstractServer | None = None
+        self.done = asyncio.Event()  # set once, when the host decided to exit: from then on it adopts nothing
 
     @property
     def retired(self) -> bool:
-        return 0 < self.max_containers <= self.adopted
+        # Creates in flight count: two adopts at once never take the host past its bound.
+        return 0 < self.max_containers <= self.adopted + len(self.creating)
 
     def _maybe_exit(self) -> None:
-        if not self.shims and not self.creating and (self.retired or self.controls == 0):
-            self.done.set()
+        if self.done.is_set() or self.shims or self.creating or not (self.retired or self.controls == 0):
+            return
+        # Decided, in this very step: the socket path goes (a berthd looking for a host no longer
+        # finds this one), and a control connection already made but not yet served is answered
+        # "not accepting" / HostFull (berthd tries the next host), never served and then dropped
+        # mid-request by the exit.
+        self.done.set()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
 
     async def serve(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGCHLD, self.reaper.reap)
         ignore_stop_signals(loop)
-        server = await asyncio.start_unix_server(self._on_control, sock=listener)
+        self.server = await asyncio.start_unix_server(self._on_control, sock=listener)
         await self.done.wait()
-        # Stop taking connections before the end: a berthd that connects now is refused and starts another host.
-        server.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
+        # Connections made before the decision get their refusal (they hang up on it) before the end.
+        if self.control_tasks:
+            await asyncio.wait(self.control_tasks, timeout=5)
+        self.server.close()  # one still in the listen backlog is reset: its hello fails, berthd goes on
         log.info("shim host %d: no containers left, exiting", os.getpid())
 
     async def _on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.control_tasks.add(task)
         self.controls += 1
         try:
             while line := await reader.readline():
@@ -106,14 +119,16 @@ class ShimHost:
         finally:
             writer.close()
             self.controls -= 1
+            self.control_tasks.discard(task)
             self._maybe_exit()
 
     async def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "hello":
-            return {"pid": os.getpid(), "containers": len(self.shims), "accepting": not self.retired}
+            return {"pid": os.getpid(), "containers": len(self.shims),
+                    "accepting": not (self.retired or self.done.is_set())}
         if op == "adopt":
-            if self.retired:
+            if self.retired or self.done.is_set():
                 return {"error": f"shim host {os.getpid()} is full", "kind": HOST_FULL}
             try:
                 return await self._adopt([str(a) for a in request.get("argv") or []])
@@ -139,6 +154,8 @@ class ShimHost:
         except Exception as exc:
             log.exception("container %s: create failed", config.container_id)
             shim.release()
+            self.creating.discard(config.container_id)
+            self._maybe_exit()  # e.g. a retired host's last create, or berthd gone meanwhile
             return {"error": str(exc), "kind": type(exc).__name__}
         finally:
             self.creating.discard(config.container_id)

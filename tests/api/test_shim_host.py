@@ -289,3 +289,30 @@ def test_control_sockets_are_private_from_their_creation(run_tag: str, tmp_path:
             assert mode & 0o007 == 0, f"{path} is {mode:o}"
             if path.name != "berth.sock":  # the API socket is 0660 (docker's group)
                 assert mode == 0o600, f"{path} is {mode:o}"
+
+
+def _wait_long(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Polled with a generous deadline (60 s): these prove an outcome, not a speed."""
+    _wait_for(predicate, what, tries=1200)
+
+
+def test_containers_handed_to_hosts_at_their_bound_all_land(run_tag: str) -> None:
+    # Two containers per host, each exiting at once: the next container's adopt meets a host that
+    # is retired, or exiting with its last container, or gone: every one must still run, in a live host.
+    import concurrent.futures
+
+    with restartable_berthd(run_tag, "busybox", config={"shim-host-max-containers": 2}) as berthd:
+        daemon = berthd.daemon
+
+        def run_one(i: int) -> tuple[int, str]:
+            out = docker_cli(daemon, "run", "--rm", "busybox", "sh", "-c", f"echo ran {i}; exit {i % 7}")
+            return out.returncode, out.stdout
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(run_one, range(24)))
+        assert results == [(i % 7, f"ran {i}\n") for i in range(24)]
+        # Every retired host followed its last container out; the one left (if any) still takes more.
+        _wait_long(lambda: len(_hosts(daemon)) <= 1, "retired hosts to exit")
+        assert docker_cli(daemon, "run", "--rm", "busybox", "true").returncode == 0
+        sockets = list((daemon.root / "run" / "shimhosts").glob("*.sock"))
+        _wait_long(lambda: len([s for s in sockets if s.exists()]) <= 1, "exited hosts' sockets to go")
