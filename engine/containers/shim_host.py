@@ -230,6 +230,13 @@ class HostUnavailable(OSError):
     """No shim host could be reached or started; nothing was asked (the caller may start a shim instead)."""
 
 
+class HostGone(OSError):
+    """The request could not be sent: the host had died (kill -9, OOM) before it; nothing was asked."""
+
+
+HELLO_TIMEOUT_S = 10.0  # a host that does not answer hello by then is stuck (SIGSTOP, a wedged loop): not used
+
+
 class HostClient:
     """berthd's side: adopt containers into a running host, or start one (through the zygote when it can).
 
@@ -244,6 +251,7 @@ class HostClient:
         self.lock = threading.Lock()
         self.conn: socket.socket | None = None
         self.stream: Any = None  # the connection's buffered reader
+        self.stuck: set[Path] = set()  # hosts that did not answer hello: not asked again by this berthd
 
     def adopt(self, argv: list[str]) -> dict[str, Any]:
         """The shim report for a new container in a host: `{"pid", "shim_pid"}` or `{"error", "kind"}`.
@@ -252,9 +260,15 @@ class HostClient:
         sent and the host went away (the container may exist half-made: the caller cleans up).
         """
         with self.lock:
-            for _ in range(3):  # a host found full is let go; the next one is tried
+            for _ in range(3):  # a host found full or dead is let go; the next one is tried
                 self._ensure_connected()
-                reply = self._request({"op": "adopt", "argv": argv})
+                try:
+                    reply = self._request({"op": "adopt", "argv": argv})
+                except HostGone as exc:
+                    # The host we held a connection to died since the last container (its containers
+                    # are recorded 255 by their monitors): this one goes to a live host.
+                    log.warning("shim host gone (%s): trying another", exc)
+                    continue
                 if reply.get("retired"):
                     self._disconnect()  # its last container: it exits after it, the next goes to a new host
                 if reply.get("kind") != HOST_FULL:
@@ -265,7 +279,12 @@ class HostClient:
     def _request(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.conn is not None
         try:
+            # A dead peer is known here: unix stream sockets fail the send (EPIPE) once it is gone.
             self.conn.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as exc:
+            self._disconnect()
+            raise HostGone(str(exc)) from exc
+        try:
             line = self.stream.readline()
         except OSError:
             self._disconnect()
@@ -281,25 +300,32 @@ class HostClient:
             return
         # A host an earlier berthd started (it outlives us): reuse it while it accepts containers.
         for path in sorted(self.dir.glob("*.sock")):
-            if self._connect(path):
+            if path not in self.stuck and self._connect(path):
                 return
         self._connect(self._start_host(), must=True)
 
     def _connect(self, path: Path, must: bool = False) -> bool:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Bounded: a stale socket of a dead host refuses at once, but a live host that is stuck
+        # would hold every container start (they wait on this lock) for ever.
+        conn.settimeout(HELLO_TIMEOUT_S)
         try:
             conn.connect(str(path))
             self.conn, self.stream = conn, conn.makefile("rb")
             hello = self._request({"op": "hello"})
         except OSError as exc:
+            self._disconnect()
             conn.close()
-            self.conn = self.stream = None
             if must:
                 raise HostUnavailable(f"cannot reach the new shim host at {path}: {exc}") from exc
             if isinstance(exc, ConnectionRefusedError):
                 with contextlib.suppress(FileNotFoundError):
-                    path.unlink()  # its host is gone
+                    path.unlink()  # its host is gone (killed: nothing removed the socket)
+            elif isinstance(exc, TimeoutError):
+                log.warning("shim host %s does not answer: not used", path.name)
+                self.stuck.add(path)
             return False
+        conn.settimeout(None)  # an adopt waits for the container's create, however long its hooks take
         if not hello.get("accepting"):
             self._disconnect()
             return False

@@ -296,6 +296,41 @@ def _wait_long(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
     _wait_for(predicate, what, tries=1200)
 
 
+def test_a_killed_host_leaves_nothing_that_trips_new_containers_or_a_restart(run_tag: str) -> None:
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        hosts_dir = daemon.root / "run" / "shimhosts"
+        assert docker_cli(daemon, "run", "-d", "--name", "first", "busybox", "sleep", "300").returncode == 0
+        [host] = _hosts(daemon)
+        [stale] = hosts_dir.glob("*.sock")
+
+        # berthd holds a control connection to this host: the next start must not be sent down it.
+        os.kill(host, signal.SIGKILL)
+        _wait_long(lambda: _inspect(daemon, "first", ".State.Status") == "exited", "first's run to end")
+        assert _inspect(daemon, "first", ".State.ExitCode") == "255"
+        assert "supervisor disappeared" in _inspect(daemon, "first", ".State.Error")
+        out = docker_cli(daemon, "run", "--rm", "busybox", "echo", "fresh")
+        assert (out.returncode, out.stdout) == (0, "fresh\n"), out.stderr
+        assert docker_cli(daemon, "run", "-d", "--name", "second", "busybox", "sleep", "300").returncode == 0
+        [new_host] = _hosts(daemon)
+        assert new_host != host and _parent(int(_inspect(daemon, "second", ".State.Pid"))) == new_host
+        assert not stale.exists()  # the dead host's socket was recognised (refused) and removed
+
+        # A crash of both: berthd and then the host. The restarted berthd records the host's container
+        # at once (its shim.sock refuses), and starts new ones in a new host.
+        berthd.halt(signal.SIGKILL)
+        os.kill(new_host, signal.SIGKILL)
+        _wait_long(lambda: not Path(f"/proc/{new_host}").exists(), "the host to die")
+        daemon = berthd.start()
+        assert _inspect(daemon, "second", ".State.Status") == "exited"
+        assert _inspect(daemon, "second", ".State.ExitCode") == "255"
+        out = docker_cli(daemon, "run", "--rm", "busybox", "echo", "after")
+        assert (out.returncode, out.stdout) == (0, "after\n"), out.stderr
+        assert docker_cli(daemon, "start", "second").returncode == 0
+        assert docker_cli(daemon, "exec", "second", "echo", "back").stdout == "back\n"
+        assert {p.name for p in hosts_dir.glob("*.sock")} == {next(hosts_dir.glob("*.sock")).name}
+
+
 def test_containers_handed_to_hosts_at_their_bound_all_land(run_tag: str) -> None:
     # Two containers per host, each exiting at once: the next container's adopt meets a host that
     # is retired, or exiting with its last container, or gone: every one must still run, in a live host.
