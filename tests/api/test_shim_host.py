@@ -351,3 +351,66 @@ def test_containers_handed_to_hosts_at_their_bound_all_land(run_tag: str) -> Non
         assert docker_cli(daemon, "run", "--rm", "busybox", "true").returncode == 0
         sockets = list((daemon.root / "run" / "shimhosts").glob("*.sock"))
         _wait_long(lambda: len([s for s in sockets if s.exists()]) <= 1, "exited hosts' sockets to go")
+
+
+def _zombie_children(pid: int) -> list[int]:
+    zombies = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (p / "stat").read_text()
+            state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+            if int(ppid) == pid and state == "Z":
+                zombies.append(int(p.name))
+    return zombies
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_many_finished_containers_leave_no_zombies_fds_or_state_in_the_host(run_tag: str) -> None:
+    import concurrent.futures
+
+    # The anchor keeps berthd's host alive; every other container runs and ends in it (no K bound).
+    with restartable_berthd(run_tag, "busybox", config={"shim-host-max-containers": 0}) as berthd:
+        daemon = berthd.daemon
+        assert docker_cli(daemon, "run", "-d", "--name", "anchor", "busybox", "sleep", "600").returncode == 0
+        [host] = _hosts(daemon)
+        [path] = (daemon.root / "run" / "shimhosts").glob("*.sock")
+        control = socket.socket(socket.AF_UNIX)
+        control.connect(str(path))
+        replies = control.makefile("rb")
+
+        def supervised() -> int:
+            control.sendall(b'{"op": "hello"}\n')
+            return int(json.loads(replies.readline())["containers"])
+
+        def run_one(i: int) -> tuple[int, str]:
+            # A process left behind in the background (the init's orphan, killed with the container)
+            # and the runtime's own double fork both end up the host's children to reap.
+            out = docker_cli(daemon, "run", "--rm", "busybox", "sh", "-c", f"sleep 30 & echo {i}; exit {i % 5}")
+            return out.returncode, out.stdout
+
+        def batch(start: int, count: int) -> None:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(run_one, range(start, start + count)))
+            assert results == [(i % 5, f"{i}\n") for i in range(start, start + count)]
+            assert docker_cli(daemon, "exec", "anchor", "true").returncode == 0
+            _wait_long(lambda: supervised() == 1, "the host to let go of the ended containers")
+
+        batch(0, 20)  # warm-up: what the host keeps for good (imports, caches, the loop's own buffers)
+        fds, rss = _fd_targets(host), _rss_kib(host)
+        batch(20, 200)
+        assert _hosts(daemon) == [host]
+        _wait_long(lambda: not _zombie_children(host), "the host to reap every child")
+        assert _fd_targets(host) == fds
+        # Noise allowed (allocator arenas, the log's buffers): not 200 containers' worth of state.
+        assert _rss_kib(host) - rss < 4096, (rss, _rss_kib(host))
+        assert _inspect(daemon, "anchor", ".State.Status") == "running"
+        replies.close()
+        control.close()
