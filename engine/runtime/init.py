@@ -6,7 +6,9 @@ Two short, linear stages, like runc's nsexec stages + `runc init`:
     join namespaces by path, unshare the user namespace (the parent writes its
     id maps), unshare the rest, fork the container init, report its pid, exit.
     A second fork is needed because unshare(CLONE_NEWPID) only moves the
-    *children* into the new PID namespace.
+    *children* into the new PID namespace -- unless the runtime could clone the
+    bootstrap straight into a new PID namespace (launcher.can_clone_init): it
+    then unshares the rest and goes on as the init itself.
 
 ``container_init`` (PID 1 of the container)
     build the rootfs, let the parent run createRuntime hooks, run
@@ -68,6 +70,7 @@ class InitContext:
     setup_rootfs: bool = True  # False for exec: the container's rootfs is already there
     state_for_hooks: dict[str, Any] = record_field(default_factory=dict)
     cgroup_v1_self_join: list[str] = record_field(default_factory=list)  # v1 dirs the bootstrap enters itself
+    cloned_as_init: bool = False  # the bootstrap was cloned into the new PID namespace: it becomes the init
 
 
 def bootstrap(ctx: InitContext) -> NoReturn:
@@ -91,8 +94,12 @@ def bootstrap(ctx: InitContext) -> NoReturn:
             # Become the namespace's root: host uid 0 may be unmapped inside.
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        if ctx.plan.new_flags:
-            sc.unshare(ctx.plan.new_flags)
+        flags = ctx.plan.new_flags & ~sc.CLONE_NEWPID if ctx.cloned_as_init else ctx.plan.new_flags
+        if flags:
+            sc.unshare(flags)
+        if ctx.cloned_as_init:  # already PID 1 of the new namespace: no second fork (launcher.can_clone_init)
+            sync.send(sock, "pid", pid=0)  # the parent has our pid from clone
+            container_init(ctx)
         pid = os.fork()
         if pid == 0:
             container_init(ctx)

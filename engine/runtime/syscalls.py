@@ -219,17 +219,30 @@ def fork_into_cgroup(cgroup_dir_fd: int) -> int:
     clone3(CLONE_INTO_CGROUP) places the child at creation, with no migration: moving a
     process later (a write to cgroup.procs) takes the cgroup threadgroup lock for writing,
     which waits for an RCU grace period (1-15 ms here) when no other move happened lately.
+    Returns 0 in the child.  OSError if the kernel refuses (ENOSYS before 5.7, EBUSY/EOPNOTSUPP
+    for a cgroup with child cgroups or in threaded mode...): the caller then forks and
+    migrates as before.
+    """
+    return clone_process(0, cgroup_dir_fd)
+
+
+def clone_process(flags: int, cgroup_dir_fd: int | None = None) -> int:
+    """os.fork() through clone3: the child made with ``flags`` (e.g. CLONE_NEWPID: it is PID 1
+    of a new namespace at once, where unshare would only move its children there), and in the
+    cgroup v2 directory ``cgroup_dir_fd`` if given (CLONE_INTO_CGROUP, see fork_into_cgroup).
+
     The child is made the way os.fork makes one: the GIL is held across the call (a PyDLL
     function) and Python's own before/after-fork steps run around it (PyOS_BeforeFork,
     PyOS_AfterFork_Child/_Parent: locks, at-fork callbacks).  Returns 0 in the child.
-    OSError if the kernel refuses (ENOSYS before 5.7, EBUSY/EOPNOTSUPP for a cgroup with
-    child cgroups or in threaded mode...): the caller then forks and migrates as before.
     """
     global _pylibc
     if _pylibc is None:
         _pylibc = ctypes.PyDLL("libc.so.6", use_errno=True)
         _pylibc.syscall.restype = ctypes.c_long
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP, exit_signal=_SIGCHLD, cgroup=cgroup_dir_fd)
+    args = _CloneArgs(flags=flags, exit_signal=_SIGCHLD)
+    if cgroup_dir_fd is not None:
+        args.flags |= CLONE_INTO_CGROUP
+        args.cgroup = cgroup_dir_fd
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     pid = _pylibc.syscall(ctypes.c_long(SYS_CLONE3), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
@@ -239,7 +252,8 @@ def fork_into_cgroup(cgroup_dir_fd: int) -> int:
     err = ctypes.get_errno()
     api.PyOS_AfterFork_Parent()
     if pid < 0:
-        raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+        what = "CLONE_INTO_CGROUP" if cgroup_dir_fd is not None else f"flags {flags:#x}"
+        raise OSError(err, f"clone3({what}): {os.strerror(err)}")
     return int(pid)
 
 
