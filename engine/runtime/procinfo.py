@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from .smallfiles import read_text
+
 
 def _stat_fields(pid: int) -> list[str] | None:
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            raw = f.read()
+        raw = read_text(f"/proc/{pid}/stat", errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return None
     # comm (field 2) may hold spaces and parentheses: split after the last ')'.

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from . import fastjson
 from .config_check import NAMESPACE_TYPES, check_config, check_process
 from .errors import InvalidSpec
+from .smallfiles import read_text
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
@@ -40,8 +41,7 @@ def check_container_id(container_id: str) -> None:
 def load_spec(bundle: str) -> Spec:
     path = os.path.join(bundle, "config.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            spec = fastjson.load(f)
+        spec = fastjson.loads(read_text(path))
     except FileNotFoundError:
         raise InvalidSpec(f"JSON specification file {path} not found") from None
     except (OSError, ValueError) as exc:

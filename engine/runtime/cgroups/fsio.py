@@ -15,6 +15,7 @@ import time
 
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.lazylog import getLogger
+from engine.runtime.smallfiles import read_text
 
 log = getLogger(__name__)
 
@@ -47,8 +48,7 @@ def write(directory: str, name: str, value: str) -> None:
 def read(directory: str, name: str) -> str:
     path = os.path.join(directory, name)
     try:
-        with open(path) as f:
-            return f.read()
+        return read_text(path)
     except OSError as e:
         raise CgroupFileError(f"read {path}: {e.strerror}", e.errno or 0) from e
 
@@ -94,6 +94,18 @@ def parse_flat_keyed(text: str | None) -> dict[str, int]:
 
 def procs(directory: str) -> list[int]:
     return [int(p) for p in read(directory, "cgroup.procs").split()]
+
+
+def procs_in(directories: list[str]) -> list[int]:
+    """The processes of these cgroups, sorted; a cgroup removed meanwhile (ENOENT) has none."""
+    found: set[int] = set()
+    for directory in directories:
+        try:
+            found.update(procs(directory))
+        except CgroupFileError as e:
+            if e.errno != errno_.ENOENT:
+                raise
+    return sorted(found)
 
 
 def walk_bottom_up(directory: str) -> list[str]:

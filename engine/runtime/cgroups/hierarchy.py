@@ -22,6 +22,7 @@ import select
 from engine.runtime.cgroups.errors import CgroupError, DetectionFailed
 from engine.runtime.lazylog import getLogger
 from engine.runtime.record import record, record_field
+from engine.runtime.smallfiles import read_text
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
@@ -184,8 +185,7 @@ def detect() -> Hierarchies:
     kept open: poll(2) reports POLLPRI once the mount table changed, proc(5)).
     """
     global _cache
-    with open("/proc/self/cgroup") as f:
-        proc_cgroup = f.read()
+    proc_cgroup = read_text("/proc/self/cgroup")
     mnt_ns = os.readlink("/proc/self/ns/mnt")
     with _cache_lock:
         cached = _cache

@@ -8,7 +8,6 @@ hierarchy, as runc does: the container's processes join it too, raw
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Mapping
 
@@ -117,13 +116,16 @@ class V1Cgroup(Cgroup):
         return unified, [d for d in self._unique_dirs() if d != unified]
 
     def destroy(self) -> None:
-        present = [d for d in self._unique_dirs() if os.path.isdir(d)]
-        remaining = self.pids() if present else []
+        tree = self._tree()  # walked once, for both the check and the rmdirs
+        remaining = fsio.procs_in(tree)
         if remaining:
             raise CgroupBusy(self.path, remaining)
-        for d in present:
-            for directory in fsio.walk_bottom_up(d):
-                fsio.rmdir(directory)
+        for directory in tree:
+            fsio.rmdir(directory)
+
+    def _tree(self) -> list[str]:
+        """Every directory of this cgroup that exists, in every hierarchy, deepest first."""
+        return [directory for d in self._unique_dirs() for directory in fsio.walk_bottom_up(d)]
 
     # -- resources --------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class V1Cgroup(Cgroup):
         current_memsw = None
         if resources.get("memory") and "memory" in self.dirs:
             current_memsw = fsio.parse_limit(fsio.read_optional(self._dir("memory"), "memory.memsw.limit_in_bytes"))
+        checked: dict[str, str] = {}
         for w in plan_v1(resources, current_memsw):
             if w.controller == "hugetlb" and "hugetlb" not in self.dirs and UNIFIED in self.dirs:
                 self._write_unified([FileWrite("hugetlb", w.name.replace(".limit_in_bytes", ".max"), w.value)])
@@ -141,7 +144,9 @@ class V1Cgroup(Cgroup):
                 # No swap accounting (swapaccount=0 or no CONFIG_MEMCG_SWAP): runc ignores swap then.
                 log.warning("memory.swap ignored: %s has no memory.memsw.limit_in_bytes", self._dir("memory"))
                 continue
-            apply_writes(self._dir(w.controller), [w])
+            if w.controller not in checked:  # one isdir per controller, not per write (13 device rules)
+                checked[w.controller] = self._dir(w.controller)
+            apply_writes(checked[w.controller], [w])
         unified = unified_entries(resources)
         if unified:
             if UNIFIED not in self.dirs:
@@ -184,19 +189,10 @@ class V1Cgroup(Cgroup):
     # -- observation -------------------------------------------------------------
 
     def pids(self) -> list[int]:
-        found: set[int] = set()
-        for d in self._unique_dirs():
-            if not os.path.isdir(d):
-                continue
-            for directory in fsio.walk_bottom_up(d):
-                try:
-                    found.update(fsio.procs(directory))
-                except fsio.CgroupFileError as e:
-                    if e.errno != errno.ENOENT:
-                        raise
-        if not found and not any(os.path.isdir(d) for d in self._unique_dirs()):
+        tree = self._tree()
+        if not tree:
             raise CgroupNotFound(f"cgroup {self.path} does not exist")
-        return sorted(found)
+        return fsio.procs_in(tree)
 
     def stats(self) -> CgroupStats:
         from engine.runtime.cgroups.stats import CgroupStats, parse_v1_blkio  # only stats needs it
@@ -248,3 +244,4 @@ class V1Cgroup(Cgroup):
         if "oom_kill" not in control:  # kernel < 4.13
             raise ControllerUnavailable("memory.oom_control has no oom_kill counter on this kernel")
         return control["oom_kill"]
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable, Mapping
 
@@ -183,14 +182,7 @@ class V2Cgroup(Cgroup):
 
     def pids(self) -> list[int]:
         self._require()
-        found: set[int] = set()
-        for directory in fsio.walk_bottom_up(self.dir):
-            try:
-                found.update(fsio.procs(directory))
-            except fsio.CgroupFileError as e:
-                if e.errno != errno.ENOENT:  # a child cgroup removed while we walked
-                    raise
-        return sorted(found)
+        return fsio.procs_in(fsio.walk_bottom_up(self.dir))
 
     def stats(self) -> CgroupStats:
         from engine.runtime.cgroups.stats import CgroupStats, parse_v2_io_stat  # only stats needs it
