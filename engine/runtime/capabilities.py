@@ -33,12 +33,11 @@ during execve()").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-
 from engine.runtime import syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed
 from engine.runtime.lazylog import getLogger
 
+from .abcs import Callable, Iterable, Mapping, Sequence
 from .record import record
 
 log = getLogger(__name__)

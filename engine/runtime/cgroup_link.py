@@ -8,8 +8,7 @@ needs a cgroup (pause, resume, update, resources) fails with a clear
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from .abcs import Mapping
 from .errors import Unsupported
 from .lazylog import getLogger
 

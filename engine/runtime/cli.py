@@ -8,13 +8,11 @@ Global flags and messages follow runc (main.go): --root (state directory),
 from __future__ import annotations
 
 import atexit
-import contextlib
-import importlib
 import os
 import sys
-from collections.abc import Sequence
 
 from . import fastargs, lazylog
+from .abcs import Sequence
 from .errors import RuntimeFailure
 from .state import DEFAULT_ROOT, StateStore
 
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:  # argparse is imported by build_parser: the plain lifecycle calls never need it
     import argparse
-    import types
 
 log = lazylog.getLogger("engine.runtime")
 
@@ -61,6 +58,8 @@ def _verb_module(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    import importlib  # with argparse: the plain lifecycle calls never come here
+
     from ..helpformat import QuickArgumentParser
 
     parser = QuickArgumentParser(prog="berth-runtime", description="Berth's OCI runtime (runc-compatible)")
@@ -79,7 +78,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(args: argparse.Namespace | types.SimpleNamespace) -> None:
+def _setup_logging(args: argparse.Namespace | fastargs.ParsedArgs) -> None:
     """runc's logging: errors on stderr; with --log, info and up (debug with --debug) in the file too.
 
     Without --log or --debug only an error would show, and a call that goes well has none: then
@@ -105,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str]) -> int:
-    args: argparse.Namespace | types.SimpleNamespace | None = fastargs.parse(argv)
+    args: argparse.Namespace | fastargs.ParsedArgs | None = fastargs.parse(argv)
     if args is None:
         args = build_parser(argv).parse_args(argv)
     _setup_logging(args)
@@ -131,8 +130,10 @@ def _leave(code: int) -> NoReturn:
     flushes and closes a --log file), stdout and stderr are flushed, then _exit(2)."""
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
+        try:
             stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing more can be said on it
+            pass
     os._exit(code)
 
 

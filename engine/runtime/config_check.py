@@ -13,8 +13,7 @@ decoder names ``Process.process.args`` in its errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
+from .abcs import Callable, Mapping
 from .errors import InvalidSpec
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
-import termios
-from collections.abc import Mapping
 
 from . import syscalls as sc
+from .abcs import Mapping
 from .paths_in_root import make_target
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
@@ -37,6 +36,8 @@ def open_pty() -> tuple[int, str]:
 
 def set_size(fd: int, size: Mapping[str, Any] | None) -> None:
     if size:
+        import termios  # terminals only; in the init, already imported by init.preload_for_child
+
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", int(size["height"]), int(size["width"]), 0, 0))
 
 
@@ -65,6 +66,8 @@ def receive_master(sock: socket.socket) -> tuple[int, str]:
 def become_controlling_terminal(slave_path: str) -> None:
     """Open the slave, make it our controlling tty (we are a session leader) and our stdio."""
     slave = os.open(slave_path, os.O_RDWR)
+    import termios  # terminals only; in the init, already imported by init.preload_for_child
+
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for target in (0, 1, 2):
         os.dup2(slave, target)

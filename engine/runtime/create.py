@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import closing
 
 from . import hooks, sync
 from .cgroup_link import CgroupHandle, cgroup_path_of, open_container_cgroup
@@ -106,7 +105,7 @@ def create_container(
         ctx.sync_sock.close()
         ctx.state_for_hooks = hook_state(record, "creating")
         init_pid, sock = launch(ctx, cgroup, linux.get("uidMappings", []) or [], linux.get("gidMappings", []) or [])
-        with closing(sock):
+        try:
             record.pid = init_pid
             record.pid_start_time = start_time(init_pid)
             record.namespace_paths = _namespace_paths(init_pid, spec)
@@ -119,6 +118,8 @@ def create_container(
                 hooks.run_hooks(hooks.hooks_of(spec, "createRuntime"), "createRuntime", state)
                 sync.send(sock, "continue", state=hook_state(record, "created"))
             sync.expect(sock, "ready")
+        finally:
+            sock.close()
         if options.pid_file:
             _write_pid_file(options.pid_file, init_pid)
     except BaseException:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping
 
 from . import syscalls as sc
+from .abcs import Iterable, Mapping
 from .paths_in_root import make_target, resolve_parent_in_root
 from .record import record
 

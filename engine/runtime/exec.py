@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
 from contextlib import closing
 
 from . import sync
+from .abcs import Mapping
 from .cgroup_link import open_container_cgroup
 from .errors import InvalidState
 from .init import InitContext

@@ -8,14 +8,9 @@ and no --console-socket, the pty master is proxied to the caller's stdio.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
-import termios
-import tty
-from collections.abc import Iterator
-from types import FrameType
 
 from . import signals
 from . import syscalls as sc
@@ -24,6 +19,7 @@ from .console import receive_master
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
     import socket
+    from types import FrameType
 
 _FORWARDED = (signals.SIGINT, signals.SIGTERM, signals.SIGHUP, signals.SIGQUIT, signals.SIGUSR1, signals.SIGUSR2,
               signals.SIGWINCH)
@@ -37,33 +33,49 @@ def become_subreaper() -> None:
 SUN_PATH_MAX = 108
 
 
-@contextlib.contextmanager
-def console_listener(directory: str) -> Iterator[tuple[str, socket.socket]]:
-    """A temporary --console-socket for `run -t`/`exec -t` without one.
+class console_listener:  # lower case: used as a function, ``with console_listener(d) as (path, listener)``
+    """A temporary --console-socket for `run -t`/`exec -t` without one, removed when the block ends.
 
     A socket path must fit sun_path (107 bytes): under a deep --root (a test's
     tmp dir, a long data root) it goes into a fresh private directory in the
-    temp dir instead ("AF_UNIX path too long" otherwise).
+    temp dir instead ("AF_UNIX path too long" otherwise).  A class rather than
+    contextlib.contextmanager: contextlib is ~2 ms of every berth-runtime call.
     """
-    import socket  # only for `run -t` without --console-socket
-    import tempfile
 
-    path = tempfile.mktemp(prefix="console-", suffix=".sock", dir=directory)
-    private_dir = None
-    if len(os.fsencode(path)) >= SUN_PATH_MAX:
-        private_dir = tempfile.mkdtemp(prefix="berth-console-")  # mode 0700
-        path = os.path.join(private_dir, "console.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        listener.bind(path)
-        listener.listen(1)
-        yield path, listener
-    finally:
-        listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        if private_dir is not None:
-            os.rmdir(private_dir)
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.path = ""
+        self.private_dir: str | None = None
+        self.listener: socket.socket | None = None
+
+    def __enter__(self) -> tuple[str, socket.socket]:
+        import socket  # only for `run -t` without --console-socket
+        import tempfile
+
+        self.path = tempfile.mktemp(prefix="console-", suffix=".sock", dir=self.directory)
+        if len(os.fsencode(self.path)) >= SUN_PATH_MAX:
+            self.private_dir = tempfile.mkdtemp(prefix="berth-console-")  # mode 0700
+            self.path = os.path.join(self.private_dir, "console.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.listener.bind(self.path)
+            self.listener.listen(1)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self.path, self.listener
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        if self.private_dir is not None:
+            os.rmdir(self.private_dir)
+            self.private_dir = None
 
 
 def accept_master(listener: socket.socket) -> int:
@@ -73,21 +85,27 @@ def accept_master(listener: socket.socket) -> int:
     return master
 
 
-@contextlib.contextmanager
-def forwarding_signals(pid: int) -> Iterator[None]:
+class forwarding_signals:  # lower case: used as a function, ``with forwarding_signals(pid):``
     """Forward the signals we receive to ``pid`` (runc's signalHandler) while the block runs.
 
     Installed before the container's process starts, so no signal meant for it can kill us first.
     """
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
 
-    previous = {s: signals.signal(s, forward) for s in _FORWARDED}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.previous: dict[int, signals.Handler] = {}
+
+    def _forward(self, signum: int, _frame: FrameType | None) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:  # it has exited: its reaping is on its way
+            pass
+
+    def __enter__(self) -> None:
+        self.previous = {s: signals.signal(s, self._forward) for s in _FORWARDED}
+
+    def __exit__(self, *_exc: object) -> None:
+        for s, handler in self.previous.items():
             signals.signal(s, handler)
 
 
@@ -113,6 +131,9 @@ def wait_forwarding_signals(pid: int, master: int | None = None) -> int:
 
 def _pump(master: int) -> None:
     """Copy stdin -> master and master -> stdout until the pty's slave side is closed."""
+    import termios  # only with a terminal
+    import tty
+
     stdin_is_tty = os.isatty(0)
     saved = termios.tcgetattr(0) if stdin_is_tty else None
     if stdin_is_tty:

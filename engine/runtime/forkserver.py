@@ -28,10 +28,10 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import errors, lifecycle
+from .abcs import Callable, Mapping, Sequence
 from .create import CreateOptions, create_container
 from .exec import exec_process
 from .foreground import become_subreaper

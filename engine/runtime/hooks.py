@@ -8,11 +8,10 @@ MUST log a warning").
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Mapping, Sequence
 
 from . import fastjson, signals
+from .abcs import Mapping, Sequence
 from .errors import HookFailed
 from .lazylog import getLogger
 
@@ -48,8 +47,10 @@ def run_hooks(hooks: Sequence[Mapping[str, Any]], kind: str, state: Mapping[str,
         except subprocess.TimeoutExpired:
             # The hook's own session: kill everything it started, or a grandchild holding
             # its stdout would keep us waiting after the timeout.
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.killpg(proc.pid, signals.SIGKILL)
+            except ProcessLookupError:  # the group has gone already
+                pass
             proc.communicate()
             raise HookFailed(f"{kind} hook {path} timed out after {timeout}s") from None
         result = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)

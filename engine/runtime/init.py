@@ -29,12 +29,12 @@ import encodings.utf_8  # noqa: F401
 import gc
 import os
 import sys
-from collections.abc import Mapping
 
 # Everything the child needs is imported here, in the parent: after
 # pivot_root the host's site-packages are gone and a lazy import would fail.
 from . import hooks, process, rootfs, signals, sync
 from . import syscalls as sc
+from .abcs import Mapping
 from .capabilities import apply_capabilities
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
 from .lazylog import DEBUG, getLogger
@@ -225,6 +225,9 @@ def preload_for_child(ctx: InitContext) -> None:
         from . import seccomp_bpf  # noqa: F401  (only when a filter is used; no pyseccomp: it is compiled)
     if any(hooks.hooks_of(ctx.spec, kind) for kind in hooks.HOOK_KINDS):
         import subprocess  # noqa: F401  (hooks.run_hooks imports it lazily; the child cannot)
+    if (ctx.spec.get("process") or {}).get("terminal"):
+        import socket  # noqa: F401  (console.send_master imports them lazily; the child cannot)
+        import termios  # noqa: F401
 
 
 def _load_seccomp(program: bytes, flags: list[str]) -> None:

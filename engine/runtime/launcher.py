@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import _thread
 import os
-from collections.abc import Mapping, Sequence
 
 from . import init, signals, sync
 from . import syscalls as sc
+from .abcs import Mapping, Sequence
 from .cgroup_link import CgroupHandle
 from .errors import RuntimeFailure, SetupFailed
 from .init import InitContext

@@ -9,9 +9,9 @@ import errno
 import os
 import select
 import time
-from collections.abc import Mapping
 
 from . import hooks, signals
+from .abcs import Mapping
 from .cgroup_link import CgroupHandle, open_container_cgroup, require_cgroup
 from .errors import InvalidState
 from .lazylog import getLogger

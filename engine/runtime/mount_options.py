@@ -7,9 +7,9 @@ matches runc's libcontainer/specconv mountPropagationMapping and flag table.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 
 from . import syscalls as sc
+from .abcs import Iterable, Mapping
 from .record import record, record_field
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)

@@ -10,9 +10,9 @@ CAP_SETUID in the *parent* user namespace).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 
 from . import syscalls as sc
+from .abcs import Mapping, Sequence
 from .errors import InvalidSpec
 from .record import record, record_field
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Mapping, Sequence
 
+from .abcs import Mapping, Sequence
 from .errors import InvalidSpec, SetupFailed
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)

@@ -8,8 +8,8 @@ runc does (libcontainer/system.Stat_t StartTime) and compares both.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
+from .abcs import Iterator
 from .smallfiles import read_text
 
 

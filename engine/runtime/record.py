@@ -12,7 +12,7 @@ dataclass (PEP 681 ``dataclass_transform``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from .abcs import Callable
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping, Sequence
 
 from . import syscalls as sc
+from .abcs import Mapping, Sequence
 from .devices import DEFAULT_DEVICES, create_dev_symlinks, create_device, devices_from_spec
 from .errors import SetupFailed
 from .lazylog import getLogger

@@ -34,7 +34,6 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 
 import pyseccomp
@@ -52,6 +51,8 @@ from engine.runtime.seccomp_bpf import (
     seccomp_cache_key,
 )
 from engine.runtime.seccomp_enosys import enosys_prologue
+
+from .abcs import Callable, Mapping, Sequence
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:

@@ -18,11 +18,12 @@ import functools
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 
 from engine.runtime import fastjson, syscalls
 from engine.runtime.errors import InvalidSpec, SetupFailed, Unsupported
 from engine.runtime.lazylog import getLogger
+
+from .abcs import Mapping, Sequence
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:

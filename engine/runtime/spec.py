@@ -10,9 +10,9 @@ checked in tests.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from . import fastjson
+from .abcs import Mapping
 from .config_check import NAMESPACE_TYPES, check_config, check_process
 from .errors import InvalidSpec
 from .smallfiles import read_text

@@ -26,7 +26,7 @@ _MAX = 65536
 
 # The C module's socket type, which socket.socket subclasses: the channel needs only socketpair, send,
 # recv and close, and `import socket` (selectors, array, an enum per constant family) is ~2 ms of every
-# berth-runtime call.  It has no `with` support nor set_inheritable: contextlib.closing, os.set_inheritable.
+# berth-runtime call.  It has no `with` support nor set_inheritable: try/finally close, os.set_inheritable.
 Socket = _socket.socket
 
 

@@ -66,14 +66,25 @@ def test_resolved_cgroup_form(spec: str) -> None:
     assert is_resolved_form(spec) == expected
 
 
-def test_the_run_path_imports_no_typing_enum_re_json_socket_or_signal() -> None:
-    # What `berth-runtime run` imports (cli.py, then the run verb's modules), in a fresh interpreter.
+def _loaded_by_the_run_path(names: set[str], extra: str = "") -> list[str]:
+    """Which of ``names`` the modules of `berth-runtime run` (cli.py, then the run verb's) import, fresh."""
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
         "import engine.runtime.cli, engine.runtime.fastargs, engine.runtime.commands.create\n"
         "import engine.runtime.create, engine.runtime.lifecycle, engine.runtime.foreground\n"
-        "import engine.runtime.cgroups, engine.runtime.seccomp_bpf\n"
-        "print(sorted({'typing', 'enum', 're', 'json', 'socket', 'signal'} & set(sys.modules)))\n"
+        f"import engine.runtime.cgroups{extra}\n"
+        f"print(','.join(sorted({sorted(names)!r} & sys.modules.keys())))\n"
     )
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    return [name for name in out.stdout.strip().split(",") if name]
+
+
+def test_the_run_path_imports_no_typing_enum_re_json_socket_or_signal() -> None:
+    names = {"typing", "enum", "re", "json", "socket", "signal"}
+    assert _loaded_by_the_run_path(names, extra=", engine.runtime.seccomp_bpf") == []
+
+
+def test_the_plain_run_path_imports_no_contextlib_collections_importlib_or_termios() -> None:
+    # Without seccomp or a terminal (seccomp_bpf and the console bring their own): ~3 ms of every call.
+    names = {"contextlib", "collections", "functools", "importlib", "termios", "tty"}
+    assert _loaded_by_the_run_path(names) == []

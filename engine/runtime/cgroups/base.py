@@ -5,9 +5,9 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections.abc import Callable, Mapping
 
 from engine.runtime import signals
+from engine.runtime.abcs import Callable, Mapping
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.errors import CgroupError, ControllerUnavailable
 from engine.runtime.lazylog import getLogger

@@ -23,8 +23,8 @@ Semantics follow runc (runtime-spec config-linux.md#cgroups-path):
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
 
+from engine.runtime.abcs import Iterable, Mapping
 from engine.runtime.cgroups.errors import InvalidResources
 
 # An entry like "memory,cpu:/path" (^[a-z0-9_,]*:/), checked without re: importing it (and enum)

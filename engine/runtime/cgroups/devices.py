@@ -9,8 +9,7 @@ devices.rst); v2 has no files and needs an eBPF program (devices_bpf.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
+from engine.runtime.abcs import Mapping, Sequence
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.record import record
 

@@ -19,8 +19,8 @@ are bpf(2) calls in engine.runtime.syscalls.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
 
+from engine.runtime.abcs import Sequence
 from engine.runtime.cgroups.devices import DeviceRule
 
 BPF_DEVCG_DEV_BLOCK = 1

@@ -7,8 +7,7 @@ without root.  The managers (v1.py, v2.py) only carry them out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from engine.runtime.abcs import Mapping
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.lazylog import getLogger
 from engine.runtime.record import record

@@ -7,8 +7,7 @@ memory+swap limit (memory.memsw.limit_in_bytes), not the swap alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from engine.runtime.abcs import Mapping
 from engine.runtime.cgroups.devices import parse_rules
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.cgroups.resources import (

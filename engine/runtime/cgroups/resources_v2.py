@@ -16,8 +16,7 @@ real-time cpu) are ignored with a warning, as runc does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from engine.runtime.abcs import Mapping
 from engine.runtime.cgroups.errors import InvalidResources
 from engine.runtime.cgroups.resources import (
     FileWrite,

@@ -9,8 +9,8 @@ hierarchy, as runc does: the container's processes join it too, raw
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
+from engine.runtime.abcs import Mapping
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.base import FREEZE_TIMEOUT_S, Cgroup, wait_for
 from engine.runtime.cgroups.cgpath import format_resolved

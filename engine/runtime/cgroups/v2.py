@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 
 from engine.runtime import signals, syscalls
+from engine.runtime.abcs import Iterable, Mapping
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.base import FREEZE_TIMEOUT_S, Cgroup, wait_for
 from engine.runtime.cgroups.devices import parse_rules

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from ..state import StateStore
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
 # or `list` should not pay for it (CLI start-up time is most of a verb's cost).
 if TYPE_CHECKING:
     import argparse
+    import socket
 
     from ..create import CreateOptions
     from ..spec import Spec
@@ -62,8 +62,8 @@ def _options(args: argparse.Namespace, console_socket: str | None = None, spec: 
 def run_command(args: argparse.Namespace, store: StateStore) -> int:
     """create + start; in the foreground, wait and return the container's exit status (runc run)."""
     from ..create import create_container
-    from ..foreground import accept_master, become_subreaper, console_listener, forwarding_signals, wait_for_child
-    from ..lifecycle import delete_container, start_container
+    from ..foreground import become_subreaper, console_listener
+    from ..lifecycle import start_container
     from ..spec import load_spec
 
     if args.detach:
@@ -75,18 +75,25 @@ def run_command(args: argparse.Namespace, store: StateStore) -> int:
     spec = load_spec(os.path.abspath(args.bundle))  # read once: for process.terminal here, then by create
     terminal = bool(spec.get("process", {}).get("terminal"))
     os.makedirs(store.root, mode=0o711, exist_ok=True)
-    with contextlib.ExitStack() as stack:
-        listener = None
-        console_path = args.console_socket
-        if terminal and not console_path:
-            console_path, listener = stack.enter_context(console_listener(store.root))
-        record = create_container(store, args.container_id, args.bundle, _options(args, console_path, spec))
-        try:
-            master = accept_master(listener) if listener is not None else None
-            with forwarding_signals(record.pid):
-                start_container(store, args.container_id)
-                code = wait_for_child(record.pid, master)
-        finally:
-            if not args.keep:
-                delete_container(store, args.container_id, force=True)
-    return code
+    if terminal and not args.console_socket:
+        with console_listener(store.root) as (console_path, listener):
+            return _run_in_foreground(store, args, spec, console_path, listener)
+    return _run_in_foreground(store, args, spec, args.console_socket, None)
+
+
+def _run_in_foreground(
+    store: StateStore, args: argparse.Namespace, spec: Spec, console_path: str | None, listener: socket.socket | None
+) -> int:
+    from ..create import create_container
+    from ..foreground import accept_master, forwarding_signals, wait_for_child
+    from ..lifecycle import delete_container, start_container
+
+    record = create_container(store, args.container_id, args.bundle, _options(args, console_path, spec))
+    try:
+        master = accept_master(listener) if listener is not None else None
+        with forwarding_signals(record.pid):
+            start_container(store, args.container_id)
+            return wait_for_child(record.pid, master)
+    finally:
+        if not args.keep:
+            delete_container(store, args.container_id, force=True)
