@@ -21,16 +21,14 @@ import argparse
 import contextlib
 import gc
 import json
-import logging
 import os
 import selectors
 import signal
 import socket
-import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import errors, lifecycle
+from . import errors, lazylog, lifecycle
 from .abcs import Callable, Mapping, Sequence
 from .create import CreateOptions, create_container
 from .exec import exec_process
@@ -39,7 +37,12 @@ from .procinfo import reap_exited
 from .state import DEFAULT_ROOT, StateStore
 from .status import container_status, oci_state
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import subprocess
+
+# lazylog, not logging: logging brings threading, whose at-fork handler alone adds ~0.25 ms to the
+# start of every container process this server forks (logging's own handler reinitialises its locks).
+log = lazylog.getLogger(__name__)
 
 _MAX_MESSAGE = 1 << 20
 _STDIO_FDS = 3
@@ -305,6 +308,8 @@ class AsyncForkServerClient:
 def spawn_fork_server(socket_path: str, root: str = DEFAULT_ROOT,
                       python: str = sys.executable) -> subprocess.Popen[bytes]:
     """Start the server (safe from a threaded daemon: fork+exec) and return once it listens."""
+    import subprocess  # the caller's side only: the server itself never imports it (threading, see log)
+
     proc = subprocess.Popen([python, "-m", "engine.runtime.forkserver", "--socket", socket_path, "--root", root],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -322,7 +327,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr)
+
+    def configure_logging() -> None:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
+
+    # Warnings and errors only unless --debug: `logging` (and threading) is imported at the first one kept.
+    lazylog.keep_from(lazylog.DEBUG if args.debug else lazylog.WARNING, configure_logging)
     server = ForkServer(args.socket, args.root)
 
     def ready() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +115,16 @@ def test_async_client_runs_containers_concurrently(server: ForkServerClient, bun
         return list(await asyncio.gather(*(one(n) for n in range(4))))
 
     assert asyncio.run(main()) == [6, 6, 6, 6]
+
+
+def test_the_server_side_imports_no_threading_logging_or_subprocess() -> None:
+    # Every container process is forked from the server: threading's and logging's at-fork handlers
+    # would run in each (~0.4 ms of its start, bench.runtime_run), so the server imports neither.
+    repo = str(Path(__file__).resolve().parents[2])
+    code = (
+        f"import sys; sys.path.insert(0, {repo!r})\n"
+        "import engine.runtime.forkserver, engine.runtime.create, engine.runtime.lifecycle, engine.runtime.exec\n"
+        "print(','.join(sorted({'threading', 'logging', 'subprocess'} & sys.modules.keys())))\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", out.stdout
