@@ -78,7 +78,6 @@ def create_container(
     init_pid = 0
     console: socket.socket | None = None
     try:
-        store.save_config(container_id, spec)
         fifo = store.fifo_path(container_id)
         os.mkfifo(fifo, 0o622)
         # Exactly 0622 whatever the umask, owned by the container's root (runc's createExecFifo):
@@ -109,6 +108,9 @@ def create_container(
             record.pid = init_pid
             record.pid_start_time = start_time(init_pid)
             record.namespace_paths = _namespace_paths(init_pid, spec)
+            # Written while the init builds its rootfs (the two overlap), config before state:
+            # whoever finds state.json finds the config too.
+            store.save_config(container_id, spec)
             store.save(record)
             if hooks.needs_setup_sync(spec):  # the init asks only then (init.py)
                 sync.expect(sock, "hooks")

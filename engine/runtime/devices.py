@@ -14,7 +14,7 @@ import stat
 
 from . import syscalls as sc
 from .abcs import Iterable, Mapping
-from .paths_in_root import make_target, resolve_parent_in_root
+from .paths_in_root import ensure_dir, make_target, resolve_parent_in_root
 from .record import record
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
@@ -74,7 +74,7 @@ def _file_type(kind: str) -> int:
 
 def create_device(rootfs: str, node: DeviceNode, bind_from_host: bool) -> None:
     target = resolve_parent_in_root(rootfs, node.path)
-    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    ensure_dir(os.path.dirname(target))
     if os.path.lexists(target):
         os.unlink(target)
     if bind_from_host:

@@ -35,7 +35,7 @@ import sys
 from . import hooks, process, rootfs, signals, sync
 from . import syscalls as sc
 from .abcs import Mapping
-from .capabilities import apply_capabilities
+from .capabilities import apply_capabilities, last_supported_capability
 from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
 from .lazylog import DEBUG, getLogger
 from .namespaces import NamespacePlan, join_namespaces
@@ -220,7 +220,12 @@ def drop_privileges_and_exec(
 
 
 def preload_for_child(ctx: InitContext) -> None:
-    """Import, in the parent, what the child will need after pivot_root (imports need the host tree)."""
+    """Import, in the parent, what the child will need after pivot_root (imports need the host tree).
+
+    And read what it would read for itself: the kernel's last capability, kept by a long-lived
+    caller (the fork server) for every container instead of read by each.
+    """
+    last_supported_capability()
     if ctx.seccomp_program is not None:
         from . import seccomp_bpf  # noqa: F401  (only when a filter is used; no pyseccomp: it is compiled)
     if any(hooks.hooks_of(ctx.spec, kind) for kind in hooks.HOOK_KINDS):

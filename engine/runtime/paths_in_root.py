@@ -43,6 +43,13 @@ def resolve_in_root(root: str, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
+def ensure_dir(path: str) -> None:
+    """os.makedirs(path, 0o755, exist_ok=True) in one stat when the directory is there (the usual case
+    for a rootfs's mount points: makedirs stats the parent, tries mkdir, then stats the path)."""
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o755, exist_ok=True)
+
+
 def resolve_parent_in_root(root: str, path: str) -> str:
     """Host path for container ``path`` with only its *directory* resolved (the last name kept).
 
@@ -59,8 +66,8 @@ def resolve_parent_in_root(root: str, path: str) -> str:
 def make_target(path: str, is_dir: bool) -> None:
     """Create a mount point: a directory, or an empty file for file bind mounts."""
     if is_dir:
-        os.makedirs(path, mode=0o755, exist_ok=True)
+        ensure_dir(path)
         return
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    ensure_dir(os.path.dirname(path))
     if not os.path.lexists(path):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))

@@ -22,6 +22,7 @@ from .errors import SetupFailed
 from .lazylog import getLogger
 from .mount_options import MountCall, MountOptions, parse_mount_options, plan_mount, propagation_flag
 from .paths_in_root import make_target, resolve_in_root
+from .smallfiles import read_text
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
@@ -158,8 +159,7 @@ def mount_cgroupfs(dest: str, options: MountOptions) -> None:
     the container's own cgroup as its root (cgroup_namespaces(7)).
     """
     flags = options.flags & (sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        mountinfo = [line.split() for line in f]  # read once for both questions below
+    mountinfo = [line.split() for line in read_text("/proc/self/mountinfo").splitlines()]  # read once for both
     if _is_cgroup2(mountinfo, "/sys/fs/cgroup"):
         sc.mount("cgroup2", dest, "cgroup2", flags)
         return
