@@ -390,21 +390,57 @@ class Shim:
             self.open_outputs += 1
             loop.add_reader(fd, self._on_output, fd, stream)
         assert self.listener is not None
-        server = await asyncio.start_unix_server(self._on_client, sock=self.listener)
+        listener = self.listener
+        listener.setblocking(False)
+        loop.add_reader(listener.fileno(), self._accept_pending)
         try:
             self.reap()  # the init may have died before the handler existed
             await self.exited.wait()
             await self.outputs_done.wait()
             self._finish()
             self.finished.set()
+            # Stop listening without dropping a client that connected just before: the path goes first
+            # (a new client is refused and reads exit.json), then every connection already queued is taken
+            # (a `wait` sent as the container died gets its exit code, not a reset), then the socket closes.
+            with contextlib.suppress(FileNotFoundError):
+                (self.config.workdir / SHIM_SOCKET).unlink()
+            loop.remove_reader(listener.fileno())
+            self._accept_pending()
+            listener.close()
             # Let in-flight `wait` replies and attach streams finish before the process ends.
             if self.clients:
                 await asyncio.wait(self.clients, timeout=10)
         finally:
-            server.close()
+            if listener.fileno() >= 0:
+                loop.remove_reader(listener.fileno())
             with contextlib.suppress(FileNotFoundError):
                 (self.config.workdir / SHIM_SOCKET).unlink()
             self.release()
+
+    def _accept_pending(self) -> None:
+        """Accept every queued connection; each one's task is in self.clients from this moment."""
+        assert self.listener is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: the rest wait for the next readiness
+                log.warning("container %s: cannot accept a shim client: %s", self.config.container_id, exc)
+                return
+            self.clients.add(loop.create_task(self._serve_connection(conn)))
+
+    async def _serve_connection(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn)
+        except BaseException:
+            conn.close()
+            task = asyncio.current_task()
+            if task is not None:
+                self.clients.discard(task)
+            raise
+        await self._on_client(reader, writer)
 
     def release(self) -> None:
         """Give back what this container holds in a process that outlives it (a shim host)."""

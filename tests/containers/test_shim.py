@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -163,3 +164,30 @@ def test_killed_container_reports_128_plus_signal(make_shim) -> None:
     assert json.loads(_read_line(waiter))["ExitCode"] == 137
     waiter.close()
     shim.proc.wait(20)
+
+
+def test_a_wait_queued_as_the_container_dies_gets_the_exit_code(make_shim) -> None:
+    """The shim is stopped while a `wait` connects and the init is killed: when it runs again it has
+    an exit to record and a connection it never accepted; the connection is answered, not reset."""
+    shim = make_shim(["sleep", "1000"])
+    shim.start()
+    os.kill(shim.proc.pid, signal.SIGSTOP)
+    try:
+        waiter = shim.request({"op": "wait"})  # queued on the listener: the shim cannot accept it now
+        os.kill(shim.init_pid, 9)
+        _wait_until_zombie(shim.init_pid)
+    finally:
+        os.kill(shim.proc.pid, signal.SIGCONT)
+    with waiter:
+        assert json.loads(_read_line(waiter))["ExitCode"] == 137
+    assert shim.proc.wait(20) == 0
+
+
+def _wait_until_zombie(pid: int) -> None:
+    # Bounded by the kernel's handling of SIGKILL, not by a guess: the state is read until it says so.
+    for _ in range(100_000):
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        os.sched_yield()
+    raise AssertionError(f"pid {pid} did not die after SIGKILL")
