@@ -8,6 +8,7 @@ Global flags and messages follow runc (main.go): --root (state directory),
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 
@@ -106,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str]) -> int:
     args: argparse.Namespace | fastargs.ParsedArgs | None = fastargs.parse(argv)
     if args is None:
+        # Not a plain lifecycle call (events, update, exec...): it may live long, so the collector the
+        # launcher turned off for the ~20 ms ones runs again (installers/launchers.py GC_OFF_AT_START).
+        gc.enable()
         args = build_parser(argv).parse_args(argv)
     _setup_logging(args)
     store = StateStore(args.root)

@@ -37,3 +37,27 @@ def test_site_paths_are_what_site_adds() -> None:
     checkout = str(Path(engine.__file__).resolve().parents[1])
     assert checkout in extra or any(Path(p).resolve() == Path(checkout) for p in extra)
     assert all(p in sys.path for p in extra)
+
+
+def test_the_runtime_launcher_collects_cycles_only_in_long_lived_verbs(tmp_path: Path) -> None:
+    """berth-runtime starts with the cyclic collector off (a plain lifecycle call lives ~20 ms); any other
+    verb turns it back on.  The probe is the launcher's own text, saying at exit whether the collector runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    write_launchers(str(bin_dir), sys.executable)
+    text = (bin_dir / "berth-runtime").read_text()
+    assert "gc.disable()" in text
+    assert "gc.disable()" not in (bin_dir / "berth").read_text()
+    probe = text.replace("sys.exit(main())", "import atexit\n"
+                         "atexit.register(lambda: print('collector on' if gc.isenabled() else 'collector off'))\n"
+                         "sys.exit(main())")
+    (bin_dir / "probe").write_text(probe)
+    root = str(tmp_path / "state")
+
+    def collector_after(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-IS", str(bin_dir / "probe"), "--root", root, *args],
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout.strip().splitlines()[-1]
+
+    assert collector_after("state", "nosuch") == "collector off"  # a plain lifecycle call
+    assert collector_after("list") == "collector on"  # through argparse: any verb may live long
