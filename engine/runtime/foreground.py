@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 
 from . import signals
 from . import syscalls as sc
-from .console import receive_master
 
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
@@ -81,6 +79,8 @@ class console_listener:  # lower case: used as a function, ``with console_listen
 def accept_master(listener: socket.socket) -> int:
     conn, _ = listener.accept()
     with conn:
+        from .console import receive_master  # terminals only
+
         master, _ = receive_master(conn)
     return master
 
@@ -131,7 +131,8 @@ def wait_forwarding_signals(pid: int, master: int | None = None) -> int:
 
 def _pump(master: int) -> None:
     """Copy stdin -> master and master -> stdout until the pty's slave side is closed."""
-    import termios  # only with a terminal
+    import select  # only with a terminal
+    import termios
     import tty
 
     stdin_is_tty = os.isatty(0)

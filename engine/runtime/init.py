@@ -36,7 +36,6 @@ from . import hooks, process, rootfs, signals, sync
 from . import syscalls as sc
 from .abcs import Mapping
 from .capabilities import apply_capabilities, last_supported_capability
-from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
 from .lazylog import DEBUG, getLogger
 from .namespaces import NamespacePlan, join_namespaces
 from .record import record, record_field
@@ -149,6 +148,9 @@ def container_init(ctx: InitContext) -> NoReturn:
             if spec.get("domainname") and ctx.plan.has_new("uts"):
                 sc.setdomainname(str(spec["domainname"]))
         if proc.get("terminal"):
+            # Imported by preload_for_child in the parent: the host's tree is gone here.
+            from .console import become_controlling_terminal, bind_console, open_pty, send_master, set_size
+
             master, slave_path = open_pty()
             set_size(master, proc.get("consoleSize"))
             if ctx.setup_rootfs:
@@ -233,6 +235,8 @@ def preload_for_child(ctx: InitContext) -> None:
     if (ctx.spec.get("process") or {}).get("terminal"):
         import socket  # noqa: F401  (console.send_master imports them lazily; the child cannot)
         import termios  # noqa: F401
+
+        from . import console  # noqa: F401  (container_init imports it only with a terminal)
 
 
 def _load_seccomp(program: bytes, flags: list[str]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import _thread
 import os
-import select
 
 from engine.runtime.cgroups.errors import CgroupError, DetectionFailed
 from engine.runtime.lazylog import getLogger
@@ -207,6 +206,8 @@ def detect() -> Hierarchies:
 
 
 def _mounts_changed(fd: int) -> bool:
+    import select  # only once there is a cached answer to check: a berth-runtime call never has one
+
     ready = select.poll()
     ready.register(fd, select.POLLPRI | select.POLLERR)
     return bool(ready.poll(0))

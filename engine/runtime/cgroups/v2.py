@@ -9,7 +9,6 @@ from engine.runtime.abcs import Iterable, Mapping
 from engine.runtime.cgroups import fsio
 from engine.runtime.cgroups.base import FREEZE_TIMEOUT_S, Cgroup, wait_for
 from engine.runtime.cgroups.devices import parse_rules
-from engine.runtime.cgroups.devices_bpf import build_program
 from engine.runtime.cgroups.errors import CgroupBusy, CgroupError, CgroupNotFound, ControllerUnavailable
 from engine.runtime.cgroups.hierarchy import UNIFIED, CgroupMount
 from engine.runtime.cgroups.resources import FileWrite
@@ -165,6 +164,8 @@ class V2Cgroup(Cgroup):
             enable_controllers(self.mount, self.cgroup_path, needed, strict=True)
         apply_writes(self.dir, plan)
         if resources.get("devices") is not None:
+            from engine.runtime.cgroups.devices_bpf import build_program  # pure v2 only: not on a v1 or hybrid run
+
             attach_device_program(self.dir, build_program(parse_rules(resources["devices"])))
 
     def freeze(self) -> None:
