@@ -169,8 +169,16 @@ def _bench(tmp: Path, cgroup_name: str, runs: int, with_crun: bool = True) -> in
     reference = "runc run" if "runc run" in calls else samples[0].label
     print(report(f"OCI runtime: create+start+wait+delete of /bin/true, busybox bundle ({runs} runs each, "
                  f"interleaved)", samples, reference))
-    crun = next((s for s in samples if s.label.startswith("crun")), None)
-    wrapper = next((s for s in samples if s.label.startswith("unshare")), None)
+    by_label = {s.label: s for s in samples}
+    crun = by_label.get("crun run (in unshare -m)")
+    wrapper = by_label.get("unshare -m wrapper alone")
+    fork_server = by_label.get("berth fork server")
+    cli, runc = by_label.get("berth-runtime run (CLI)"), by_label.get("runc run")
+    # The two expectations, as ratios: the library path against crun's row, the CLI against runc's.
+    if fork_server and crun:
+        print(f"berth fork server / crun run (in unshare -m): {fork_server.median / crun.median:.2f}x")
+    if cli and runc:
+        print(f"berth-runtime run (CLI) / runc run: {cli.median / runc.median:.2f}x")
     if crun and wrapper:
         print(f"crun minus its unshare wrapper (median difference): {(crun.median - wrapper.median) * 1000:.1f}ms")
     return 0
