@@ -15,7 +15,7 @@ import _json
 TYPE_CHECKING = False  # as typing's, without importing typing (~2 ms per berth-runtime call)
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import IO, Any
+    from typing import Any
 
 _WHITESPACE = " \t\n\r"  # json.decoder.WHITESPACE's characters
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
@@ -56,10 +56,6 @@ def loads(data: str | bytes) -> Any:
     if after != len(text):
         raise _decode_error("Extra data", text, after)
     return obj
-
-
-def load(f: IO[str]) -> Any:
-    return loads(f.read())
 
 
 def _not_serializable(o: object) -> object:

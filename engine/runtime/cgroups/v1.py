@@ -244,4 +244,3 @@ class V1Cgroup(Cgroup):
         if "oom_kill" not in control:  # kernel < 4.13
             raise ControllerUnavailable("memory.oom_control has no oom_kill counter on this kernel")
         return control["oom_kill"]
-
