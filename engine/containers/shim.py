@@ -434,12 +434,13 @@ class Shim:
     async def _serve_connection(self, conn: socket.socket) -> None:
         try:
             reader, writer = await asyncio.open_unix_connection(sock=conn)
-        except BaseException:
+        except OSError as exc:  # this client's loss only: said, not raised into a task nobody awaits
             conn.close()
+            log.info("container %s: shim client lost at connect: %s", self.config.container_id, exc)
             task = asyncio.current_task()
             if task is not None:
                 self.clients.discard(task)
-            raise
+            return
         await self._on_client(reader, writer)
 
     def release(self) -> None:
