@@ -103,9 +103,11 @@ class APIServer:
         try:
             handler = self.router.resolve(request)
             return await handler(request, conn)
-        except ConnectionError:
-            raise  # the client went away mid-stream: nothing to answer, nobody to answer to
         except Exception as exc:  # every error becomes Docker's {"message": ...}
+            if isinstance(exc, ConnectionError) and conn.writer.is_closing():
+                raise  # the client went away: nothing to answer, nobody to answer to
+            # Anything else, a ConnectionError of one of our own connections (a shim, a shim host, a
+            # registry) included, is answered: a dropped connection would show the CLI only an EOF.
             status = errors.status_for(exc)
             message = exc.message if isinstance(exc, errors.APIError) else str(exc)
             if isinstance(exc, json.JSONDecodeError):
