@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 # Image config keys Docker copies into a container's Config when the request leaves them empty.
 _INHERITED = ("Cmd", "Entrypoint", "WorkingDir", "User", "StopSignal", "Healthcheck", "Shell")
 
+# How long a restarted daemon waits for a running container's shim to take its output relay: a shim
+# (host) that is stopped takes the connection and answers nothing.
+SHIM_ANSWER_TIMEOUT_S = 10.0
+
 
 @dataclass
 class ServicePaths:
@@ -81,6 +85,7 @@ class Live:
     removal_waiters: list[asyncio.Future[ContainerRecord]] = field(default_factory=list)
     monitor: asyncio.Task[None] | None = None
     restart: asyncio.Task[None] | None = None
+    reattach: asyncio.Task[None] | None = None  # after a daemon restart: the output relay to attach streams
     backoff: float = 0.0
 
     def resolve(self, waiters: list[asyncio.Future[ContainerRecord]], record: ContainerRecord) -> None:
@@ -397,6 +402,22 @@ class ContainerService:
         if proc is not None:
             _forget(proc)
         return int(ready["pid"]), int(ready["shim_pid"])
+
+    async def _reattach_output(self, container_id: str, exec_dir: Path, monitor: asyncio.Task[None]) -> None:
+        """A running container's output, relayed again to its attach streams (its json log never stopped)."""
+        try:
+            reader, writer = await asyncio.wait_for(_open_shim_attach(exec_dir / SHIM_SOCKET), SHIM_ANSWER_TIMEOUT_S)
+        except (ConnectionError, FileNotFoundError):
+            return
+        except TimeoutError:
+            log.warning("the shim of %s does not answer (stopped?): attach streams get no output from it until "
+                        "the next daemon start; its log goes on", container_id[:12])
+            return
+        live = self.live_state(container_id)
+        if monitor.done() or live.monitor is not monitor:  # that run ended meanwhile (maybe another began)
+            writer.close()
+            return
+        await live.hub.connect(reader, writer, False)
 
     async def _monitor(self, container_id: str, exec_dir: Path) -> None:
         """Wait for the run to end and record it: exit code, `die` event, rootfs unmounted, auto-remove."""
@@ -787,15 +808,10 @@ class ContainerService:
                 continue
             exec_dir = self.paths.exec_dir(record.id)
             if _shim_answers(exec_dir / SHIM_SOCKET):
-                try:
-                    reader, writer = await asyncio.open_unix_connection(str(exec_dir / SHIM_SOCKET))
-                    writer.write(b'{"op":"attach","stdin":false}\n')
-                    await writer.drain()
-                    await reader.readline()
-                    await live.hub.connect(reader, writer, False)
-                except (ConnectionError, FileNotFoundError):
-                    pass
+                # In the background: a stopped shim host (SIGSTOP: it takes connections and answers
+                # nothing) must not keep the daemon from listening.
                 live.monitor = asyncio.ensure_future(self._monitor(record.id, exec_dir))
+                live.reattach = asyncio.ensure_future(self._reattach_output(record.id, exec_dir, live.monitor))
                 if self.health is not None:
                     self.health.run_started(record.id, resume=True)
                 log.info("reconnected to running container %s", record.id[:12])
@@ -920,6 +936,18 @@ def _raise_shim_error(report: dict[str, Any]) -> None:
     user_error = any(m in message for m in ("executable file not found", "no such file or directory",
                                              "permission denied"))
     raise StartFailed(f"failed to create task for container: {message}", user_error=user_error)
+
+
+async def _open_shim_attach(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    try:
+        writer.write(b'{"op":"attach","stdin":false}\n')
+        await writer.drain()
+        await reader.readline()
+    except BaseException:  # a failure or the caller's timeout: the connection is not kept
+        writer.close()
+        raise
+    return reader, writer
 
 
 def _shim_answers(path: Path) -> bool:

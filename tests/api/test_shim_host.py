@@ -414,3 +414,24 @@ def test_many_finished_containers_leave_no_zombies_fds_or_state_in_the_host(run_
         assert _inspect(daemon, "anchor", ".State.Status") == "running"
         replies.close()
         control.close()
+
+
+def test_a_stopped_host_does_not_hold_up_a_daemon_restart(run_tag: str) -> None:
+    """A host under SIGSTOP takes connections and answers nothing: the restarted berthd still comes up
+    and serves, its containers stay running, and once the host runs again they are managed as before."""
+    with restartable_berthd(run_tag, "busybox") as berthd:
+        daemon = berthd.daemon
+        for name in ("one", "two", "three"):
+            assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+        [host] = _hosts(daemon)
+        berthd.halt(signal.SIGKILL)
+        os.kill(host, signal.SIGSTOP)
+        try:
+            daemon = berthd.start()  # listening means restore is done: it waited on no shim
+            out = docker_cli(daemon, "ps", "--format", "{{.Names}} {{.State}}")
+            assert sorted(out.stdout.split("\n")[:-1]) == ["one running", "three running", "two running"], out
+        finally:
+            os.kill(host, signal.SIGCONT)
+        assert docker_cli(daemon, "stop", "-t", "1", "two").returncode == 0
+        assert _inspect(daemon, "two", ".State.ExitCode") == "137"
+        assert docker_cli(daemon, "exec", "one", "echo", "back").stdout == "back\n"
