@@ -157,8 +157,14 @@ class _Pump:
             self._open -= 1
             last = self._open == 0
         if last:
-            self.channel.close()
+            self._close_channel()
             self.sock.close()
+
+    def _close_channel(self) -> None:
+        try:
+            self.channel.close()
+        except (EOFError, OSError):  # the transport went first (sshd ended the login): nothing left to close
+            pass
 
     def to_remote(self) -> None:
         drop = True
@@ -178,7 +184,7 @@ class _Pump:
             pass
         finally:
             if drop:
-                self.channel.close()
+                self._close_channel()
             self._done()
 
     def to_local(self) -> None:
@@ -191,7 +197,7 @@ class _Pump:
                 self._record_failure()  # before the EOF below, so the caller's error can say why
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
-            self.channel.close()
+            self._close_channel()
         finally:
             self._done()
 
