@@ -65,9 +65,9 @@ def receive_master(sock: socket.socket) -> tuple[int, str]:
 
 def become_controlling_terminal(slave_path: str) -> None:
     """Open the slave, make it our controlling tty (we are a session leader) and our stdio."""
-    slave = os.open(slave_path, os.O_RDWR)
     import termios  # terminals only; in the init, already imported by init.preload_for_child
 
+    slave = os.open(slave_path, os.O_RDWR)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for target in (0, 1, 2):
         os.dup2(slave, target)
